@@ -1,0 +1,175 @@
+r"""A :class:`torch_geometric.data.Data` subclass for hypergraphs."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Batch, Data
+
+
+class HypergraphData(Data):
+    r"""A hypergraph over a set of nodes, stored as an incidence list.
+
+    ``hyperedge_index`` has shape :math:`(2, \text{nnz})`: row 0 holds node
+    ids, row 1 hyperedge ids, the convention of
+    :class:`torch_geometric.nn.HypergraphConv`. The number of hyperedges is
+    stored explicitly in ``num_hyperedges``, so hyperedges without members
+    (and trailing ones) survive. When batched with
+    :class:`torch_geometric.loader.DataLoader`, node ids are offset by the
+    number of nodes and hyperedge ids by the number of hyperedges of the
+    preceding graphs, and ``num_hyperedges`` becomes a :math:`(B)` tensor.
+
+    Args:
+        x (torch.Tensor, optional): :math:`(N, F)` node features.
+        hyperedge_index (torch.Tensor, optional): :math:`(2, \text{nnz})`
+            incidence.
+        num_hyperedges (int, optional): number of hyperedges (default:
+            ``hyperedge_index[1].max() + 1``).
+        **kwargs: further attributes, as for :class:`~torch_geometric.data.Data`.
+
+    Raises:
+        ValueError: on a malformed incidence (see :meth:`validate`).
+
+    Example:
+        >>> import torch
+        >>> from torch_geometric_hyper.data import HypergraphData
+        >>> data = HypergraphData(x=torch.randn(4, 2),
+        ...     hyperedge_index=torch.tensor([[0, 1, 2, 2, 3], [0, 0, 0, 1, 1]]))
+        >>> data.num_hyperedges
+        2
+        >>> data.to_dense_incidence()
+        tensor([[1., 1., 1., 0.],
+                [0., 0., 1., 1.]])
+    """
+
+    def __init__(self, x: Optional[Tensor] = None,
+                 hyperedge_index: Optional[Tensor] = None,
+                 num_hyperedges: Optional[int] = None, **kwargs):
+        super().__init__(x=x, **kwargs)
+        if isinstance(num_hyperedges, Tensor) and num_hyperedges.numel() != 1:
+            # Collated storage (InMemoryDataset / Batch): per-graph counts.
+            self.hyperedge_index = hyperedge_index
+            self.num_hyperedges = num_hyperedges
+        elif hyperedge_index is not None:
+            if not isinstance(hyperedge_index, Tensor):
+                hyperedge_index = torch.as_tensor(hyperedge_index)
+            if num_hyperedges is None:
+                num_hyperedges = (int(hyperedge_index[1].max()) + 1
+                                  if hyperedge_index.dim() == 2 and
+                                  hyperedge_index.numel() > 0 else 0)
+            self.hyperedge_index = hyperedge_index
+            self.num_hyperedges = int(num_hyperedges)
+            self.validate()
+        elif num_hyperedges is not None:
+            self.hyperedge_index = torch.zeros(2, 0, dtype=torch.long)
+            self.num_hyperedges = int(num_hyperedges)
+
+    def __inc__(self, key: str, value: Any, *args, **kwargs) -> Any:
+        if key == 'hyperedge_index':
+            return torch.tensor([[self.num_nodes], [self.num_hyperedges]])
+        return super().__inc__(key, value, *args, **kwargs)
+
+    def __cat_dim__(self, key: str, value: Any, *args, **kwargs) -> Any:
+        if key == 'hyperedge_index':
+            return -1
+        return super().__cat_dim__(key, value, *args, **kwargs)
+
+    def validate(self, raise_on_error: bool = True) -> bool:
+        r"""Checks the incidence, raising a :class:`ValueError` that names
+        the problem (or returning :obj:`False` when ``raise_on_error`` is
+        off).
+
+        Checks: ``hyperedge_index`` is an integer tensor of shape
+        :math:`(2, \text{nnz})`; node ids lie in :math:`[0, N)`; hyperedge
+        ids in :math:`[0, \text{num\_hyperedges})`; no (node, hyperedge) pair
+        repeats; ``x`` is 2-D with one row per node.
+        """
+        try:
+            self._validate()
+        except ValueError:
+            if raise_on_error:
+                raise
+            return False
+        return super().validate(raise_on_error)
+
+    def _validate(self):
+        index = self.hyperedge_index
+        if index is None:
+            return
+        if not isinstance(index, Tensor) or index.dim() != 2 \
+                or index.size(0) != 2:
+            raise ValueError(f"'hyperedge_index' must have shape [2, nnz] "
+                             f"(row 0 node, row 1 hyperedge), got "
+                             f"{list(getattr(index, 'shape', []))}")
+        if index.is_floating_point() or index.dtype == torch.bool:
+            raise ValueError(f"'hyperedge_index' must hold integers, got "
+                             f"{index.dtype}; convert it with .long()")
+        x = self.x
+        if x is not None and x.dim() != 2:
+            raise ValueError(f"'x' must be 2-D [num_nodes, num_features], "
+                             f"got {list(x.shape)}")
+        num_edges = self.num_hyperedges
+        if num_edges < 0:
+            raise ValueError(f"'num_hyperedges' must be >= 0, got "
+                             f"{num_edges}")
+        if index.numel() == 0:
+            return
+        num_nodes = self.num_nodes
+        lo, hi = int(index[0].min()), int(index[0].max())
+        if lo < 0 or (num_nodes is not None and hi >= num_nodes):
+            raise ValueError(f"'hyperedge_index' row 0 holds node ids in "
+                             f"[{lo}, {hi}] but there are {num_nodes} nodes")
+        lo, hi = int(index[1].min()), int(index[1].max())
+        if lo < 0 or hi >= num_edges:
+            raise ValueError(f"'hyperedge_index' row 1 holds hyperedge ids in "
+                             f"[{lo}, {hi}] but num_hyperedges={num_edges}")
+        key = index[1].long() * (hi + 1 + int(index[0].max())) \
+            + index[0].long()
+        if torch.unique(key).numel() != key.numel():
+            raise ValueError("'hyperedge_index' lists the same (node, "
+                             "hyperedge) pair twice")
+
+    @property
+    def num_hyperedges(self) -> int:
+        """Number of hyperedges (a :math:`(B)` tensor once batched)."""
+        value = self._store.get('num_hyperedges', None)
+        if value is None:
+            index = self._store.get('hyperedge_index', None)
+            return 0 if index is None or index.numel() == 0 \
+                else int(index[1].max()) + 1
+        if isinstance(value, Tensor) and value.numel() == 1 \
+                and not isinstance(self, Batch):
+            return int(value)  # one sample sliced out of a collated dataset
+        return value
+
+    @num_hyperedges.setter
+    def num_hyperedges(self, value):
+        self._store['num_hyperedges'] = value
+
+    def to_dense_incidence(self, dtype: torch.dtype = torch.float) -> Tensor:
+        r"""The :math:`(\text{num\_hyperedges}, N)` 0/1 incidence matrix."""
+        inc = torch.zeros(int(self.num_hyperedges), self.num_nodes,
+                          dtype=dtype, device=self.hyperedge_index.device)
+        inc[self.hyperedge_index[1], self.hyperedge_index[0]] = 1
+        return inc
+
+    @classmethod
+    def from_dense_incidence(cls, incidence: Tensor, x: Optional[Tensor] = None,
+                             **kwargs) -> 'HypergraphData':
+        r"""Builds a hypergraph from a :math:`(E, N)` incidence matrix (any
+        nonzero entry is a member). Empty rows stay hyperedges."""
+        if incidence.dim() != 2:
+            raise ValueError(f"'incidence' must be 2-D [num_hyperedges, "
+                             f"num_nodes], got {list(incidence.shape)}")
+        edge, node = incidence.nonzero(as_tuple=True)
+        if x is not None and x.size(0) != incidence.size(1):
+            raise ValueError(f"'x' has {x.size(0)} rows but the incidence has "
+                             f"{incidence.size(1)} nodes")
+        if x is None:
+            kwargs.setdefault('num_nodes', incidence.size(1))
+        return cls(x=x, hyperedge_index=torch.stack([node, edge]),
+                   num_hyperedges=incidence.size(0), **kwargs)
+
+
+torch.serialization.add_safe_globals([HypergraphData])

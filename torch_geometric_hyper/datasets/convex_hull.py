@@ -1,0 +1,99 @@
+r"""Convex hulls of random point clouds as set-to-hypergraph targets."""
+from __future__ import annotations
+
+from typing import Callable, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from scipy.spatial import ConvexHull as _QhullHull
+from scipy.spatial import QhullError
+
+from torch_geometric_hyper.data import HypergraphData
+from torch_geometric_hyper.datasets.set_to_hypergraph import SetToHypergraph
+
+
+class ConvexHull(SetToHypergraph):
+    r"""Predict the facets of the convex hull of a point set.
+
+    The task of Zhang et al. (LoG 2022) and Set2Graph (Serviansky et al.,
+    NeurIPS 2020): points are drawn from :math:`\mathcal N(0, I_d)`
+    (``'gaussian'``) or drawn so and projected onto the unit sphere
+    (``'spherical'``); the target hyperedges are the facets
+    (:math:`d`-node simplices) of their convex hull, from
+    :class:`scipy.spatial.ConvexHull`. Node features are the coordinates.
+    Degenerate draws (Qhull fails, e.g. flat point sets) are redrawn.
+
+    In 3-D with :math:`n` spherical points the hull has exactly
+    :math:`2n - 4` facets (56 for :math:`n = 30`).
+
+    Args:
+        root (str): cache directory.
+        split (str, optional): ``'train'``, ``'val'`` or ``'test'``.
+        num_points (int or tuple, optional): set size :math:`n`, or an
+            inclusive range ``(lo, hi)`` drawn uniformly per sample.
+            (default: :obj:`30`)
+        distribution (str, optional): ``'spherical'`` or ``'gaussian'``.
+        dim (int, optional): dimension :math:`d \ge 2`. (default: :obj:`3`)
+        num_samples (int, optional): default 20,000 / 2,000 / 2,000.
+        seed (int, optional): base seed.
+        **kwargs: see :class:`SetToHypergraph`.
+
+    Example:
+        >>> from torch_geometric_hyper.datasets import ConvexHull
+        >>> ds = ConvexHull('/tmp/tgh_doc', num_points=10, num_samples=4,
+        ...                 log=False)
+        >>> ds[0]
+        HypergraphData(x=[10, 3], hyperedge_index=[2, 48], num_hyperedges=16)
+    """
+
+    def __init__(self, root: str, split: str = 'train',
+                 num_points: Union[int, Tuple[int, int]] = 30,
+                 distribution: str = 'spherical', dim: int = 3,
+                 num_samples: Optional[int] = None, seed: int = 0,
+                 transform: Optional[Callable] = None,
+                 pre_transform: Optional[Callable] = None,
+                 pre_filter: Optional[Callable] = None,
+                 force_reload: bool = False, log: bool = True):
+        if distribution not in ('spherical', 'gaussian'):
+            raise ValueError(f"'distribution' must be 'spherical' or "
+                             f"'gaussian', got '{distribution}'")
+        if int(dim) < 2:
+            raise ValueError(f"'dim' must be at least 2, got {dim}")
+        lo, hi = (num_points, num_points) if isinstance(num_points, int) \
+            else tuple(num_points)
+        if lo > hi or lo < dim + 1:
+            raise ValueError(f"'num_points' must be >= dim + 1 = {dim + 1} "
+                             f"(a hull in {dim}-D needs {dim + 1} points) "
+                             f"and lo <= hi; got {num_points}")
+        self.num_points = (int(lo), int(hi))
+        self.distribution = distribution
+        self.dim = int(dim)
+        super().__init__(root, split, num_samples, seed, transform,
+                         pre_transform, pre_filter, force_reload, log)
+
+    @property
+    def config(self) -> str:
+        lo, hi = self.num_points
+        size = f'{lo}' if lo == hi else f'{lo}-{hi}'
+        return f'hull_{self.distribution}_d{self.dim}_n{size}'
+
+    def generate(self, rng: np.random.Generator) -> HypergraphData:
+        lo, hi = self.num_points
+        n = int(rng.integers(lo, hi + 1))
+        for _ in range(100):
+            points = rng.standard_normal((n, self.dim))
+            if self.distribution == 'spherical':
+                points /= np.linalg.norm(points, axis=1, keepdims=True)
+            try:
+                facets = _QhullHull(points).simplices
+            except QhullError:
+                continue
+            break
+        else:  # pragma: no cover - needs 100 degenerate draws in a row
+            raise RuntimeError('could not draw a non-degenerate point set')
+        num_facets, size = facets.shape
+        index = np.stack([facets.reshape(-1),
+                          np.repeat(np.arange(num_facets), size)])
+        return HypergraphData(x=torch.from_numpy(points).float(),
+                              hyperedge_index=torch.from_numpy(index).long(),
+                              num_hyperedges=num_facets)

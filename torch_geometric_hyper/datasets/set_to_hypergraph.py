@@ -1,0 +1,119 @@
+r"""Base class of generated set-to-hypergraph datasets."""
+from __future__ import annotations
+
+import os.path as osp
+from typing import Callable, List, Optional
+
+import numpy as np
+import torch
+from torch_geometric.data import InMemoryDataset
+
+from torch_geometric_hyper.data import HypergraphData
+
+SPLITS = ('train', 'val', 'test')
+
+
+class SetToHypergraph(InMemoryDataset):
+    r"""An :class:`~torch_geometric.data.InMemoryDataset` of generated
+    set-to-hypergraph samples.
+
+    Subclasses implement :meth:`generate` (one sample from a NumPy random
+    generator) and :attr:`config` (everything that changes the samples). The
+    samples of a split are a pure function of ``(config, split, seed)``:
+    split ``s`` draws from ``numpy.random.default_rng([seed, s])``, so the
+    three splits never share a sample. They are generated once, with a
+    progress bar, and cached under ``root/processed`` in a file named after
+    the configuration (written to a temporary file, then renamed, so an
+    interrupted run leaves no truncated cache).
+
+    Args:
+        root (str): cache directory.
+        split (str, optional): ``'train'``, ``'val'`` or ``'test'``.
+        num_samples (int, optional): samples in this split (default: the
+            subclass's per-split default).
+        seed (int, optional): base seed. (default: :obj:`0`)
+        transform, pre_transform, pre_filter (callable, optional): as in
+            :class:`~torch_geometric.data.InMemoryDataset`.
+        force_reload (bool, optional): regenerate even if cached.
+        log (bool, optional): print progress. (default: :obj:`True`)
+    """
+
+    default_num_samples = {'train': 20_000, 'val': 2_000, 'test': 2_000}
+
+    def __init__(self, root: str, split: str = 'train',
+                 num_samples: Optional[int] = None, seed: int = 0,
+                 transform: Optional[Callable] = None,
+                 pre_transform: Optional[Callable] = None,
+                 pre_filter: Optional[Callable] = None,
+                 force_reload: bool = False, log: bool = True):
+        if split not in SPLITS:
+            raise ValueError(f"'split' must be one of {SPLITS}, got "
+                             f"'{split}'")
+        if num_samples is None:
+            num_samples = self.default_num_samples[split]
+        if int(num_samples) < 1:
+            raise ValueError(f"'num_samples' must be positive, got "
+                             f"{num_samples}")
+        self.split = split
+        self.num_samples = int(num_samples)
+        self.seed = int(seed)
+        super().__init__(root, transform, pre_transform, pre_filter,
+                         force_reload=force_reload, log=log)
+        self.load(self.processed_paths[0], data_cls=HypergraphData)
+
+    # -- to implement ---------------------------------------------------
+    @property
+    def config(self) -> str:
+        """A file-name-safe string of every parameter of the samples."""
+        raise NotImplementedError
+
+    def generate(self, rng: np.random.Generator) -> HypergraphData:
+        """Draws one sample."""
+        raise NotImplementedError
+
+    # -- InMemoryDataset ------------------------------------------------
+    @property
+    def raw_file_names(self) -> List[str]:
+        return []
+
+    @property
+    def processed_file_names(self) -> List[str]:
+        return [f'{self.split}_{self.config}_n{self.num_samples}'
+                f'_seed{self.seed}.pt']
+
+    def download(self):
+        pass
+
+    def process(self):
+        from tqdm.auto import tqdm
+        rng = np.random.default_rng([self.seed, SPLITS.index(self.split)])
+        data_list = []
+        for _ in tqdm(range(self.num_samples), disable=not self.log,
+                      desc=f'Generating {self.__class__.__name__} '
+                      f'{self.split}', leave=False):
+            data = self.generate(rng)
+            if self.pre_filter is not None and not self.pre_filter(data):
+                continue
+            if self.pre_transform is not None:
+                data = self.pre_transform(data)
+            data_list.append(data)
+        path = self.processed_paths[0]
+        tmp = path + '.tmp'
+        self.save(data_list, tmp)
+        import os
+        os.replace(tmp, path)
+
+    @property
+    def max_hyperedges(self) -> int:
+        """The largest number of hyperedges of a sample in this split."""
+        return int(torch.as_tensor(self._data.num_hyperedges).max())
+
+    @property
+    def max_nodes(self) -> int:
+        """The largest set in this split."""
+        ptr = self.slices['x']
+        return int((ptr[1:] - ptr[:-1]).max())
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({len(self)}, '
+                f'split={self.split}, {self.config})')

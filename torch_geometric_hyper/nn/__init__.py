@@ -1,0 +1,30 @@
+from torch_geometric_hyper.nn.deepsets import DeepSet, DeepSetLayer
+from torch_geometric_hyper.nn.functional import (
+    CandidateIncidence,
+    incidence_matmul,
+    pair_mlp,
+)
+from torch_geometric_hyper.nn.prediction import (
+    HypergraphPrediction,
+    RefinerState,
+)
+from torch_geometric_hyper.nn.refiner import (
+    HypergraphRefiner,
+    RefinementStep,
+    StackedHypergraphRefiner,
+)
+from torch_geometric_hyper.nn.loss import MatchedIncidenceLoss
+
+__all__ = [
+    'HypergraphRefiner',
+    'StackedHypergraphRefiner',
+    'RefinementStep',
+    'HypergraphPrediction',
+    'RefinerState',
+    'MatchedIncidenceLoss',
+    'DeepSet',
+    'DeepSetLayer',
+    'CandidateIncidence',
+    'pair_mlp',
+    'incidence_matmul',
+]

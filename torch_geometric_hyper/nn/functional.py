@@ -1,0 +1,307 @@
+r"""Memory-lean kernels for message passing over candidate incidence pairs.
+
+A candidate incidence is a bipartite set of ``nnz`` pairs ``(node i, slot j)``
+stored as ``index [2, nnz]`` (row 0 node, row 1 slot, PyG's
+``hyperedge_index`` convention). Every per-pair quantity the refiner needs is
+an :math:`O(\text{nnz}\cdot d)` computation; materialising it costs as much
+memory as the whole model. The two autograd functions below compute those
+quantities in chunks and recompute what their backward pass needs, so a
+refinement step keeps only :math:`O(\text{nnz} + (N + M)\,d)` floats alive
+for autograd:
+
+* :func:`pair_mlp` — the incidence MLP
+  :math:`z_{ji} = w_2^\top \mathrm{ReLU}(a_i + c_j + u_{ji} w_u) + b_2`.
+* :func:`incidence_matmul` — the weighted aggregations
+  :math:`\tilde I V` and :math:`\tilde I^\top E` as sparse CSR products
+  with a sampled dense-dense product (SDDMM) for the gradient of the weights.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
+
+#: Number of floats a chunked kernel materialises at once (512 KiB in fp32).
+DEFAULT_CHUNK_ELEMENTS = 1 << 17
+
+
+class CandidateIncidence(NamedTuple):
+    r"""The candidate ``(node, slot)`` pairs of a batch, with both CSR layouts.
+
+    Build it with :meth:`CandidateIncidence.build`; it is static for a whole
+    refinement run, so the sort needed for the slot-major layout happens once.
+
+    Attributes:
+        index (torch.Tensor): ``[2, nnz]`` pairs, row 0 node, row 1 slot,
+            sorted by node.
+        num_nodes (int): :math:`N`, the number of nodes in the batch.
+        num_slots (int): :math:`M`, the number of slots in the batch.
+        node_ptr (torch.Tensor): ``[N + 1]`` CSR row pointer of the node-major
+            layout.
+        slot_perm (torch.Tensor): ``[nnz]`` permutation that sorts the pairs
+            by slot.
+        slot_ptr (torch.Tensor): ``[M + 1]`` CSR row pointer of the slot-major
+            layout.
+    """
+
+    index: Tensor
+    num_nodes: int
+    num_slots: int
+    node_ptr: Tensor
+    slot_perm: Tensor
+    slot_ptr: Tensor
+
+    @property
+    def node(self) -> Tensor:
+        return self.index[0]
+
+    @property
+    def slot(self) -> Tensor:
+        return self.index[1]
+
+    @property
+    def nnz(self) -> int:
+        return self.index.size(1)
+
+    @classmethod
+    def build(cls, index: Tensor, num_nodes: int,
+              num_slots: int) -> 'CandidateIncidence':
+        r"""Sorts ``index`` by node and precomputes both CSR layouts.
+
+        Args:
+            index (torch.Tensor): ``[2, nnz]`` integer pairs (node, slot).
+            num_nodes (int): number of nodes :math:`N`.
+            num_slots (int): number of slots :math:`M`.
+        """
+        if index.dim() != 2 or index.size(0) != 2:
+            raise ValueError(f"candidate index must have shape [2, nnz], got "
+                             f"{list(index.shape)}")
+        index = index.long()
+        # Sort node-major (stable in the slot order given by the caller).
+        key = index[0] * num_slots + index[1]
+        if index.numel() > 0 and not bool((key[1:] >= key[:-1]).all()):
+            index = index[:, torch.argsort(key)]
+        node_ptr = _ptr(index[0], num_nodes)
+        slot_perm = torch.argsort(index[1], stable=True)
+        slot_ptr = _ptr(index[1], num_slots)
+        return cls(index, num_nodes, num_slots, node_ptr, slot_perm,
+                   slot_ptr)
+
+    @classmethod
+    def complete(cls, batch: Tensor, num_graphs: int,
+                 slots_per_graph: int) -> 'CandidateIncidence':
+        r"""All pairs of every node with the :math:`m` slots of its graph.
+
+        Slot :math:`j` of graph :math:`g` has global id :math:`g m + j`. The
+        result is node-major by construction (no sort, no host sync).
+
+        Args:
+            batch (torch.Tensor): ``[N]`` graph id of each node.
+            num_graphs (int): number of graphs :math:`B`.
+            slots_per_graph (int): :math:`m`.
+        """
+        n = batch.numel()
+        m = slots_per_graph
+        device = batch.device
+        node = torch.arange(n, device=device).repeat_interleave(m)
+        local = torch.arange(m, device=device).repeat(n)
+        slot = batch.long().repeat_interleave(m) * m + local
+        index = torch.stack([node, slot])
+        node_ptr = torch.arange(0, n * m + 1, m, device=device)
+        slot_perm = torch.argsort(slot, stable=True)
+        slot_ptr = _ptr(slot, num_graphs * m)
+        return cls(index, n, num_graphs * m, node_ptr, slot_perm, slot_ptr)
+
+
+def _ptr(sorted_or_not: Tensor, size: int) -> Tensor:
+    count = torch.bincount(sorted_or_not, minlength=size)
+    ptr = sorted_or_not.new_zeros(size + 1)
+    torch.cumsum(count, 0, out=ptr[1:])
+    return ptr
+
+
+def _chunks(nnz: int, width: int, chunk_elements: int):
+    step = max(1, chunk_elements // max(1, width))
+    for start in range(0, nnz, step):
+        yield start, min(nnz, start + step)
+
+
+# --------------------------------------------------------------------------
+# Pair MLP
+# --------------------------------------------------------------------------
+class _PairMLP(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, c, u, w_u, w_out, b_out, row, col, chunk_elements):
+        nnz, d = row.numel(), a.size(1)
+        out = a.new_empty(nnz)
+        for s, e in _chunks(nnz, d, chunk_elements):
+            h = a.index_select(0, row[s:e])
+            h += c.index_select(0, col[s:e])
+            h.addcmul_(u[s:e, None], w_u)
+            h.relu_()
+            torch.mv(h, w_out, out=out[s:e])
+        out += b_out
+        ctx.save_for_backward(a, c, u, w_u, w_out, row, col)
+        ctx.chunk_elements = chunk_elements
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, c, u, w_u, w_out, row, col = ctx.saved_tensors
+        nnz, d = row.numel(), a.size(1)
+        grad = grad.contiguous()
+        ga = torch.zeros_like(a)
+        gc = torch.zeros_like(c)
+        gu = torch.empty_like(u)
+        gwu = torch.zeros_like(w_u)
+        gwo = torch.zeros_like(w_out)
+        for s, e in _chunks(nnz, d, ctx.chunk_elements):
+            r, q, us, g = row[s:e], col[s:e], u[s:e], grad[s:e]
+            h = a.index_select(0, r)
+            h += c.index_select(0, q)
+            h.addcmul_(us[:, None], w_u)
+            h.relu_()
+            gwo.addmv_(h.t(), g)
+            # d out / d pre-activation = g * w_out where pre > 0
+            gh = torch.outer(g, w_out).mul_(h > 0)
+            ga.index_add_(0, r, gh)
+            gc.index_add_(0, q, gh)
+            torch.mv(gh, w_u, out=gu[s:e])
+            gwu.addmv_(gh.t(), us)
+        return ga, gc, gu, gwu, gwo, grad.sum().reshape(1), None, None, None
+
+
+def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
+             b_out: Tensor, index: Tensor,
+             chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> Tensor:
+    r"""Scores every candidate pair with a one-hidden-layer MLP.
+
+    .. math::
+        z_k = w_{\text{out}}^\top \,\mathrm{ReLU}\big(a_{i_k} + c_{j_k}
+        + u_k\, w_u\big) + b_{\text{out}}
+
+    for each pair :math:`k = (i_k, j_k)`. Equivalent to
+    ``relu(a[i] + c[j] + u[:, None] * w_u) @ w_out + b_out`` but never holds
+    more than ``chunk_elements`` floats of the ``[nnz, d]`` hidden layer:
+    the backward pass recomputes it chunk by chunk.
+
+    Args:
+        a (torch.Tensor): ``[N, d]`` node terms (bias included).
+        c (torch.Tensor): ``[M, d]`` slot terms.
+        u (torch.Tensor): ``[nnz]`` per-pair scalar input.
+        w_u (torch.Tensor): ``[d]`` weight of the scalar input.
+        w_out (torch.Tensor): ``[d]`` output weight.
+        b_out (torch.Tensor): ``[1]`` output bias.
+        index (torch.Tensor): ``[2, nnz]`` pairs (node, slot).
+        chunk_elements (int, optional): working-set size in floats.
+
+    Returns:
+        torch.Tensor: ``[nnz]`` logits.
+    """
+    if torch.compiler.is_compiling():
+        # Let the compiler fuse the expression (and decide what to recompute).
+        h = torch.relu(a[index[0]] + c[index[1]] + u[:, None] * w_u)
+        return h @ w_out + b_out
+    return _PairMLP.apply(a, c, u, w_u, w_out, b_out.reshape(1), index[0],
+                          index[1], chunk_elements)
+
+
+# --------------------------------------------------------------------------
+# Incidence-weighted aggregation (SpMM with SDDMM backward)
+# --------------------------------------------------------------------------
+def _csr(ptr: Tensor, col: Tensor, values: Tensor, rows: int, cols: int):
+    return torch.sparse_csr_tensor(ptr, col, values, (rows, cols),
+                                   check_invariants=False)
+
+
+def _spmm(inc: CandidateIncidence, values: Tensor, x: Tensor,
+          to_slots: bool) -> Tensor:
+    if to_slots:  # out[slot] = sum_pairs w * x[node]
+        perm = inc.slot_perm
+        mat = _csr(inc.slot_ptr, inc.node[perm], values[perm],
+                   inc.num_slots, inc.num_nodes)
+    else:  # out[node] = sum_pairs w * x[slot]
+        mat = _csr(inc.node_ptr, inc.slot, values, inc.num_nodes,
+                   inc.num_slots)
+    if x.numel() == 0 or values.numel() == 0:
+        rows = inc.num_slots if to_slots else inc.num_nodes
+        return x.new_zeros(rows, x.size(1))
+    return mat @ x
+
+
+def _sddmm(row: Tensor, col: Tensor, a: Tensor, b: Tensor,
+           chunk_elements: int) -> Tensor:
+    """``out[k] = <a[row[k]], b[col[k]]>`` in chunks."""
+    out = a.new_empty(row.numel())
+    for s, e in _chunks(row.numel(), a.size(1), chunk_elements):
+        h = a.index_select(0, row[s:e])
+        h *= b.index_select(0, col[s:e])
+        torch.sum(h, dim=1, out=out[s:e])
+    return out
+
+
+class _IncidenceMatmul(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, values, x, inc_tensors, meta, to_slots, chunk_elements):
+        inc = CandidateIncidence(*inc_tensors[:1], *meta, *inc_tensors[1:])
+        out = _spmm(inc, values, x, to_slots)
+        ctx.save_for_backward(values, x, *inc_tensors)
+        ctx.meta, ctx.to_slots = meta, to_slots
+        ctx.chunk_elements = chunk_elements
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        values, x, *inc_tensors = ctx.saved_tensors
+        inc = CandidateIncidence(inc_tensors[0], *ctx.meta, *inc_tensors[1:])
+        grad = grad.contiguous()
+        gv = gx = None
+        if ctx.needs_input_grad[0]:
+            if ctx.to_slots:  # out[slot] += w * x[node]
+                gv = _sddmm(inc.slot, inc.node, grad, x, ctx.chunk_elements)
+            else:
+                gv = _sddmm(inc.node, inc.slot, grad, x, ctx.chunk_elements)
+        if ctx.needs_input_grad[1]:
+            gx = _spmm(inc, values, grad, not ctx.to_slots)
+        return gv, gx, None, None, None, None
+
+
+def incidence_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
+                     to_slots: bool,
+                     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> Tensor:
+    r"""Weighted aggregation along the candidate pairs.
+
+    With :math:`W \in \mathbb{R}^{M \times N}` the sparse matrix holding
+    ``values`` at the candidate pairs,
+
+    .. math::
+        \text{to\_slots:}\ \ \mathbf{out} = W X \in \mathbb{R}^{M\times d},
+        \qquad
+        \text{to nodes:}\ \ \mathbf{out} = W^\top X \in
+        \mathbb{R}^{N\times d}.
+
+    Each sum stays inside one graph because the candidate pairs never cross
+    graphs. Differentiable in ``values`` and ``x``.
+
+    Args:
+        inc (CandidateIncidence): the candidate pairs.
+        values (torch.Tensor): ``[nnz]`` weights, in ``inc.index`` order.
+        x (torch.Tensor): ``[N, d]`` node features (``to_slots=True``) or
+            ``[M, d]`` slot features (``to_slots=False``).
+        to_slots (bool): direction of the aggregation.
+        chunk_elements (int, optional): working-set size of the backward
+            SDDMM.
+    """
+    if torch.compiler.is_compiling():
+        src, dst = (inc.node, inc.slot) if to_slots else (inc.slot, inc.node)
+        size = inc.num_slots if to_slots else inc.num_nodes
+        msg = x[src] * values[:, None]
+        return x.new_zeros(size, x.size(1)).index_add_(0, dst, msg)
+    tensors = (inc.index, inc.node_ptr, inc.slot_perm, inc.slot_ptr)
+    meta = (inc.num_nodes, inc.num_slots)
+    return _IncidenceMatmul.apply(values, x, tensors, meta, to_slots,
+                                  chunk_elements)

@@ -1,0 +1,197 @@
+r"""Hungarian-matched incidence loss."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Module
+
+from torch_geometric_hyper.matching import linear_assignment
+from torch_geometric_hyper.nn.prediction import HypergraphPrediction
+
+
+class MatchedIncidenceLoss(Module):
+    r"""Permutation-invariant incidence loss of `"Pruning Edges and Gradients
+    to Learn Hypergraphs from Larger Sets"
+    <https://arxiv.org/abs/2106.13919>`_.
+
+    Each graph's :math:`t \le m` target hyperedges are padded to :math:`m`
+    all-zero rows, and every row gets an existence column (1 for real
+    hyperedges, 0 for padding). Predicted slot :math:`p` is the row
+    :math:`[I_{p,1..n},\ g_p]`. The cost of pairing slot :math:`p` with
+    target row :math:`q` is the mean binary cross-entropy over the
+    :math:`n + 1` columns,
+
+    .. math::
+        C_{pq} = -\frac{1}{n+1}\Big(\sum_{i=1}^n T_{qi}\log I_{pi}
+        + (1 - T_{qi})\log(1 - I_{pi}) + e_q \log g_p
+        + (1 - e_q)\log(1 - g_p)\Big),
+
+    and the loss is the mean matched cost
+    :math:`\frac1m \min_\pi \sum_p C_{p,\pi(p)}` (Hungarian matching per
+    graph), averaged over the graphs. Logarithms are clamped at
+    :math:`-100` as :func:`torch.nn.functional.binary_cross_entropy` does;
+    candidate pairs missing from the pruned incidence count as
+    :math:`I = 0`.
+
+    The cost never materialises the :math:`O(m^2 n)` broadcast: with
+    :math:`\ell^+ = \log I`, :math:`\ell^- = \log(1 - I)`,
+
+    .. math::
+        \sum_i T_{qi}\ell^+_{pi} + (1-T_{qi})\ell^-_{pi}
+        = \sum_i \ell^-_{pi} + \sum_{i \in q} (\ell^+_{pi} - \ell^-_{pi}),
+
+    a row sum plus a gather over the target's members, :math:`O(m\,t)`
+    memory per graph. All padding rows cost the same, so the assignment is
+    solved as a rectangular :math:`t \times m` problem.
+
+    Args:
+        reduction (str, optional): ``'mean'`` (default, mean over graphs of
+            the per-graph mean matched cost), ``'sum'`` (sum of all matched
+            costs) or ``'none'`` (per-graph mean matched cost, shape
+            :math:`(B)`).
+        backend (str, optional): assignment solver, see
+            :func:`torch_geometric_hyper.matching.linear_assignment`.
+
+    Shapes:
+        - **input:** a :class:`HypergraphPrediction`, target
+          ``hyperedge_index`` :math:`(2, \text{nnz}_T)` with batched node and
+          hyperedge ids, ``num_hyperedges`` :math:`(B)`
+        - **output:** scalar (or :math:`(B)` with ``reduction='none'``)
+    """
+
+    def __init__(self, reduction: str = 'mean', backend: str = 'scipy'):
+        super().__init__()
+        if reduction not in ('mean', 'sum', 'none'):
+            raise ValueError(f"'reduction' must be 'mean', 'sum' or 'none', "
+                             f"got '{reduction}'")
+        self.reduction = reduction
+        self.backend = backend
+
+    def forward(self, pred: HypergraphPrediction, hyperedge_index,
+                num_hyperedges: Optional[Union[Tensor, int]] = None,
+                return_assignment: bool = False):
+        r"""
+        Args:
+            pred (HypergraphPrediction): the prediction.
+            hyperedge_index (torch.Tensor or HypergraphData): target
+                incidence (or a (batched) :class:`HypergraphData` holding it
+                and ``num_hyperedges``), row 0 node
+                (global id), row 1 hyperedge (ids of graph :math:`g` follow
+                those of graph :math:`g-1`, as PyG batching makes them).
+            num_hyperedges (torch.Tensor or int, optional): target
+                hyperedges per graph (default: all in one graph).
+            return_assignment (bool, optional): also return the slot (global
+                id) matched to each target hyperedge.
+        """
+        if not isinstance(hyperedge_index, Tensor):
+            data = hyperedge_index
+            hyperedge_index = data.hyperedge_index
+            if num_hyperedges is None:
+                num_hyperedges = data.num_hyperedges
+        B, m, N = pred.num_graphs, pred.max_edges, pred.num_nodes
+        device = pred.incidence_logit.device
+        num_hyperedges = _per_graph_counts(num_hyperedges, hyperedge_index,
+                                           B, device)
+        counts = num_hyperedges.cpu()
+        total = int(counts.sum())
+        too_many = (counts > m).nonzero().view(-1)
+        if too_many.numel() > 0:
+            g = int(too_many[0])
+            raise ValueError(f"graph {g} has {int(counts[g])} target "
+                             f"hyperedges but the model has only max_edges="
+                             f"{m} slots; build the model with max_edges >= "
+                             f"{int(counts.max())}")
+        _check_target(hyperedge_index, N, total)
+
+        z = pred.incidence_logit
+        log_p = F.logsigmoid(z).clamp_min(-100.0)
+        log_q = F.logsigmoid(-z).clamp_min(-100.0)
+        ze = pred.existence_logit
+        log_pe = F.logsigmoid(ze).clamp_min(-100.0)
+        log_qe = F.logsigmoid(-ze).clamp_min(-100.0)
+
+        node, slot = pred.incidence_index
+        base = log_q.new_zeros(B * m).index_add_(0, slot, log_q)
+        # log-odds per node and local slot; pruned pairs: log 0 - log 1.
+        diff = log_q.new_full((N, m), -100.0)
+        diff = diff.index_put((node, slot % m), log_p - log_q)
+
+        denom = torch.bincount(pred.batch, minlength=B).to(z.dtype) + 1
+        slot_graph = torch.arange(B, device=device).repeat_interleave(m)
+        cost_pad = -(base + log_qe) / denom[slot_graph]  # [B m]
+
+        t_node, t_edge = hyperedge_index[0].long(), hyperedge_index[1].long()
+        t_graph = torch.arange(B, device=device).repeat_interleave(
+            num_hyperedges, output_size=total)
+        members = diff.new_zeros(total, m).index_add_(0, t_edge,
+                                                      diff[t_node])
+        t_slots = t_graph[:, None] * m + torch.arange(m, device=device)
+        cost_real = -(base[t_slots] + members + log_pe[t_slots]) \
+            / denom[t_graph, None]  # [T, m]
+        reduced = cost_real - cost_pad[t_slots]
+
+        cols = self._assign(reduced.detach(), counts)
+        cols = cols.to(device)
+        rows = torch.arange(total, device=device)
+        matched = reduced[rows, cols]
+        per_graph = cost_pad.view(B, m).sum(1).index_add(0, t_graph, matched)
+        if self.reduction == 'sum':
+            loss = per_graph.sum()
+        elif self.reduction == 'mean':
+            loss = per_graph.mean() / m
+        else:
+            loss = per_graph / m
+        if return_assignment:
+            return loss, t_graph * m + cols
+        return loss
+
+    def _assign(self, reduced: Tensor, counts: Tensor) -> Tensor:
+        cost = reduced.to('cpu', torch.float64).numpy()
+        splits = np.cumsum(counts.numpy())[:-1]
+        cols = linear_assignment(np.split(cost, splits), self.backend)
+        if len(cols) == 0:
+            return torch.zeros(0, dtype=torch.long)
+        return torch.from_numpy(np.concatenate(cols))
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(reduction='{self.reduction}', "
+                f"backend='{self.backend}')")
+
+
+def _per_graph_counts(num_hyperedges, hyperedge_index: Tensor, B: int,
+                      device) -> Tensor:
+    if num_hyperedges is None:
+        if B != 1:
+            raise ValueError("pass 'num_hyperedges' (one count per graph) "
+                             "when the prediction holds several graphs")
+        count = int(hyperedge_index[1].max()) + 1 \
+            if hyperedge_index.numel() > 0 else 0
+        return torch.tensor([count], device=device)
+    if isinstance(num_hyperedges, int):
+        num_hyperedges = torch.tensor([num_hyperedges])
+    num_hyperedges = num_hyperedges.reshape(-1).to(device, torch.long)
+    if num_hyperedges.numel() != B:
+        raise ValueError(f"'num_hyperedges' must hold one count per graph "
+                         f"({B}), got {num_hyperedges.numel()}")
+    return num_hyperedges
+
+
+def _check_target(index: Tensor, num_nodes: int, total: int):
+    if index.dim() != 2 or index.size(0) != 2:
+        raise ValueError(f"target 'hyperedge_index' must have shape [2, "
+                         f"nnz], got {list(index.shape)}")
+    if index.is_floating_point():
+        raise ValueError("target 'hyperedge_index' must hold integers")
+    if index.numel() == 0:
+        return
+    if int(index[0].min()) < 0 or int(index[0].max()) >= num_nodes:
+        raise ValueError(f"target 'hyperedge_index' refers to nodes outside "
+                         f"[0, {num_nodes})")
+    if int(index[1].min()) < 0 or int(index[1].max()) >= total:
+        raise ValueError(f"target 'hyperedge_index' refers to hyperedges "
+                         f"outside [0, {total}) (the sum of "
+                         f"num_hyperedges)")

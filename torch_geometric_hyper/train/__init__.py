@@ -1,0 +1,21 @@
+from torch_geometric_hyper.train.skips import (
+    BPTT,
+    BackpropWithSkips,
+    TruncatedBPTT,
+    bptt_schedule,
+    sample_skips,
+    skips_schedule,
+    train_on_batch,
+    truncated_bptt_schedule,
+)
+
+__all__ = [
+    'BackpropWithSkips',
+    'BPTT',
+    'TruncatedBPTT',
+    'train_on_batch',
+    'sample_skips',
+    'skips_schedule',
+    'bptt_schedule',
+    'truncated_bptt_schedule',
+]

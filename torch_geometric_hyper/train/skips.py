@@ -1,0 +1,211 @@
+r"""Backprop with skips, standard BPTT and truncated BPTT for recurrent
+refiners.
+
+A *schedule* is a list of ``(skip, backprop)`` pairs, one per optimizer
+update on the same mini-batch: run ``skip`` steps without gradient, then
+``backprop`` steps with gradient, supervise every one of those
+``backprop`` predictions, update, detach the state and carry it on.
+
+* Backprop with skips (Zhang et al., LoG 2022): ``S`` updates with
+  ``backprop = B`` and random skips summing to :math:`T - B S`; peak memory
+  :math:`O(B)`, constant in :math:`T`.
+* Standard BPTT: ``[(0, T)]``; memory :math:`O(T)`.
+* Truncated BPTT: ``[(T - B, B)]``; one update through the last ``B`` steps.
+
+The refiner must offer ``init_state(x, batch, num_graphs)``, ``step(state)``
+and states with ``detach()`` and ``prediction()``, as
+:class:`~torch_geometric_hyper.nn.HypergraphRefiner` does.
+"""
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+Schedule = List[Tuple[int, int]]
+
+
+@lru_cache(maxsize=None)
+def _partitions(total: int, parts: int, largest: int) -> Tuple[Tuple, ...]:
+    """Partitions of ``total`` into at most ``parts`` parts, each <= largest,
+    as non-increasing tuples of exactly ``parts`` entries (zeros padded)."""
+    if parts == 0:
+        return ((), ) if total == 0 else ()
+    if total == 0:
+        return ((0, ) * parts, )
+    out = []
+    for first in range(min(total, largest), 0, -1):
+        for rest in _partitions(total - first, parts - 1, first):
+            out.append((first, ) + rest)
+    return tuple(out)
+
+
+def sample_skips(num_iterations: int, backprop_iterations: int,
+                 num_updates: int,
+                 rng: Optional[random.Random] = None) -> List[int]:
+    r"""Draws the skip counts of one mini-batch.
+
+    ``num_updates`` non-negative integers summing to :math:`T - B S`, drawn
+    uniformly over the integer partitions of that number into at most
+    :math:`S` parts, then randomly permuted.
+
+    Args:
+        num_iterations (int): :math:`T`.
+        backprop_iterations (int): :math:`B`.
+        num_updates (int): :math:`S`.
+        rng (random.Random, optional): source of randomness.
+    """
+    total = num_iterations - backprop_iterations * num_updates
+    if total < 0 or backprop_iterations < 1 or num_updates < 1:
+        raise ValueError(f"backprop with skips needs B >= 1, S >= 1 and "
+                         f"B * S <= T; got T={num_iterations}, "
+                         f"B={backprop_iterations}, S={num_updates}")
+    rng = rng or random
+    parts = list(rng.choice(_partitions(total, num_updates, total)))
+    rng.shuffle(parts)
+    return parts
+
+
+def skips_schedule(num_iterations: int = 16, backprop_iterations: int = 4,
+                   num_updates: int = 2, skips: Optional[Sequence[int]] = None,
+                   rng: Optional[random.Random] = None) -> Schedule:
+    """Schedule of backprop with skips (random skips unless given)."""
+    if skips is None:
+        skips = sample_skips(num_iterations, backprop_iterations, num_updates,
+                             rng)
+    return [(int(s), backprop_iterations) for s in skips]
+
+
+def bptt_schedule(num_iterations: int) -> Schedule:
+    """Standard BPTT: one update through all ``T`` steps."""
+    return [(0, num_iterations)]
+
+
+def truncated_bptt_schedule(num_iterations: int,
+                            backprop_iterations: int) -> Schedule:
+    """Truncated BPTT: ``T - B`` steps without gradient, one update through
+    the last ``B``."""
+    if not 1 <= backprop_iterations <= num_iterations:
+        raise ValueError(f"truncated BPTT needs 1 <= B <= T, got "
+                         f"B={backprop_iterations}, T={num_iterations}")
+    return [(num_iterations - backprop_iterations, backprop_iterations)]
+
+
+def train_on_batch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                   loss_fn: Callable, data, schedule: Schedule,
+                   max_grad_norm: Optional[float] = None,
+                   init_kwargs: Optional[dict] = None) -> Dict[str, float]:
+    r"""Trains ``model`` on one mini-batch following ``schedule``.
+
+    Args:
+        model: a refiner (see the module docstring).
+        optimizer: its optimizer.
+        loss_fn (callable): ``loss_fn(prediction, data) -> scalar``.
+        data: a batch with ``x``, ``batch`` and ``num_graphs``.
+        schedule: list of ``(skip, backprop)`` pairs.
+        max_grad_norm (float, optional): clip the gradient norm to this.
+        init_kwargs (dict, optional): extra arguments of ``init_state``.
+
+    Returns:
+        dict: ``loss`` (mean over updates) and ``grad_steps`` (largest
+        number of steps held in one autograd graph).
+    """
+    model.train()
+    state = model.init_state(data.x, data.batch, data.num_graphs,
+                             **(init_kwargs or {}))
+    losses = []
+    for skip, backprop in schedule:
+        if backprop < 1:
+            raise ValueError("every update needs at least one step with "
+                             "gradient")
+        with torch.no_grad():
+            for _ in range(skip):
+                state = model.step(state)
+        state = state.detach()
+        loss = 0.0
+        for _ in range(backprop):
+            state = model.step(state)
+            loss = loss + loss_fn(state.prediction(), data)
+        loss = loss / backprop
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        state = state.detach()
+    return {'loss': sum(losses) / len(losses),
+            'grad_steps': max(b for _, b in schedule)}
+
+
+class BackpropWithSkips:
+    r"""Backprop with skips as a reusable training step.
+
+    Per mini-batch: draw :math:`S` skip counts summing to :math:`T - BS`;
+    for each, run that many steps without gradient, :math:`B` steps with
+    gradient, average the loss of those :math:`B` predictions, back-propagate,
+    update and carry the detached state on. Only :math:`B` steps are ever in
+    the autograd graph, so peak memory does not grow with :math:`T`.
+
+    Args:
+        num_iterations (int): :math:`T` (paper: 16).
+        backprop_iterations (int): :math:`B` (paper: 4).
+        num_updates (int): :math:`S` (paper: 2).
+        max_grad_norm (float, optional): gradient clipping.
+        seed (int, optional): seed of the skip sampler.
+
+    Example:
+        >>> trainer = BackpropWithSkips(16, 4, 2)  # doctest: +SKIP
+        >>> stats = trainer(model, optimizer, loss_fn, batch)  # doctest: +SKIP
+    """
+
+    def __init__(self, num_iterations: int = 16, backprop_iterations: int = 4,
+                 num_updates: int = 2, max_grad_norm: Optional[float] = None,
+                 seed: Optional[int] = None):
+        sample_skips(num_iterations, backprop_iterations, num_updates)
+        self.num_iterations = num_iterations
+        self.backprop_iterations = backprop_iterations
+        self.num_updates = num_updates
+        self.max_grad_norm = max_grad_norm
+        self.rng = random.Random(seed)
+
+    def schedule(self) -> Schedule:
+        return skips_schedule(self.num_iterations, self.backprop_iterations,
+                              self.num_updates, rng=self.rng)
+
+    def __call__(self, model, optimizer, loss_fn, data, **kwargs):
+        return train_on_batch(model, optimizer, loss_fn, data,
+                              self.schedule(), self.max_grad_norm, **kwargs)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(T={self.num_iterations}, '
+                f'B={self.backprop_iterations}, S={self.num_updates})')
+
+
+class BPTT(BackpropWithSkips):
+    r"""Standard back-propagation through all :math:`T` steps (one update,
+    every step supervised). Memory grows linearly in :math:`T`."""
+
+    def __init__(self, num_iterations: int = 16,
+                 max_grad_norm: Optional[float] = None):
+        super().__init__(num_iterations, num_iterations, 1, max_grad_norm)
+
+    def schedule(self) -> Schedule:
+        return bptt_schedule(self.num_iterations)
+
+
+class TruncatedBPTT(BackpropWithSkips):
+    r"""Truncated BPTT: :math:`T - B` steps without gradient, then one update
+    through the last :math:`B` steps."""
+
+    def __init__(self, num_iterations: int = 16, backprop_iterations: int = 4,
+                 max_grad_norm: Optional[float] = None):
+        super().__init__(num_iterations, backprop_iterations, 1,
+                         max_grad_norm)
+
+    def schedule(self) -> Schedule:
+        return truncated_bptt_schedule(self.num_iterations,
+                                       self.backprop_iterations)
