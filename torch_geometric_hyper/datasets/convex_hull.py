@@ -42,8 +42,9 @@ class ConvexHull(SetToHypergraph):
         >>> from torch_geometric_hyper.datasets import ConvexHull
         >>> ds = ConvexHull('/tmp/tgh_doc', num_points=10, num_samples=4,
         ...                 log=False)
-        >>> ds[0]
-        HypergraphData(x=[10, 3], hyperedge_index=[2, 48], num_hyperedges=16)
+        >>> data = ds[0]
+        >>> data.x.shape, data.hyperedge_index.shape, data.num_hyperedges
+        (torch.Size([10, 3]), torch.Size([2, 48]), 16)
     """
 
     def __init__(self, root: str, split: str = 'train',
