@@ -174,6 +174,19 @@ def render_api_page(slug, module_name, blurb):
     return '\n'.join(lines) + '\n'
 
 
+def api_pages():
+    """:data:`API_PAGES` plus any module the top-level ``__all__`` exports
+    that is not listed there (so a new subpackage gets a page too)."""
+    pages = list(API_PAGES)
+    listed = {module_name for _, module_name, _ in pages}
+    for name in torch_geometric_hyper.__all__:
+        obj = getattr(torch_geometric_hyper, name)
+        if inspect.ismodule(obj) and obj.__name__ not in listed:
+            doc = (inspect.getdoc(obj) or '').split('\n\n')[0]
+            pages.append((name, obj.__name__, doc))
+    return pages
+
+
 def write_api_pages(app=None):
     """Writes ``docs/api/<subpackage>.rst`` from the ``__all__`` lists.
 
@@ -183,13 +196,13 @@ def write_api_pages(app=None):
     out_dir = osp.join(HERE, 'api')
     os.makedirs(out_dir, exist_ok=True)
     pages = {}
-    for slug, module_name, blurb in API_PAGES:
+    for slug, module_name, blurb in api_pages():
         pages[f'{slug}.rst'] = render_api_page(slug, module_name, blurb)
     toc = ['API reference', '=============', '',
            'Every name in a subpackage\'s ``__all__`` is documented here; '
            'the pages are generated from those lists when the docs are '
            'built.', '', '.. toctree::', '   :maxdepth: 1', '']
-    toc += [f'   {slug}' for slug, _, _ in API_PAGES]
+    toc += [f'   {slug}' for slug, _, _ in api_pages()]
     pages['index.rst'] = '\n'.join(toc) + '\n'
     for name, text in pages.items():
         path = osp.join(out_dir, name)
