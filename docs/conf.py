@@ -64,7 +64,7 @@ autosummary_generate = False  # the generator below writes the API pages
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_ivar = True  # "Attributes:" as fields: no duplicate objects
-napoleon_custom_sections = [('Shapes', 'params_style')]
+napoleon_custom_sections = ['Shapes']
 add_module_names = False
 
 # -- intersphinx (opt-in: needs network) ---------------------------------
