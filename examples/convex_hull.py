@@ -1,0 +1,265 @@
+"""Train the hypergraph refiner to predict convex-hull facets.
+
+Paper settings by default (d=128, T=16, B=4, S=2, batch 64, Adam 3e-4,
+early stopping after 20 validations without F1 gain). ``--quick`` keeps the
+model and training settings and stops after a fixed wall-clock budget so
+the whole run (data generation included) ends within 5 minutes on 2 CPU
+cores.
+
+    python examples/convex_hull.py --quick
+    python examples/convex_hull.py --num-points 50 --epochs 100
+    python examples/convex_hull.py --resume          # continue the last run
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+
+import torch
+from torch_geometric.loader import DataLoader
+from tqdm.auto import tqdm
+
+from torch_geometric_hyper.datasets import ConvexHull
+from torch_geometric_hyper.metrics import evaluate_hyperedges
+from torch_geometric_hyper.nn import (
+    HypergraphRefiner,
+    MatchedIncidenceLoss,
+    StackedHypergraphRefiner,
+)
+from torch_geometric_hyper.train import BPTT, BackpropWithSkips, TruncatedBPTT
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group('data')
+    g.add_argument('--root', default='data/convex_hull')
+    g.add_argument('--num-points', default='30',
+                   help="set size n, or a range like '20-100'")
+    g.add_argument('--distribution', default='spherical',
+                   choices=['spherical', 'gaussian'])
+    g.add_argument('--dim', type=int, default=3)
+    g.add_argument('--train-samples', type=int, default=20_000)
+    g.add_argument('--val-samples', type=int, default=2_000)
+    g.add_argument('--test-samples', type=int, default=2_000)
+    g.add_argument('--seed', type=int, default=0)
+    g = p.add_argument_group('model')
+    g.add_argument('--model', default='refiner',
+                   choices=['refiner', 'stacked'])
+    g.add_argument('--hidden', type=int, default=128)
+    g.add_argument('--max-edges', type=int, default=None,
+                   help='slots per set (default: most facets in the data)')
+    g.add_argument('--no-checkpointing', action='store_true',
+                   help='store step activations instead of recomputing')
+    g = p.add_argument_group('training')
+    g.add_argument('--method', default='skips',
+                   choices=['skips', 'bptt', 'tbptt'])
+    g.add_argument('--T', type=int, default=16, help='iterations')
+    g.add_argument('--B', type=int, default=4,
+                   help='back-propagated iterations per update')
+    g.add_argument('--S', type=int, default=2, help='updates per batch')
+    g.add_argument('--batch-size', type=int, default=64)
+    g.add_argument('--lr', type=float, default=3e-4)
+    g.add_argument('--grad-clip', type=float, default=None)
+    g.add_argument('--epochs', type=int, default=1000)
+    g.add_argument('--patience', type=int, default=20,
+                   help='stop after this many validations without gain')
+    g.add_argument('--val-every', type=int, default=0,
+                   help='validate every N batches (0: once per epoch)')
+    g.add_argument('--val-subset', type=int, default=0,
+                   help='validate on the first N validation sets (0: all)')
+    g.add_argument('--max-minutes', type=float, default=None,
+                   help='stop training after this wall-clock time')
+    g = p.add_argument_group('run')
+    g.add_argument('--out', default='runs/convex_hull')
+    g.add_argument('--resume', action='store_true')
+    g.add_argument('--threads', type=int, default=None)
+    g.add_argument('--device', default='cuda'
+                   if torch.cuda.is_available() else 'cpu')
+    g.add_argument('--no-progress', action='store_true')
+    g.add_argument('--quick', action='store_true',
+                   help='CPU preset: 4 minutes of training, 256 val/test')
+    args = p.parse_args(argv)
+    if args.quick:
+        args.train_samples = min(args.train_samples, 12_800)
+        args.val_samples = min(args.val_samples, 256)
+        args.test_samples = min(args.test_samples, 256)
+        args.val_every = args.val_every or 30
+        args.max_minutes = args.max_minutes or 4.0
+        args.out = args.out + '_quick'
+    return args
+
+
+def num_points(text):
+    if '-' in text:
+        lo, hi = text.split('-')
+        return (int(lo), int(hi))
+    return int(text)
+
+
+@torch.no_grad()
+def evaluate(model, loader, T, device, dim, seed=0):
+    model.eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    f1, f1_ref, dup, loss_sum, count = [], [], [], 0.0, 0
+    loss_fn = MatchedIncidenceLoss(reduction='sum')
+    for batch in loader:
+        batch = batch.to(device)
+        pred = model(batch.x, batch.batch, batch.num_graphs,
+                     num_iterations=T, generator=gen)
+        loss_sum += float(loss_fn(pred, batch)) / model.max_edges
+        res = evaluate_hyperedges(pred, batch, edge_size=dim)
+        f1.append(res['f1'])
+        f1_ref.append(res['f1_reference'])
+        dup.append(res['duplicates'])
+        count += batch.num_graphs
+    model.train()
+    return {'f1': float(torch.cat(f1).mean()),
+            'f1_reference': float(torch.cat(f1_ref).mean()),
+            'duplicates': float(torch.cat(dup).mean()),
+            'loss': loss_sum / count}
+
+
+def save_atomic(obj, path):
+    tmp = path + '.tmp'
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    start = time.perf_counter()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    os.makedirs(args.out, exist_ok=True)
+    n = num_points(args.num_points)
+    kw = dict(num_points=n, distribution=args.distribution, dim=args.dim,
+              seed=args.seed)
+    train_ds = ConvexHull(args.root, 'train', num_samples=args.train_samples,
+                          **kw)
+    val_ds = ConvexHull(args.root, 'val', num_samples=args.val_samples, **kw)
+    test_ds = ConvexHull(args.root, 'test', num_samples=args.test_samples,
+                         **kw)
+    if args.val_subset:
+        val_ds = val_ds[:args.val_subset]
+    max_edges = args.max_edges or max(d.max_hyperedges for d in
+                                      (train_ds, val_ds, test_ds)
+                                      if hasattr(d, 'max_hyperedges'))
+    print(f'data: {len(train_ds)} train / {len(val_ds)} val / '
+          f'{len(test_ds)} test sets, n={args.num_points}, '
+          f'max_edges={max_edges} ({time.perf_counter() - start:.1f} s)')
+
+    Model = StackedHypergraphRefiner if args.model == 'stacked' \
+        else HypergraphRefiner
+    model = Model(args.dim, args.hidden, max_edges, args.T,
+                  checkpoint=not args.no_checkpointing).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    if args.method == 'skips':
+        trainer = BackpropWithSkips(args.T, args.B, args.S, args.grad_clip,
+                                    seed=args.seed)
+    elif args.method == 'bptt':
+        trainer = BPTT(args.T, args.grad_clip)
+    else:
+        trainer = TruncatedBPTT(args.T, args.B, args.grad_clip)
+    loss_fn = MatchedIncidenceLoss()
+    print(f'model: {model} with '
+          f'{sum(p.numel() for p in model.parameters()):,} parameters; '
+          f'training: {trainer}')
+
+    best_path = os.path.join(args.out, 'best.pt')
+    last_path = os.path.join(args.out, 'last.pt')
+    state = {'epoch': 0, 'step': 0, 'best_f1': -1.0, 'bad': 0,
+             'train_seconds': 0.0}
+    if args.resume:
+        if not os.path.exists(last_path):
+            raise SystemExit(f'--resume: no checkpoint at {last_path}')
+        ckpt = torch.load(last_path, map_location=device)
+        model.load_state_dict(ckpt['model'])
+        opt.load_state_dict(ckpt['optimizer'])
+        state = ckpt['state']
+        torch.set_rng_state(ckpt['rng'])
+        print(f"resumed from {last_path} at epoch {state['epoch']}, "
+              f"step {state['step']}, best val F1 {state['best_f1']:.4f}")
+
+    val_loader = DataLoader(val_ds, batch_size=256)
+    val_every = args.val_every or math.ceil(len(train_ds) / args.batch_size)
+    budget = args.max_minutes * 60 if args.max_minutes else float('inf')
+
+    def checkpoint(path):
+        save_atomic({'model': model.state_dict(),
+                     'optimizer': opt.state_dict(), 'state': state,
+                     'rng': torch.get_rng_state(), 'args': vars(args),
+                     'max_edges': max_edges}, path)
+
+    def validate():
+        res = evaluate(model, val_loader, args.T, device, args.dim)
+        improved = res['f1'] > state['best_f1']
+        if improved:
+            state['best_f1'], state['bad'] = res['f1'], 0
+            checkpoint(best_path)
+        else:
+            state['bad'] += 1
+        checkpoint(last_path)
+        tqdm.write(f"step {state['step']:6d}  val F1 {res['f1']:.4f}  "
+                   f"(reference convention {res['f1_reference']:.4f}, "
+                   f"duplicates/set {res['duplicates']:.2f})  "
+                   f"val loss {res['loss']:.4f}"
+                   f"{'  *best*' if improved else ''}")
+        return res
+
+    stop = False
+    try:
+        while state['epoch'] < args.epochs and not stop:
+            loader = DataLoader(train_ds, batch_size=args.batch_size,
+                                shuffle=True, generator=torch.Generator(
+                                ).manual_seed(args.seed + state['epoch']))
+            bar = tqdm(loader, desc=f"epoch {state['epoch']}",
+                       disable=args.no_progress, leave=False)
+            for batch in bar:
+                t0 = time.perf_counter()
+                stats = trainer(model, opt, loss_fn, batch.to(device))
+                state['train_seconds'] += time.perf_counter() - t0
+                state['step'] += 1
+                bar.set_postfix(loss=f"{stats['loss']:.4f}")
+                if state['step'] % val_every == 0:
+                    validate()
+                    if state['bad'] >= args.patience:
+                        tqdm.write('early stopping: no validation gain in '
+                                   f'{args.patience} validations')
+                        stop = True
+                if state['train_seconds'] >= budget:
+                    stop = True
+                if stop:
+                    break
+            else:
+                state['epoch'] += 1
+        if state['step'] % val_every != 0:
+            validate()
+    except KeyboardInterrupt:
+        checkpoint(last_path)
+        print(f'interrupted: state saved to {last_path} (use --resume)')
+        raise SystemExit(130)
+
+    ckpt = torch.load(best_path, map_location=device)
+    model.load_state_dict(ckpt['model'])
+    test = evaluate(model, DataLoader(test_ds, batch_size=256), args.T,
+                    device, args.dim)
+    val = evaluate(model, val_loader, args.T, device, args.dim)
+    total = time.perf_counter() - start
+    print(f"best val F1 {val['f1']:.4f} (reference convention "
+          f"{val['f1_reference']:.4f}) after {state['step']} batches, "
+          f"{state['train_seconds'] / 60:.1f} min of training")
+    print(f"test F1 {test['f1']:.4f} (reference convention "
+          f"{test['f1_reference']:.4f}, duplicates/set "
+          f"{test['duplicates']:.2f}) on {len(test_ds)} sets")
+    print(f'total wall time {total / 60:.2f} min')
+    return {'val': val, 'test': test, 'seconds': total}
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,184 @@
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from torch_geometric_hyper.nn import HypergraphPrediction, MatchedIncidenceLoss
+from torch_geometric_hyper.nn.functional import CandidateIncidence
+
+
+def prediction(sizes, m, seed=0, requires_grad=True):
+    gen = torch.Generator().manual_seed(seed)
+    batch = torch.cat([torch.full((n, ), g) for g, n in enumerate(sizes)])
+    inc = CandidateIncidence.complete(batch, len(sizes), m)
+    z = torch.randn(inc.nnz, generator=gen, dtype=torch.double) * 2
+    ze = torch.randn(len(sizes) * m, generator=gen, dtype=torch.double)
+    return HypergraphPrediction(z.requires_grad_(requires_grad),
+                                ze.requires_grad_(requires_grad), inc.index,
+                                batch, len(sizes), m)
+
+
+def brute_force(pred, targets):
+    """targets: per graph a list of node-index lists (local ids)."""
+    dense, _, ex = pred.to_dense()
+    total = 0.0
+    for g, edges in enumerate(targets):
+        n = int((pred.batch == g).sum())
+        m = pred.max_edges
+        T = torch.zeros(m, n + 1, dtype=torch.double)
+        for t, nodes in enumerate(edges):
+            T[t, nodes] = 1
+            T[t, n] = 1
+        P = torch.cat([dense[g, :, :n], ex[g][:, None]], 1)
+        best = min(sum(F.binary_cross_entropy(P[p], T[q]).item()
+                       for p, q in zip(perm, range(m)))
+                   for perm in itertools.permutations(range(m)))
+        total += best / m
+    return total / len(targets)
+
+
+def batched_target(targets, sizes):
+    node, edge, offset, eoff = [], [], 0, 0
+    for edges, n in zip(targets, sizes):
+        for t, nodes in enumerate(edges):
+            node += [offset + i for i in nodes]
+            edge += [eoff + t] * len(nodes)
+        offset += n
+        eoff += len(edges)
+    return (torch.tensor([node, edge]),
+            torch.tensor([len(e) for e in targets]))
+
+
+TARGETS = [[[0, 1, 2], [2, 3]], [[0, 4], [1], [2, 3, 4]]]
+SIZES = [4, 5]
+
+
+def test_matches_brute_force_hungarian():
+    pred = prediction(SIZES, 4)
+    index, counts = batched_target(TARGETS, SIZES)
+    loss = MatchedIncidenceLoss()(pred, index, counts)
+    assert loss.item() == pytest.approx(brute_force(pred, TARGETS), rel=1e-9)
+
+
+def test_invariant_to_target_order():
+    pred = prediction(SIZES, 4)
+    loss_fn = MatchedIncidenceLoss()
+    a = loss_fn(pred, *batched_target(TARGETS, SIZES))
+    shuffled = [TARGETS[0][::-1], [TARGETS[1][2], TARGETS[1][0],
+                                   TARGETS[1][1]]]
+    b = loss_fn(pred, *batched_target(shuffled, SIZES))
+    assert torch.allclose(a, b)
+
+
+def test_equivariant_to_node_order():
+    pred = prediction([5], 3)
+    target = [[[0, 1], [2, 3, 4]]]
+    loss_fn = MatchedIncidenceLoss()
+    a = loss_fn(pred, *batched_target(target, [5]))
+    perm = torch.tensor([3, 0, 4, 1, 2])  # new node k = old node perm[k]
+    inv = torch.argsort(perm)
+    z = pred.incidence_logit.view(5, 3)[perm].reshape(-1)
+    permuted = HypergraphPrediction(z, pred.existence_logit,
+                                    pred.incidence_index, pred.batch, 1, 3)
+    new_target = [[[int(inv[i]) for i in e] for e in target[0]]]
+    b = loss_fn(permuted, *batched_target(new_target, [5]))
+    assert torch.allclose(a, b)
+
+
+def test_pruning_proposition_constant_shift_same_gradients():
+    """Adding non-existing hyperedges (all-zero target rows) together with
+    slots that predict them changes the summed loss by a constant only."""
+    m, k, n = 3, 4, 5
+    pred = prediction([n], m)
+    target = batched_target([[[0, 1], [2, 3, 4]]], [n])
+    loss_fn = MatchedIncidenceLoss(reduction='sum')
+    base = loss_fn(pred, *target)
+    g_base = torch.autograd.grad(base, [pred.incidence_logit,
+                                        pred.existence_logit])
+    # k extra slots: constant predictions (never matched to real edges)
+    z = pred.incidence_logit.view(n, m)
+    extra_z = torch.full((n, k), -60.0, dtype=torch.double)
+    z_big = torch.cat([z, extra_z], 1).reshape(-1)
+    ze_big = torch.cat([pred.existence_logit,
+                        torch.full((k, ), -1.5, dtype=torch.double)])
+    from torch_geometric_hyper.nn.functional import CandidateIncidence
+    inc = CandidateIncidence.complete(pred.batch, 1, m + k)
+    big = HypergraphPrediction(z_big, ze_big, inc.index, pred.batch, 1,
+                               m + k)
+    full = loss_fn(big, *target)
+    const = k * -F.logsigmoid(torch.tensor(1.5, dtype=torch.double)) / (n + 1)
+    assert full.item() == pytest.approx(base.item() + const.item(), rel=1e-9)
+    g_full = torch.autograd.grad(full, [pred.incidence_logit,
+                                        pred.existence_logit])
+    for a, b in zip(g_base, g_full):
+        assert torch.allclose(a, b)
+
+
+def test_return_assignment_and_reductions():
+    pred = prediction(SIZES, 4)
+    index, counts = batched_target(TARGETS, SIZES)
+    loss, assign = MatchedIncidenceLoss()(pred, index, counts,
+                                          return_assignment=True)
+    assert assign.shape == (5, )
+    assert (assign[:2] < 4).all() and (assign[2:] >= 4).all()
+    assert assign[:2].unique().numel() == 2
+    per = MatchedIncidenceLoss('none')(pred, index, counts)
+    total = MatchedIncidenceLoss('sum')(pred, index, counts)
+    assert per.shape == (2, )
+    assert torch.allclose(per.mean(), loss)
+    assert torch.allclose(per.sum() * 4, total)
+
+
+def test_pruned_pairs_count_as_zero_probability():
+    pred = prediction([3], 2)
+    keep = pred.incidence_index[0] != 2  # drop node 2's candidates
+    pruned = HypergraphPrediction(pred.incidence_logit[keep],
+                                  pred.existence_logit,
+                                  pred.incidence_index[:, keep], pred.batch,
+                                  1, 2)
+    dense = pred.incidence_logit.detach().clone().view(3, 2)
+    dense[2] = -1e4  # probability 0
+    explicit = HypergraphPrediction(dense.reshape(-1), pred.existence_logit,
+                                    pred.incidence_index, pred.batch, 1, 2)
+    target = (torch.tensor([[0, 2], [0, 0]]), 1)
+    loss_fn = MatchedIncidenceLoss()
+    assert torch.allclose(loss_fn(pruned, *target), loss_fn(explicit,
+                                                            *target))
+
+
+def test_empty_targets_and_data_argument():
+    from torch_geometric_hyper.data import HypergraphData
+    pred = prediction([3], 2)
+    data = HypergraphData(x=torch.randn(3, 1),
+                          hyperedge_index=torch.zeros(2, 0, dtype=torch.long),
+                          num_hyperedges=0)
+    loss = MatchedIncidenceLoss()(pred, data)
+    ex = pred.existence.detach()
+    inc = pred.incidence.detach().view(3, 2)
+    expect = -(torch.log1p(-inc).sum(0) + torch.log1p(-ex)).sum() / 4 / 2
+    assert loss.item() == pytest.approx(expect.item(), rel=1e-9)
+
+
+def test_more_targets_than_slots_is_an_error():
+    pred = prediction([4], 2)
+    index = torch.tensor([[0, 1, 2], [0, 1, 2]])
+    with pytest.raises(ValueError, match='max_edges=2 slots'):
+        MatchedIncidenceLoss()(pred, index, torch.tensor([3]))
+
+
+@pytest.mark.parametrize('index,counts,match', [
+    (torch.tensor([[0, 9], [0, 0]]), [1], 'nodes outside'),
+    (torch.tensor([[0, 1], [0, 3]]), [1], 'hyperedges outside'),
+    (torch.tensor([[0, 1], [0, 0]]), [1, 1], 'one count per graph'),
+    (torch.tensor([0, 1]), [1], r'\[2, nnz\]'),
+])
+def test_bad_targets(index, counts, match):
+    pred = prediction([4], 2)
+    with pytest.raises(ValueError, match=match):
+        MatchedIncidenceLoss()(pred, index, torch.tensor(counts))
+
+
+def test_bad_reduction():
+    with pytest.raises(ValueError, match='reduction'):
+        MatchedIncidenceLoss('max')

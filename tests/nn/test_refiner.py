@@ -1,0 +1,203 @@
+import pytest
+import torch
+from torch_geometric.nn import HypergraphConv
+
+from tests.conftest import make_batch
+from torch_geometric_hyper.nn import (
+    HypergraphRefiner,
+    MatchedIncidenceLoss,
+    StackedHypergraphRefiner,
+)
+from torch_geometric_hyper.testing import (
+    assert_node_permutation_equivariant,
+    assert_slot_permutation_equivariant,
+)
+
+
+def small(**kw):
+    kw.setdefault('num_iterations', 3)
+    return HypergraphRefiner(3, 16, max_edges=5, **kw).double()
+
+
+def test_shapes_and_repr():
+    model = small()
+    x, batch = make_batch([4, 6])
+    pred = model(x.double(), batch, 2)
+    assert pred.incidence_logit.shape == (10 * 5, )
+    assert pred.existence_logit.shape == (2 * 5, )
+    inc, mask, ex = pred.to_dense()
+    assert inc.shape == (2, 5, 6) and mask.sum() == 10 and ex.shape == (2, 5)
+    assert inc[0, :, 4:].abs().sum() == 0  # padding
+    assert repr(model) == ('HypergraphRefiner(3, 16, max_edges=5, '
+                           'num_iterations=3)')
+
+
+def test_node_permutation_equivariance():
+    x, batch = make_batch([5, 7, 3])
+    assert_node_permutation_equivariant(small(), x.double(), batch, 3,
+                                        atol=1e-10)
+
+
+def test_slot_permutation_equivariance():
+    x, batch = make_batch([5, 7])
+    assert_slot_permutation_equivariant(small(), x.double(), batch, 2,
+                                        atol=1e-10)
+
+
+def test_equivariance_helper_catches_a_broken_model():
+    model = small()
+    x, batch = make_batch([6])
+    orig = model.lin_in.forward
+
+    def positional(inp):  # leaks the node order into the features
+        return orig(inp) + torch.arange(inp.size(0), dtype=inp.dtype)[:, None]
+
+    model.lin_in.forward = positional
+    with pytest.raises(AssertionError, match='not equivariant'):
+        assert_node_permutation_equivariant(model, x.double(), batch, 1)
+
+
+def test_graph_alone_equals_graph_in_mixed_batch():
+    model = small()
+    x, batch = make_batch([4, 9, 2])
+    x = x.double()
+    slots = torch.randn(15, 16, dtype=torch.double)
+    full = model(x, batch, 3, slots=slots)
+    inc_full, _, ex_full = full.to_dense()
+    for g, (lo, hi) in enumerate([(0, 4), (4, 13), (13, 15)]):
+        alone = model(x[lo:hi], None, 1, slots=slots[g * 5:(g + 1) * 5])
+        inc, _, ex = alone.to_dense()
+        assert torch.allclose(inc[0], inc_full[g, :, :hi - lo], atol=1e-12)
+        assert torch.allclose(ex[0], ex_full[g], atol=1e-12)
+
+
+def test_continue_from_state_and_no_grad_then_grad():
+    model = small(num_iterations=5)
+    x, batch = make_batch([4, 6])
+    x = x.double()
+    gen = torch.Generator().manual_seed(3)
+    full = model(x, batch, 2, generator=gen)
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        _, state = model(x, batch, 2, num_iterations=2, generator=gen,
+                         return_state=True)
+    state = state.detach()
+    rest = model(None, state=state, num_iterations=3)
+    assert torch.allclose(rest.incidence_logit, full.incidence_logit)
+    rest.incidence_logit.sum().backward()
+    assert model.steps[0].lin_inc_node.weight.grad is not None
+
+
+def test_generator_reproducible_and_checkpoint_equivalent():
+    model = small(checkpoint=True)
+    x, batch = make_batch([5])
+    x = x.double()
+    a = model(x, generator=torch.Generator().manual_seed(1))
+    b = model(x, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a.incidence_logit, b.incidence_logit)
+    a.incidence_logit.sum().backward()
+    g1 = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    model.checkpoint = False
+    c = model(x, generator=torch.Generator().manual_seed(1))
+    c.incidence_logit.sum().backward()
+    for p, g in zip(model.parameters(), g1):
+        assert torch.allclose(p.grad, g)
+
+
+def test_candidate_subset_runs_and_prunes():
+    model = small()
+    x, batch = make_batch([4])
+    x = x.double()
+    full = model(x, generator=torch.Generator().manual_seed(0))
+    keep = full.incidence_index[:, ::2]
+    sub = model(x, generator=torch.Generator().manual_seed(0),
+                candidate_index=keep)
+    assert sub.incidence_logit.numel() == keep.size(1)
+    inc, _, _ = sub.to_dense()
+    dense_full = torch.zeros(5, 4, dtype=torch.bool)
+    dense_full[keep[1], keep[0]] = True
+    assert (inc[0][~dense_full] == 0).all()
+
+
+def test_stacked_variant_uses_one_module_per_step():
+    model = StackedHypergraphRefiner(3, 8, 4, num_iterations=3).double()
+    assert len(model.steps) == 3
+    x, _ = make_batch([5])
+    pred = model(x.double())
+    pred.incidence_logit.sum().backward()
+    assert all(s.lin_inc_node.weight.grad is not None for s in model.steps)
+
+
+def test_reset_parameters_changes_weights():
+    model = small()
+    before = [p.clone() for p in model.parameters()]
+    model.reset_parameters()
+    assert any(not torch.equal(a, b) for a, b in
+               zip(before, model.parameters()))
+
+
+def test_decoded_hyperedges_feed_hypergraph_conv():
+    model = small()
+    x, batch = make_batch([6, 5])
+    pred = model(x.double(), batch, 2)
+    index, edge_batch = pred.to_hyperedge_index(edge_size=3,
+                                                existence_threshold=0.0)
+    assert index.size(1) == 3 * edge_batch.numel()
+    assert edge_batch.tolist() == [0] * 5 + [1] * 5
+    # members of each hyperedge lie in its graph
+    assert torch.equal(batch[index[0]], edge_batch[index[1]])
+    conv = HypergraphConv(3, 4)
+    out = conv(x, index)
+    assert out.shape == (11, 4)
+
+
+def test_threshold_decoding():
+    model = small()
+    x, batch = make_batch([4])
+    pred = model(x.double())
+    index, edge_batch = pred.to_hyperedge_index(threshold=0.0,
+                                                existence_threshold=0.0)
+    assert index.size(1) == 20 and edge_batch.numel() == 5
+    index, _ = pred.to_hyperedge_index(threshold=1.0)
+    assert index.size(1) == 0
+
+
+@pytest.mark.parametrize('x,batch,match', [
+    (torch.randn(4), None, '2-D'),
+    (torch.randn(4, 2), None, 'in_channels=3'),
+    (torch.randn(0, 3), None, 'empty'),
+    (torch.tensor([[0., float('nan'), 1.]]), None, 'NaN'),
+    (torch.randn(4, 3), torch.zeros(3, dtype=torch.long), 'batch'),
+    (torch.ones(2, 3, dtype=torch.long), None, 'floating'),
+])
+def test_input_errors(x, batch, match):
+    with pytest.raises(ValueError, match=match):
+        small().float()(x, batch)
+
+
+def test_bad_slots_and_hyperparameters():
+    with pytest.raises(ValueError, match='slots'):
+        small()(torch.randn(3, 3, dtype=torch.double),
+                slots=torch.randn(4, 16, dtype=torch.double))
+    with pytest.raises(ValueError, match='max_edges'):
+        HypergraphRefiner(3, 8, 0)
+
+
+def test_training_reduces_loss_on_one_set():
+    torch.manual_seed(0)
+    model = HypergraphRefiner(3, 32, 4, num_iterations=3)
+    x = torch.randn(6, 3)
+    target = torch.tensor([[0, 1, 2, 3, 4, 5], [0, 0, 0, 1, 1, 1]])
+    loss_fn = MatchedIncidenceLoss()
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    gen = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(60):
+        pred = model(x, generator=gen.manual_seed(0))
+        loss = loss_fn(pred, target, 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0]

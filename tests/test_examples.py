@@ -1,0 +1,37 @@
+import importlib.util
+import os.path as osp
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(ROOT, 'examples', f'{name}.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_convex_hull_example_runs_and_resumes(tmp_path, capsys):
+    mod = load('convex_hull')
+    args = ['--root', str(tmp_path / 'data'), '--out', str(tmp_path / 'run'),
+            '--num-points', '8', '--train-samples', '64', '--val-samples',
+            '16', '--test-samples', '16', '--hidden', '16', '--T', '4',
+            '--B', '1', '--S', '2', '--batch-size', '32', '--epochs', '1',
+            '--no-progress']
+    out = mod.main(args)
+    assert 0.0 <= out['test']['f1'] <= 1.0
+    assert osp.exists(tmp_path / 'run' / 'best.pt')
+    assert osp.exists(tmp_path / 'run' / 'last.pt')
+    text = capsys.readouterr().out
+    assert 'val F1' in text and 'test F1' in text
+    out = mod.main(args[:-3] + ['2', '--no-progress', '--resume'])
+    assert 'resumed from' in capsys.readouterr().out
+
+
+def test_quick_preset_arguments():
+    mod = load('convex_hull')
+    args = mod.parse_args(['--quick'])
+    assert (args.hidden, args.T, args.B, args.S, args.batch_size, args.lr) \
+        == (128, 16, 4, 2, 64, 3e-4)
+    assert args.max_minutes == 4.0 and args.val_samples == 256

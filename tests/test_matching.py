@@ -1,0 +1,24 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from torch_geometric_hyper.matching import available_backends, linear_assignment
+
+
+@pytest.mark.parametrize('backend', available_backends())
+def test_rectangular_optimum(backend):
+    rng = np.random.default_rng(0)
+    cost = rng.random((3, 5))
+    cols = linear_assignment([cost, np.zeros((0, 4))], backend)
+    best = min(sum(cost[r, c] for r, c in enumerate(p))
+               for p in itertools.permutations(range(5), 3))
+    assert cost[np.arange(3), cols[0]].sum() == pytest.approx(best)
+    assert len(set(cols[0])) == 3 and cols[1].size == 0
+
+
+def test_errors():
+    with pytest.raises(ValueError, match='rows <= cols'):
+        linear_assignment([np.zeros((3, 2))])
+    with pytest.raises(ValueError, match='unknown'):
+        linear_assignment([], backend='auction')

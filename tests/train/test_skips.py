@@ -1,0 +1,120 @@
+import random
+from collections import Counter
+
+import pytest
+import torch
+
+from torch_geometric_hyper.data import HypergraphData
+from torch_geometric_hyper.nn import HypergraphRefiner, MatchedIncidenceLoss
+from torch_geometric_hyper.train import (
+    BPTT,
+    BackpropWithSkips,
+    TruncatedBPTT,
+    sample_skips,
+    train_on_batch,
+)
+from torch_geometric_hyper.train.skips import _partitions
+
+
+def test_sample_skips_sum_and_support():
+    rng = random.Random(0)
+    seen = Counter()
+    for _ in range(2000):
+        s = sample_skips(16, 4, 2, rng)
+        assert len(s) == 2 and sum(s) == 8 and min(s) >= 0
+        seen[tuple(sorted(s))] += 1
+    # partitions of 8 into at most 2 parts, each drawn ~1/5 of the time
+    assert set(seen) == {(0, 8), (1, 7), (2, 6), (3, 5), (4, 4)}
+    assert min(seen.values()) > 300
+
+
+def test_partitions_enumeration():
+    assert _partitions(4, 3, 4) == ((4, 0, 0), (3, 1, 0), (2, 2, 0),
+                                    (2, 1, 1))
+
+
+@pytest.mark.parametrize('T,B,S', [(4, 3, 2), (4, 0, 1), (4, 1, 0)])
+def test_sample_skips_rejects_bad_settings(T, B, S):
+    with pytest.raises(ValueError, match='B >= 1'):
+        sample_skips(T, B, S)
+
+
+def _data():
+    x = torch.randn(7, 3)
+    index = torch.tensor([[0, 1, 2, 3, 4, 5, 6], [0, 0, 0, 1, 1, 1, 1]])
+    data = HypergraphData(x=x, hyperedge_index=index, num_hyperedges=2)
+    data.batch = torch.zeros(7, dtype=torch.long)
+    data.num_graphs = 1
+    return data
+
+
+class Recorder(HypergraphRefiner):
+    """Records, per step, whether it ran with gradient and how many refiner
+    steps the input state's autograd graph already contains."""
+
+    def __init__(self):
+        super().__init__(3, 16, 3, num_iterations=6, checkpoint=False)
+        self.log = []
+
+    def step(self, state):
+        self.log.append((torch.is_grad_enabled(),
+                         _graph_depth(state.edge)))
+        return super().step(state)
+
+
+def _graph_depth(t):
+    """Number of refinement steps on the autograd path back from ``t``: each
+    step scores its pairs once, so count the pair-MLP backward nodes."""
+    if t.grad_fn is None:
+        return 0
+    count, seen, stack = 0, set(), [t.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        if 'PairMLP' in type(fn).__name__:
+            count += 1
+        stack.extend(f for f, _ in fn.next_functions)
+    return count
+
+
+def test_backprop_with_skips_keeps_only_B_steps_in_the_graph():
+    model = Recorder()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    sched = [(1, 2), (0, 2)]  # T = 5
+    stats = train_on_batch(model, opt, MatchedIncidenceLoss(), _data(),
+                           sched)
+    grad_flags = [g for g, _ in model.log]
+    assert grad_flags == [False, True, True, True, True]
+    depths = [d for _, d in model.log]
+    # a step with gradient sees at most B - 1 earlier steps in its graph
+    assert depths == [0, 0, 1, 0, 1]
+    assert stats['grad_steps'] == 2
+
+
+def test_bptt_holds_all_steps():
+    model = Recorder()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    BPTT(4)(model, opt, MatchedIncidenceLoss(), _data())
+    assert [d for _, d in model.log] == [0, 1, 2, 3]
+
+
+def test_truncated_bptt_schedule():
+    model = Recorder()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    TruncatedBPTT(5, 2)(model, opt, MatchedIncidenceLoss(), _data())
+    assert [g for g, _ in model.log] == [False] * 3 + [True] * 2
+
+
+def test_training_with_skips_decreases_loss_and_clips():
+    torch.manual_seed(0)
+    model = HypergraphRefiner(3, 32, 3, num_iterations=6)
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    trainer = BackpropWithSkips(6, 2, 2, max_grad_norm=1.0, seed=0)
+    data = _data()
+    first = trainer(model, opt, MatchedIncidenceLoss(), data)['loss']
+    for _ in range(40):
+        last = trainer(model, opt, MatchedIncidenceLoss(), data)['loss']
+    assert last < 0.8 * first
+    assert repr(trainer) == 'BackpropWithSkips(T=6, B=2, S=2)'
