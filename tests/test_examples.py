@@ -25,7 +25,7 @@ def test_convex_hull_example_runs_and_resumes(tmp_path, capsys):
     assert osp.exists(tmp_path / 'run' / 'last.pt')
     text = capsys.readouterr().out
     assert 'val F1' in text and 'test F1' in text
-    out = mod.main(args[:-3] + ['2', '--no-progress', '--resume'])
+    out = mod.main(args[:-2] + ['2', '--no-progress', '--resume'])
     assert 'resumed from' in capsys.readouterr().out
 
 
