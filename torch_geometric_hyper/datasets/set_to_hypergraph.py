@@ -111,7 +111,7 @@ class SetToHypergraph(InMemoryDataset):
     def max_hyperedges(self) -> int:
         """The largest number of hyperedges of a sample in this split."""
         if 'num_hyperedges' not in self._data:
-            raise AttributeError(f"{self.__class__.__name__} samples are "
+            raise TypeError(f"{self.__class__.__name__} samples are "
                                  f"{self.data_cls.__name__} objects without "
                                  f"hyperedges")
         return int(torch.as_tensor(self._data.num_hyperedges).max())
