@@ -2,11 +2,11 @@ r"""Base class of generated set-to-hypergraph datasets."""
 from __future__ import annotations
 
 import os.path as osp
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Type
 
 import numpy as np
 import torch
-from torch_geometric.data import InMemoryDataset
+from torch_geometric.data import Data, InMemoryDataset
 
 from torch_geometric_hyper.data import HypergraphData
 
@@ -59,7 +59,11 @@ class SetToHypergraph(InMemoryDataset):
         self.seed = int(seed)
         super().__init__(root, transform, pre_transform, pre_filter,
                          force_reload=force_reload, log=log)
-        self.load(self.processed_paths[0], data_cls=HypergraphData)
+        self.load(self.processed_paths[0], data_cls=self.data_cls)
+
+    #: The :class:`~torch_geometric.data.Data` subclass of the samples
+    #: (a plain graph dataset sets :class:`~torch_geometric.data.Data`).
+    data_cls: Type[Data] = HypergraphData
 
     # -- to implement ---------------------------------------------------
     @property
@@ -106,6 +110,10 @@ class SetToHypergraph(InMemoryDataset):
     @property
     def max_hyperedges(self) -> int:
         """The largest number of hyperedges of a sample in this split."""
+        if 'num_hyperedges' not in self._data:
+            raise TypeError(f"{self.__class__.__name__} samples are "
+                                 f"{self.data_cls.__name__} objects without "
+                                 f"hyperedges")
         return int(torch.as_tensor(self._data.num_hyperedges).max())
 
     @property

@@ -13,7 +13,20 @@ from torch_geometric_hyper.nn.refiner import (
     RefinementStep,
     StackedHypergraphRefiner,
 )
-from torch_geometric_hyper.nn.loss import MatchedIncidenceLoss
+from torch_geometric_hyper.nn.graph_refiner import (
+    AdjacencyPrediction,
+    GraphRefinementStep,
+    GraphRefiner,
+    GraphRefinerState,
+    canonical_pairs,
+    complete_pairs,
+    knn_pairs,
+    pair_labels,
+)
+from torch_geometric_hyper.nn.loss import (
+    AdjacencyBCELoss,
+    MatchedIncidenceLoss,
+)
 
 __all__ = [
     'HypergraphRefiner',
@@ -22,6 +35,15 @@ __all__ = [
     'HypergraphPrediction',
     'RefinerState',
     'MatchedIncidenceLoss',
+    'GraphRefiner',
+    'GraphRefinementStep',
+    'GraphRefinerState',
+    'AdjacencyPrediction',
+    'AdjacencyBCELoss',
+    'complete_pairs',
+    'knn_pairs',
+    'canonical_pairs',
+    'pair_labels',
     'DeepSet',
     'DeepSetLayer',
     'CandidateIncidence',

@@ -195,3 +195,61 @@ def _check_target(index: Tensor, num_nodes: int, total: int):
         raise ValueError(f"target 'hyperedge_index' refers to hyperedges "
                          f"outside [0, {total}) (the sum of "
                          f"num_hyperedges)")
+
+
+class AdjacencyBCELoss(Module):
+    r"""Binary cross-entropy of a predicted adjacency
+    (:class:`~torch_geometric_hyper.nn.graph_refiner.AdjacencyPrediction`)
+    against the target graph, over the candidate pairs.
+
+    Candidate pair :math:`\{i, j\}` has label 1 if it is an edge of the
+    target ``edge_index`` (either direction), else 0:
+
+    .. math::
+        \mathcal L = -\frac{1}{P}\sum_{\{i,j\}} y_{ij}\log A_{ij}
+        + (1 - y_{ij})\log(1 - A_{ij}).
+
+    With the default all-pairs candidates this equals the mean BCE over the
+    :math:`n(n-1)` off-diagonal entries of the symmetric :math:`n \times n`
+    matrices (each unordered pair counted once instead of twice). Target
+    edges outside the candidate set cannot be predicted and do not enter
+    the loss. Computed from logits (numerically stable).
+
+    Args:
+        pos_weight (float, optional): weight of the positive pairs.
+        reduction (str, optional): ``'mean'`` (default), ``'sum'`` or
+            ``'none'`` (per pair, :math:`(P)`).
+
+    Shapes:
+        - **input:** an ``AdjacencyPrediction``, a batch with ``edge_index``
+        - **output:** scalar, or :math:`(P)` with ``reduction='none'``
+    """
+
+    def __init__(self, pos_weight: Optional[float] = None,
+                 reduction: str = 'mean'):
+        super().__init__()
+        if reduction not in ('mean', 'sum', 'none'):
+            raise ValueError(f"'reduction' must be 'mean', 'sum' or 'none', "
+                             f"got '{reduction}'")
+        self.pos_weight = pos_weight
+        self.reduction = reduction
+
+    def forward(self, prediction, data) -> Tensor:
+        from torch_geometric_hyper.nn.graph_refiner import pair_labels
+        edge_index = getattr(data, 'edge_index', None)
+        if edge_index is None:
+            raise ValueError("the target batch has no 'edge_index'")
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"'edge_index' must have shape [2, num_edges], "
+                             f"got {list(edge_index.shape)}")
+        label = pair_labels(prediction.pair_index, edge_index,
+                            prediction.num_nodes)
+        pos_weight = None if self.pos_weight is None else \
+            label.new_tensor(self.pos_weight)
+        return F.binary_cross_entropy_with_logits(
+            prediction.logit, label, pos_weight=pos_weight,
+            reduction=self.reduction)
+
+    def __repr__(self) -> str:
+        pw = '' if self.pos_weight is None else f'pos_weight={self.pos_weight}'
+        return f'{self.__class__.__name__}({pw})'

@@ -1,0 +1,135 @@
+r"""Delaunay triangulations of random planar point sets."""
+from __future__ import annotations
+
+from typing import Callable, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from scipy.spatial import Delaunay as _QhullDelaunay
+from scipy.spatial import QhullError
+from torch import Tensor
+from torch_geometric.data import Data
+
+from torch_geometric_hyper.data import HypergraphData
+from torch_geometric_hyper.datasets.set_to_hypergraph import SetToHypergraph
+
+TARGETS = ('edges', 'triangles')
+
+
+def delaunay_edge_index(triangles: np.ndarray, num_nodes: int) -> Tensor:
+    r"""The undirected edges of a triangulation as a coalesced
+    ``edge_index`` holding both directions.
+
+    Args:
+        triangles (numpy.ndarray): :math:`(t, 3)` node ids of each triangle.
+        num_nodes (int): number of nodes :math:`n`.
+
+    Returns:
+        torch.Tensor: :math:`(2, 2|E|)`, sorted by (row, col), no
+        duplicates, no self-loops.
+    """
+    tri = np.asarray(triangles, dtype=np.int64).reshape(-1, 3)
+    src = tri[:, [0, 1, 2, 1, 2, 0]].reshape(-1)
+    dst = tri[:, [1, 2, 0, 0, 1, 2]].reshape(-1)
+    key = np.unique(src * num_nodes + dst)  # sorted, deduplicated
+    index = np.stack([key // num_nodes, key % num_nodes])
+    return torch.from_numpy(index).long()
+
+
+class Delaunay(SetToHypergraph):
+    r"""Predict the Delaunay triangulation of points in the unit square.
+
+    The set-to-graph task of Set2Graph (Serviansky et al., NeurIPS 2020) and
+    Zhang et al. (LoG 2022): :math:`n` points are drawn uniformly from
+    :math:`[0, 1]^2` and the target is their Delaunay triangulation, from
+    :class:`scipy.spatial.Delaunay`. Node features are the coordinates.
+
+    * ``target='edges'``: a plain :class:`~torch_geometric.data.Data` with
+      ``x`` :math:`(n, 2)` and the undirected Delaunay edges as
+      ``edge_index`` (both directions, coalesced, no self-loops). A
+      triangulation of :math:`n` points with :math:`h` on the hull has
+      :math:`3n - 3 - h` edges.
+    * ``target='triangles'``: a :class:`HypergraphData` whose hyperedges are
+      the :math:`2n - 2 - h` triangles (3 nodes each).
+
+    Degenerate draws (Qhull fails) are redrawn. Samples are deterministic in
+    ``(num_points, target, split, num_samples, seed)`` and cached.
+
+    Args:
+        root (str): cache directory.
+        split (str, optional): ``'train'``, ``'val'`` or ``'test'``.
+        num_points (int or tuple, optional): set size :math:`n`, or an
+            inclusive range ``(lo, hi)`` drawn uniformly per sample
+            (paper: :obj:`50` or :obj:`(20, 80)`). (default: :obj:`50`)
+        target (str, optional): ``'edges'`` or ``'triangles'``.
+            (default: :obj:`'edges'`)
+        num_samples (int, optional): default 50,000 / 5,000 / 5,000.
+        seed (int, optional): base seed. (default: :obj:`0`)
+        **kwargs: see :class:`SetToHypergraph`.
+
+    Example:
+        >>> from torch_geometric_hyper.datasets import Delaunay
+        >>> ds = Delaunay('/tmp/tgh_doc', num_points=10, num_samples=4,
+        ...               log=False)
+        >>> ds[0].x.shape
+        torch.Size([10, 2])
+    """
+
+    default_num_samples = {'train': 50_000, 'val': 5_000, 'test': 5_000}
+
+    def __init__(self, root: str, split: str = 'train',
+                 num_points: Union[int, Tuple[int, int]] = 50,
+                 target: str = 'edges', num_samples: Optional[int] = None,
+                 seed: int = 0, transform: Optional[Callable] = None,
+                 pre_transform: Optional[Callable] = None,
+                 pre_filter: Optional[Callable] = None,
+                 force_reload: bool = False, log: bool = True):
+        if target not in TARGETS:
+            raise ValueError(f"'target' must be one of {TARGETS}, got "
+                             f"'{target}'")
+        if isinstance(num_points, (int, np.integer)):
+            lo = hi = int(num_points)
+        else:
+            try:
+                lo, hi = (int(v) for v in num_points)
+            except (TypeError, ValueError):
+                raise ValueError(f"'num_points' must be an int or a pair "
+                                 f"(lo, hi), got {num_points!r}") from None
+        if lo > hi or lo < 3:
+            raise ValueError(f"'num_points' must be >= 3 (a triangulation "
+                             f"needs 3 points) and lo <= hi; got "
+                             f"{num_points!r}")
+        self.num_points = (lo, hi)
+        self.target = target
+        self.data_cls = Data if target == 'edges' else HypergraphData
+        super().__init__(root, split, num_samples, seed, transform,
+                         pre_transform, pre_filter, force_reload, log)
+
+    @property
+    def config(self) -> str:
+        lo, hi = self.num_points
+        size = f'{lo}' if lo == hi else f'{lo}-{hi}'
+        return f'delaunay_{self.target}_n{size}'
+
+    def generate(self, rng: np.random.Generator) -> Union[Data,
+                                                          HypergraphData]:
+        lo, hi = self.num_points
+        n = int(rng.integers(lo, hi + 1))
+        for _ in range(100):
+            points = rng.random((n, 2))
+            try:
+                triangles = _QhullDelaunay(points).simplices
+            except QhullError:  # pragma: no cover - collinear draw
+                continue
+            break
+        else:  # pragma: no cover
+            raise RuntimeError('could not draw a non-degenerate point set')
+        x = torch.from_numpy(points).float()
+        if self.target == 'edges':
+            return Data(x=x, edge_index=delaunay_edge_index(triangles, n))
+        triangles = np.sort(triangles, axis=1)
+        triangles = triangles[np.lexsort(triangles.T[::-1])]
+        t = triangles.shape[0]
+        index = np.stack([triangles.reshape(-1), np.repeat(np.arange(t), 3)])
+        return HypergraphData(x=x, hyperedge_index=torch.from_numpy(index)
+                              .long(), num_hyperedges=t)

@@ -1,0 +1,539 @@
+r"""The set-to-graph adaptation of the recurrent refiner (Delaunay edges)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import LayerNorm, Linear, Module, ModuleList, Parameter
+from torch.utils.checkpoint import checkpoint
+
+from torch_geometric_hyper.nn.deepsets import DeepSet
+from torch_geometric_hyper.nn.functional import (
+    DEFAULT_CHUNK_ELEMENTS,
+    CandidateIncidence,
+    incidence_matmul,
+    pair_mlp,
+)
+from torch_geometric_hyper.nn.prediction import graph_ptr
+
+
+# --------------------------------------------------------------------------
+# Candidate pairs
+# --------------------------------------------------------------------------
+def complete_pairs(batch: Tensor, num_graphs: int) -> Tensor:
+    r"""All unordered pairs :math:`i < j` of nodes of the same graph.
+
+    Args:
+        batch (torch.Tensor): :math:`(N)` graph of each node, sorted.
+        num_graphs (int): :math:`B`.
+
+    Returns:
+        torch.Tensor: :math:`(2, \sum_g n_g (n_g - 1) / 2)` global node ids,
+        row 0 < row 1, sorted by (row 0, row 1).
+    """
+    ptr = graph_ptr(batch, num_graphs).tolist()
+    cache, parts = {}, []
+    for g in range(num_graphs):
+        n = ptr[g + 1] - ptr[g]
+        if n not in cache:
+            cache[n] = torch.triu_indices(n, n, 1, device=batch.device)
+        parts.append(cache[n] + ptr[g])
+    if not parts:
+        return batch.new_zeros(2, 0)
+    return torch.cat(parts, dim=1)
+
+
+def knn_pairs(pos: Tensor, k: int, batch: Optional[Tensor] = None,
+              num_graphs: Optional[int] = None) -> Tensor:
+    r"""Candidate pairs from the :math:`k` nearest neighbours of every node
+    (within its graph), symmetrised: :math:`\{i, j\}` is a candidate if
+    :math:`j` is among the :math:`k` nearest of :math:`i` *or* vice versa.
+
+    Built with a k-d tree (:class:`scipy.spatial.cKDTree`), so the cost is
+    :math:`O(n k \log n)` per graph instead of :math:`O(n^2)`.
+
+    Args:
+        pos (torch.Tensor): :math:`(N, D)` positions (e.g. the coordinates).
+        k (int): neighbours per node (capped at :math:`n_g - 1`).
+        batch (torch.Tensor, optional): :math:`(N)` graph of each node,
+            sorted.
+        num_graphs (int, optional): :math:`B`.
+
+    Returns:
+        torch.Tensor: :math:`(2, P)` unordered pairs, row 0 < row 1, sorted.
+    """
+    from scipy.spatial import cKDTree
+    if int(k) < 1:
+        raise ValueError(f"'k' must be a positive integer, got {k}")
+    if batch is None:
+        batch = torch.zeros(pos.size(0), dtype=torch.long, device=pos.device)
+    num_graphs = int(batch.max()) + 1 if num_graphs is None else num_graphs
+    ptr = graph_ptr(batch.long(), num_graphs).tolist()
+    points = pos.detach().cpu().double().numpy()
+    keys = []
+    for g in range(num_graphs):
+        lo, n = ptr[g], ptr[g + 1] - ptr[g]
+        kk = min(int(k), n - 1)
+        if kk < 1:
+            continue
+        _, nbr = cKDTree(points[lo:lo + n]).query(points[lo:lo + n], kk + 1)
+        src = np.repeat(np.arange(n), kk + 1)
+        dst = nbr.reshape(-1)
+        a, b = np.minimum(src, dst), np.maximum(src, dst)
+        keep = a != b
+        keys.append((a[keep] + lo) * pos.size(0) + b[keep] + lo)
+    if not keys:
+        return torch.zeros(2, 0, dtype=torch.long, device=pos.device)
+    key = np.unique(np.concatenate(keys))
+    index = np.stack([key // pos.size(0), key % pos.size(0)])
+    return torch.from_numpy(index).long().to(pos.device)
+
+
+def canonical_pairs(pair_index: Tensor, batch: Tensor) -> Tensor:
+    r"""Turns any candidate pair list into sorted unordered pairs.
+
+    Drops self-loops, orders every pair as :math:`(\min, \max)` and removes
+    duplicates, so ``(i, j)`` and ``(j, i)`` name one candidate.
+
+    Raises:
+        ValueError: on a malformed index, node ids out of range, or a pair
+            joining two different graphs.
+    """
+    if not isinstance(pair_index, Tensor) or pair_index.dim() != 2 \
+            or pair_index.size(0) != 2:
+        raise ValueError(f"'pair_index' must have shape [2, num_pairs], got "
+                         f"{list(getattr(pair_index, 'shape', []))}")
+    if pair_index.is_floating_point() or pair_index.dtype == torch.bool:
+        raise ValueError(f"'pair_index' must hold integers, got "
+                         f"{pair_index.dtype}")
+    n = batch.numel()
+    index = pair_index.long().to(batch.device)
+    if index.numel() > 0:
+        lo, hi = int(index.min()), int(index.max())
+        if lo < 0 or hi >= n:
+            raise ValueError(f"'pair_index' holds node ids in [{lo}, {hi}] "
+                             f"but there are {n} nodes")
+        if bool((batch[index[0]] != batch[index[1]]).any()):
+            raise ValueError("'pair_index' has a pair joining two different "
+                             "graphs of the batch")
+    a = torch.minimum(index[0], index[1])
+    b = torch.maximum(index[0], index[1])
+    keep = a != b
+    key = torch.unique(a[keep] * n + b[keep])
+    return torch.stack([key // max(n, 1), key % max(n, 1)])
+
+
+def pair_labels(pair_index: Tensor, edge_index: Tensor,
+                num_nodes: int) -> Tensor:
+    r"""``1.0`` for the candidate pairs that are edges of ``edge_index``
+    (either direction), ``0.0`` for the others.
+
+    Args:
+        pair_index (torch.Tensor): :math:`(2, P)` unordered candidate pairs.
+        edge_index (torch.Tensor): :math:`(2, E)` target edges.
+        num_nodes (int): :math:`N`.
+    """
+    key = pair_index[0] * num_nodes + pair_index[1]
+    e = edge_index.to(pair_index.device).long()
+    a, b = torch.minimum(e[0], e[1]), torch.maximum(e[0], e[1])
+    target = a * num_nodes + b
+    return torch.isin(key, target).float()
+
+
+# --------------------------------------------------------------------------
+# Prediction and state
+# --------------------------------------------------------------------------
+@dataclass
+class AdjacencyPrediction:
+    r"""A predicted symmetric adjacency per graph, on candidate pairs.
+
+    Attributes:
+        logit (torch.Tensor): :math:`(P)` logits of :math:`A_{ij}`.
+        pair_index (torch.Tensor): :math:`(2, P)` unordered candidate pairs
+            (global node ids, row 0 < row 1, sorted). Non-candidate pairs
+            have :math:`A_{ij} = 0`.
+        batch (torch.Tensor): :math:`(N)` graph of each node.
+        num_graphs (int): :math:`B`.
+    """
+
+    logit: Tensor
+    pair_index: Tensor
+    batch: Tensor
+    num_graphs: int
+
+    @property
+    def adjacency(self) -> Tensor:
+        """:math:`(P)` edge probabilities :math:`A_{ij}`."""
+        return torch.sigmoid(self.logit)
+
+    @property
+    def num_nodes(self) -> int:
+        return self.batch.numel()
+
+    def edge_index(self, threshold: float = 0.5) -> Tensor:
+        r"""The decoded undirected graph: pairs with :math:`A_{ij} >`
+        ``threshold``, both directions, coalesced (PyG convention)."""
+        i, j = self.pair_index[:, self.adjacency > threshold]
+        n = self.num_nodes
+        key = torch.sort(torch.cat([i * n + j, j * n + i])).values
+        return torch.stack([key // max(n, 1), key % max(n, 1)])
+
+    def to_dense(self, fill_value: float = 0.0) -> Tuple[Tensor, Tensor]:
+        r"""Pads the probabilities to :math:`(B, n_{max}, n_{max})`.
+
+        The diagonal, non-candidate and padded entries hold ``fill_value``.
+
+        Returns:
+            ``(adjacency [B, n_max, n_max], node_mask [B, n_max])``.
+        """
+        B = self.num_graphs
+        ptr = graph_ptr(self.batch, B)
+        n_max = int((ptr[1:] - ptr[:-1]).max()) if B > 0 else 0
+        dense = self.logit.new_full((B, n_max, n_max), fill_value)
+        i, j = self.pair_index
+        g = self.batch[i]
+        pi, pj = i - ptr[g], j - ptr[g]
+        prob = self.adjacency
+        dense[g, pi, pj] = prob
+        dense[g, pj, pi] = prob
+        pos = torch.arange(self.num_nodes, device=ptr.device) - ptr[self.batch]
+        mask = torch.zeros(B, n_max, dtype=torch.bool, device=ptr.device)
+        mask[self.batch, pos] = True
+        return dense, mask
+
+
+@dataclass
+class GraphRefinerState:
+    r"""Everything a :class:`GraphRefiner` step reads and writes.
+
+    Attributes:
+        x (torch.Tensor): :math:`(N, F)` raw node features.
+        node (torch.Tensor): :math:`(N, d)` node latents :math:`V`.
+        adjacency (torch.Tensor): :math:`(P)` last probabilities
+            :math:`A_{ij}` (zeros before the first step).
+        logit (torch.Tensor, optional): last logits.
+        pairs (CandidateIncidence): the candidate pairs, nodes acting as
+            their own slots (:math:`m = n`).
+        batch (torch.Tensor): :math:`(N)` graph of each node.
+        num_graphs (int): :math:`B`.
+        iteration (int): steps taken so far.
+    """
+
+    x: Tensor
+    node: Tensor
+    adjacency: Tensor
+    logit: Optional[Tensor]
+    pairs: CandidateIncidence
+    batch: Tensor
+    num_graphs: int
+    iteration: int = 0
+
+    @property
+    def pair_index(self) -> Tensor:
+        return self.pairs.index
+
+    def detach(self) -> 'GraphRefinerState':
+        """Cuts the state out of the autograd graph (backprop with skips)."""
+        return replace(self, node=self.node.detach(),
+                       adjacency=self.adjacency.detach(),
+                       logit=None if self.logit is None else
+                       self.logit.detach())
+
+    def prediction(self) -> AdjacencyPrediction:
+        """The prediction of the last step."""
+        if self.logit is None:
+            raise RuntimeError("no refinement step has run yet: call "
+                               "step() at least once before predicting")
+        return AdjacencyPrediction(self.logit, self.pairs.index, self.batch,
+                                   self.num_graphs)
+
+
+# --------------------------------------------------------------------------
+# Model
+# --------------------------------------------------------------------------
+class GraphRefinementStep(Module):
+    r"""One refinement step of :class:`GraphRefiner`.
+
+    .. math::
+        A_{ij} &\leftarrow \sigma\big(w_2^\top \mathrm{ReLU}(W v_i + W v_j
+            + w_A A_{ij} + b) + b_2\big)
+
+        V &\leftarrow \mathrm{LN}\big(V + \mathrm{DeepSet}_n(\mathrm{LN}
+            [\hat X,\ V,\ A V])\big)
+
+    on the candidate pairs only. Each unordered pair is scored once, so
+    :math:`A` is exactly symmetric; :math:`A V` sums over both directions.
+
+    Args:
+        hidden_channels (int): latent size :math:`d`.
+        chunk_elements (int, optional): working-set size (floats) of the
+            per-pair kernels.
+    """
+
+    def __init__(self, hidden_channels: int,
+                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
+        super().__init__()
+        d = hidden_channels
+        self.hidden_channels = d
+        self.chunk_elements = chunk_elements
+        self.lin_pair = Linear(d, d)
+        self.pair_weight = Parameter(torch.empty(d))
+        self.lin_pair_out = Linear(d, 1)
+        self.node_norm_in = LayerNorm(3 * d)
+        self.node_deepset = DeepSet(3 * d, d)
+        self.node_norm = LayerNorm(d)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        for module in self.children():
+            module.reset_parameters()
+        bound = 1.0 / math.sqrt(self.hidden_channels)
+        torch.nn.init.uniform_(self.pair_weight, -bound, bound)
+
+    def forward(self, x_hat: Tensor, node: Tensor, adjacency: Tensor,
+                pairs: CandidateIncidence, batch: Tensor,
+                num_graphs: int) -> Tuple[Tensor, Tensor]:
+        r"""
+        Args:
+            x_hat (torch.Tensor): :math:`(N, d)` projected inputs.
+            node (torch.Tensor): :math:`(N, d)` node latents.
+            adjacency (torch.Tensor): :math:`(P)` previous probabilities.
+            pairs (CandidateIncidence): unordered candidate pairs.
+            batch (torch.Tensor): :math:`(N)` graph of each node.
+            num_graphs (int): :math:`B`.
+
+        Returns:
+            ``(node, logit)`` of shapes :math:`(N, d)` and :math:`(P)`.
+        """
+        wv = F.linear(node, self.lin_pair.weight)
+        logit = pair_mlp(wv + self.lin_pair.bias, wv, adjacency,
+                         self.pair_weight, self.lin_pair_out.weight.view(-1),
+                         self.lin_pair_out.bias, pairs.index,
+                         self.chunk_elements)
+        adj = torch.sigmoid(logit)
+        # A V with A symmetric: each stored pair (i, j) sends both ways.
+        msg = incidence_matmul(pairs, adj, node, True, self.chunk_elements)
+        msg = msg + incidence_matmul(pairs, adj, node, False,
+                                     self.chunk_elements)
+        h = self.node_norm_in(torch.cat([x_hat, node, msg], dim=-1))
+        node = self.node_norm(node + self.node_deepset(h, batch, num_graphs))
+        return node, logit
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}({self.hidden_channels})'
+
+
+class GraphRefiner(Module):
+    r"""Recurrent set-to-graph refiner: the set-to-graph adaptation of the
+    hypergraph refiner of `"Pruning Edges and Gradients to Learn Hypergraphs
+    from Larger Sets" <https://arxiv.org/abs/2106.13919>`_ (Zhang,
+    Burghouts, Snoek, LoG 2022), used for Delaunay edges.
+
+    The hyperedge slots are replaced by the nodes themselves (:math:`m = n`)
+    and the incidence by a symmetric adjacency :math:`A` over candidate
+    pairs. With one shared :class:`GraphRefinementStep`:
+
+    .. math::
+        \hat X = V^{(0)} = X W_x + b_x, \qquad A^{(0)} = 0
+
+        A^{(t+1)}_{ij} = \sigma\big(w_2^\top \mathrm{ReLU}(W v^{(t)}_i
+            + W v^{(t)}_j + w_A A^{(t)}_{ij} + b) + b_2\big)
+
+        V^{(t+1)} = \mathrm{LN}\big(V^{(t)} + \mathrm{DeepSet}_n(
+            \mathrm{LN}[\hat X,\ V^{(t)},\ A^{(t+1)} V^{(t)}])\big)
+
+    The pair score sums the two node terms inside the MLP, so it is
+    symmetric; there is no existence gate; edges are decoded at
+    :math:`A_{ij} > 0.5`. Aggregations are plain weighted sums, the DeepSet
+    mean runs over the nodes of each graph.
+
+    **Candidate pairs.** :math:`A` lives on a set of unordered candidate
+    pairs (default: all :math:`n(n-1)/2` pairs of each graph, cost
+    :math:`O(n^2 d)` per step). Pass ``pair_index`` (any ``[2, P]`` pairs,
+    e.g. from :func:`knn_pairs`; directions, duplicates and self-loops are
+    normalised away) or set ``knn`` to score only :math:`O(n k)` pairs.
+    Non-candidate pairs count as :math:`A_{ij} = 0`, both in the prediction
+    and in the messages :math:`A V`. Hence restricting the candidates leaves
+    the *first* step's scores on the kept pairs unchanged (they depend only
+    on :math:`V^{(0)}` and :math:`A^{(0)} = 0`), while later steps change
+    because the node messages lose the dropped pairs' terms.
+
+    The model is equivariant to node permutations and has no random
+    initialisation (it is a deterministic function of the input).
+
+    Args:
+        in_channels (int): node feature size :math:`F`.
+        hidden_channels (int, optional): latent size :math:`d` (paper:
+            :obj:`256`).
+        num_iterations (int, optional): default steps :math:`T` for
+            :meth:`forward` (paper: :obj:`32`).
+        knn (int, optional): if set, the default candidates are the
+            symmetrised :math:`k`-nearest-neighbour pairs of the input
+            features (see :func:`knn_pairs`) instead of all pairs.
+        stacked (bool, optional): :math:`T` separate step modules instead
+            of one shared. (default: :obj:`False`)
+        chunk_elements (int, optional): working-set size (floats) of the
+            per-pair kernels.
+        checkpoint (bool, optional): recompute each step's activations in the
+            backward pass. (default: :obj:`True`)
+
+    Shapes:
+        - **input:** node features :math:`(N, F)`, batch vector :math:`(N)`
+        - **output:** :class:`AdjacencyPrediction` with logits :math:`(P)`
+
+    Example:
+        >>> import torch
+        >>> from torch_geometric_hyper.nn import GraphRefiner
+        >>> model = GraphRefiner(2, 32, num_iterations=4)
+        >>> x = torch.rand(10, 2)
+        >>> batch = torch.tensor([0] * 6 + [1] * 4)
+        >>> pred = model(x, batch, num_graphs=2)
+        >>> pred.logit.shape  # 6*5/2 + 4*3/2 pairs
+        torch.Size([21])
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int = 256,
+                 num_iterations: int = 32, knn: Optional[int] = None,
+                 stacked: bool = False,
+                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+                 checkpoint: bool = True):
+        super().__init__()
+        for name, value in (('in_channels', in_channels),
+                            ('hidden_channels', hidden_channels),
+                            ('num_iterations', num_iterations)):
+            if not isinstance(value, (int, np.integer)) or int(value) < 1:
+                raise ValueError(f"'{name}' must be a positive integer, "
+                                 f"got {value!r}")
+        if knn is not None and int(knn) < 1:
+            raise ValueError(f"'knn' must be a positive integer or None, "
+                             f"got {knn!r}")
+        self.in_channels = int(in_channels)
+        self.hidden_channels = int(hidden_channels)
+        self.num_iterations = int(num_iterations)
+        self.knn = None if knn is None else int(knn)
+        self.stacked = stacked
+        self.checkpoint = checkpoint
+        self.lin_in = Linear(self.in_channels, self.hidden_channels)
+        num_steps = self.num_iterations if stacked else 1
+        self.steps = ModuleList([
+            GraphRefinementStep(self.hidden_channels, chunk_elements)
+            for _ in range(num_steps)
+        ])
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        self.lin_in.reset_parameters()
+        for step in self.steps:
+            step.reset_parameters()
+
+    def init_state(self, x: Tensor, batch: Optional[Tensor] = None,
+                   num_graphs: Optional[int] = None, *,
+                   pair_index: Optional[Tensor] = None) -> GraphRefinerState:
+        r"""Builds the initial state :math:`(V^{(0)}, A^{(0)} = 0)`.
+
+        Args:
+            x (torch.Tensor): :math:`(N, F)` node features.
+            batch (torch.Tensor, optional): :math:`(N)` graph of each node,
+                sorted (default: one graph).
+            num_graphs (int, optional): number of graphs.
+            pair_index (torch.Tensor, optional): :math:`(2, P)` candidate
+                pairs (global node ids, any direction); default all pairs
+                of each graph, or the kNN pairs if ``knn`` is set.
+        """
+        x, batch, num_graphs = self._check_input(x, batch, num_graphs)
+        n = x.size(0)
+        if pair_index is not None:
+            index = canonical_pairs(pair_index, batch)
+        elif self.knn is not None:
+            index = knn_pairs(x, self.knn, batch, num_graphs)
+        else:
+            index = complete_pairs(batch, num_graphs)
+        pairs = CandidateIncidence.build(index.to(x.device), n, n)
+        return GraphRefinerState(x, self.lin_in(x), x.new_zeros(pairs.nnz),
+                                 None, pairs, batch, num_graphs)
+
+    def step(self, state: GraphRefinerState) -> GraphRefinerState:
+        """Runs one refinement step and returns the new state."""
+        module = self.steps[min(state.iteration, len(self.steps) - 1)]
+        args = (self.lin_in(state.x), state.node, state.adjacency,
+                state.pairs, state.batch, state.num_graphs)
+        if self.checkpoint and torch.is_grad_enabled():
+            node, logit = checkpoint(module, *args, use_reentrant=False)
+        else:
+            node, logit = module(*args)
+        return GraphRefinerState(state.x, node, torch.sigmoid(logit), logit,
+                                 state.pairs, state.batch, state.num_graphs,
+                                 state.iteration + 1)
+
+    def run(self, state: GraphRefinerState, num_steps: int,
+            return_all: bool = False
+            ) -> Union[GraphRefinerState,
+                       Tuple[GraphRefinerState, List[AdjacencyPrediction]]]:
+        """Runs ``num_steps`` steps from ``state``; with ``return_all`` also
+        returns the prediction of every step."""
+        preds = []
+        for _ in range(num_steps):
+            state = self.step(state)
+            if return_all:
+                preds.append(state.prediction())
+        return (state, preds) if return_all else state
+
+    def forward(self, x: Tensor, batch: Optional[Tensor] = None,
+                num_graphs: Optional[int] = None, *,
+                num_iterations: Optional[int] = None,
+                pair_index: Optional[Tensor] = None,
+                state: Optional[GraphRefinerState] = None,
+                return_state: bool = False):
+        r"""Runs :math:`T` steps and returns the last
+        :class:`AdjacencyPrediction` (and the final state with
+        ``return_state``). See :meth:`init_state` for the arguments."""
+        if state is None:
+            state = self.init_state(x, batch, num_graphs,
+                                    pair_index=pair_index)
+        T = self.num_iterations if num_iterations is None else num_iterations
+        if int(T) < 1:
+            raise ValueError(f"'num_iterations' must be positive, got {T}")
+        state = self.run(state, int(T))
+        pred = state.prediction()
+        return (pred, state) if return_state else pred
+
+    def _check_input(self, x, batch, num_graphs):
+        if not isinstance(x, Tensor) or x.dim() != 2:
+            raise ValueError(f"'x' must be a 2-D tensor [num_nodes, "
+                             f"in_channels], got "
+                             f"{getattr(x, 'shape', type(x))}")
+        if x.size(1) != self.in_channels:
+            raise ValueError(f"'x' has {x.size(1)} features per node but the "
+                             f"model was built with in_channels="
+                             f"{self.in_channels}")
+        if x.size(0) == 0:
+            raise ValueError("the input set is empty (x has 0 rows)")
+        if not x.is_floating_point():
+            raise ValueError(f"'x' must be a floating-point tensor, got "
+                             f"{x.dtype}; convert it with x.float()")
+        if batch is None:
+            batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+            num_graphs = 1 if num_graphs is None else num_graphs
+        else:
+            if batch.shape != (x.size(0), ):
+                raise ValueError(f"'batch' must have shape [num_nodes] = "
+                                 f"[{x.size(0)}], got {list(batch.shape)}")
+            batch = batch.long()
+            if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
+                raise ValueError("'batch' must be sorted (nodes of a graph "
+                                 "contiguous), as PyG batches are")
+            if num_graphs is None:
+                num_graphs = int(batch.max()) + 1
+        return x, batch, int(num_graphs)
+
+    def __repr__(self) -> str:
+        knn = f', knn={self.knn}' if self.knn is not None else ''
+        stacked = ', stacked=True' if self.stacked else ''
+        return (f'{self.__class__.__name__}({self.in_channels}, '
+                f'{self.hidden_channels}, num_iterations='
+                f'{self.num_iterations}{knn}{stacked})')
