@@ -1,4 +1,8 @@
 from torch_geometric_hyper.datasets.set_to_hypergraph import SetToHypergraph
 from torch_geometric_hyper.datasets.convex_hull import ConvexHull
+from torch_geometric_hyper.datasets.particle_partitioning import (
+    FLAVOURS,
+    ParticlePartitioning,
+)
 
-__all__ = ['SetToHypergraph', 'ConvexHull']
+__all__ = ['SetToHypergraph', 'ConvexHull', 'ParticlePartitioning', 'FLAVOURS']

@@ -14,6 +14,11 @@ from torch_geometric_hyper.nn.refiner import (
     StackedHypergraphRefiner,
 )
 from torch_geometric_hyper.nn.loss import MatchedIncidenceLoss
+from torch_geometric_hyper.nn.partition_loss import (
+    PartitionLoss,
+    SoftF1Loss,
+    soft_pair_f1,
+)
 
 __all__ = [
     'HypergraphRefiner',
@@ -22,6 +27,9 @@ __all__ = [
     'HypergraphPrediction',
     'RefinerState',
     'MatchedIncidenceLoss',
+    'PartitionLoss',
+    'SoftF1Loss',
+    'soft_pair_f1',
     'DeepSet',
     'DeepSetLayer',
     'CandidateIncidence',
