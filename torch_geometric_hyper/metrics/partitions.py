@@ -147,12 +147,13 @@ def partition_scores(pred: Tensor, target: Tensor, batch: Tensor,
                              for k in ('tp', 'fp', 'fn', 'tn', 'pairs'))
 
     def ratio(a, b):
-        return torch.where(b > 0, a / b.clamp_min(1), torch.zeros_like(a))
+        safe = torch.where(b > 0, b, torch.ones_like(b))
+        return torch.where(b > 0, a / safe, torch.zeros_like(a))
 
     precision = ratio(tp, tp + fp)
     recall = ratio(tp, tp + fn)
     f1 = ratio(2 * precision * recall, precision + recall)
-    ri = torch.where(pairs > 0, (tp + tn) / pairs.clamp_min(1),
+    ri = torch.where(pairs > 0, (tp + tn) / pairs.clamp_min(1),  # integer
                      torch.ones_like(tp))
     ari = adjusted_rand_index(c['tp'], c['fp'], c['fn'], c['tn'])
     return {'precision': precision, 'recall': recall, 'f1': f1, 'ri': ri,
