@@ -4,6 +4,10 @@ from torch_geometric_hyper.datasets.delaunay import (
     Delaunay,
     delaunay_edge_index,
 )
+from torch_geometric_hyper.datasets.particle_partitioning import (
+    FLAVOURS,
+    ParticlePartitioning,
+)
 
 __all__ = ['SetToHypergraph', 'ConvexHull', 'Delaunay',
-           'delaunay_edge_index']
+           'delaunay_edge_index', 'ParticlePartitioning', 'FLAVOURS']

@@ -11,8 +11,19 @@ from torch_geometric_hyper.metrics.adjacency import (
     dense_adjacency_metrics,
     evaluate_adjacency,
 )
+from torch_geometric_hyper.metrics.partitions import (
+    FLAVOUR_NAMES,
+    PartitionMetrics,
+    adjusted_rand_index,
+    decode_partition,
+    pair_counts,
+    partition_scores,
+    target_partition,
+)
 
 __all__ = ['hyperedge_f1', 'hyperedge_sets', 'evaluate_hyperedges',
            'adjacency_confusion', 'adjacency_scores', 'adjacency_metrics',
            'dense_adjacency_metrics', 'candidate_edge_f1',
-           'evaluate_adjacency']
+           'evaluate_adjacency', 'decode_partition', 'target_partition',
+           'pair_counts', 'partition_scores', 'adjusted_rand_index',
+           'PartitionMetrics', 'FLAVOUR_NAMES']

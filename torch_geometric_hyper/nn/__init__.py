@@ -27,6 +27,11 @@ from torch_geometric_hyper.nn.loss import (
     AdjacencyBCELoss,
     MatchedIncidenceLoss,
 )
+from torch_geometric_hyper.nn.partition_loss import (
+    PartitionLoss,
+    SoftF1Loss,
+    soft_pair_f1,
+)
 
 __all__ = [
     'HypergraphRefiner',
@@ -44,6 +49,9 @@ __all__ = [
     'knn_pairs',
     'canonical_pairs',
     'pair_labels',
+    'PartitionLoss',
+    'SoftF1Loss',
+    'soft_pair_f1',
     'DeepSet',
     'DeepSetLayer',
     'CandidateIncidence',

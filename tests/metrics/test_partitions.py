@@ -1,0 +1,131 @@
+import itertools
+
+import pytest
+import torch
+
+from torch_geometric_hyper.metrics import (PartitionMetrics,
+                                           adjusted_rand_index,
+                                           decode_partition, pair_counts,
+                                           partition_scores, target_partition)
+from torch_geometric_hyper.nn import HypergraphPrediction
+
+torch.set_num_threads(1)
+
+
+def brute(pred, true):
+    tp = fp = fn = tn = 0
+    for i, k in itertools.combinations(range(len(pred)), 2):
+        a, b = pred[i] == pred[k], true[i] == true[k]
+        tp += a and b
+        fp += a and not b
+        fn += b and not a
+        tn += not a and not b
+    return tp, fp, fn, tn
+
+
+def scores(pred, true):
+    pred, true = torch.tensor(pred), torch.tensor(true)
+    return {k: float(v) for k, v in partition_scores(
+        pred, true, torch.zeros_like(pred)).items()}
+
+
+def test_hand_case():
+    # true {0,1,2},{3}; pred {0,1},{2,3}
+    s = scores([0, 0, 1, 1], [0, 0, 0, 1])
+    # pairs: 01 tp, 02 fn, 12 fn, 23 fp, 03 tn, 13 tn
+    assert s['precision'] == pytest.approx(0.5)
+    assert s['recall'] == pytest.approx(1 / 3)
+    assert s['f1'] == pytest.approx(0.4)
+    assert s['ri'] == pytest.approx(3 / 6)
+    # 2(tp tn - fn fp) / ((tp+fn)(fn+tn) + (tp+fp)(fp+tn)), tp=1 fp=1 fn=2
+    # tn=2: 2(2 - 2) / (...) = 0
+    assert s['ari'] == pytest.approx(0.0)
+
+
+def test_perfect_and_special_cases():
+    s = scores([3, 3, 9], [0, 0, 1])
+    assert s == pytest.approx({'precision': 1, 'recall': 1, 'f1': 1,
+                               'ri': 1, 'ari': 1})
+    # both all-singletons: no positive pair -> P = R = F1 = 0, RI = ARI = 1
+    s = scores([0, 1, 2], [5, 6, 7])
+    assert s['f1'] == 0 and s['ri'] == 1 and s['ari'] == 1
+    # one cluster predicted, truth singletons: ARI = 0 (sklearn)
+    s = scores([0, 0, 0], [0, 1, 2])
+    assert s['ari'] == pytest.approx(0.0) and s['precision'] == 0
+    assert s['ri'] == 0 and s['f1'] == 0
+    # single node: ARI 1 (sklearn's full agreement), RI 1
+    s = scores([0], [4])
+    assert s['ari'] == 1 and s['ri'] == 1
+    # a known sklearn value: adjusted_rand_score([0,0,1,1],[0,0,1,2]) = 4/7
+    assert scores([0, 0, 1, 2], [0, 0, 1, 1])['ari'] == pytest.approx(
+        0.5714285714285715)
+    # negative ARI: adjusted_rand_score([0,0,1,1],[0,1,0,1]) = -0.5
+    assert scores([0, 1, 0, 1], [0, 0, 1, 1])['ari'] == pytest.approx(-0.5)
+
+
+def test_batched_matches_per_graph():
+    gen = torch.Generator().manual_seed(0)
+    sizes = [2, 5, 7, 3, 15]
+    batch = torch.cat([torch.full((n, ), g) for g, n in enumerate(sizes)])
+    pred = torch.randint(0, 3, (batch.numel(), ), generator=gen)
+    true = torch.randint(0, 4, (batch.numel(), ), generator=gen)
+    c = pair_counts(pred, true, batch)
+    out = partition_scores(pred, true, batch)
+    for g in range(len(sizes)):
+        m = batch == g
+        tp, fp, fn, tn = brute(pred[m].tolist(), true[m].tolist())
+        assert [int(c[k][g]) for k in ('tp', 'fp', 'fn', 'tn')] == \
+            [tp, fp, fn, tn]
+        assert float(out['ri'][g]) == pytest.approx((tp + tn) /
+                                                    (tp + fp + fn + tn))
+
+
+def test_against_sklearn():
+    metrics = pytest.importorskip('sklearn.metrics')
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(50):
+        n = int(torch.randint(1, 16, (1, ), generator=gen))
+        pred = torch.randint(0, 4, (n, ), generator=gen)
+        true = torch.randint(0, 3, (n, ), generator=gen)
+        ours = partition_scores(pred, true, torch.zeros(n, dtype=torch.long))
+        assert float(ours['ari'][0]) == pytest.approx(
+            metrics.adjusted_rand_score(true.numpy(), pred.numpy()))
+        assert float(ours['ri'][0]) == pytest.approx(
+            metrics.rand_score(true.numpy(), pred.numpy()))
+
+
+def test_ari_function_special_case():
+    z = torch.tensor([0])
+    assert float(adjusted_rand_index(torch.tensor([3]), z, z,
+                                     torch.tensor([0]))[0]) == 1.0
+
+
+def test_decode_and_target_partition():
+    # 2 graphs (2 and 3 nodes), m = 2, all candidate pairs
+    batch = torch.tensor([0, 0, 1, 1, 1])
+    node = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    slot = torch.tensor([0, 1, 0, 1, 2, 3, 2, 3, 2, 3])
+    logit = torch.tensor([2., -1, -3, 1, 0, 5, 4, 1, -2, -1])
+    pred = HypergraphPrediction(logit, torch.zeros(4),
+                                torch.stack([node, slot]), batch, 2, 2)
+    assert decode_partition(pred).tolist() == [0, 1, 1, 0, 1]
+    index = torch.tensor([[0, 1, 2, 3, 4], [0, 1, 2, 2, 3]])
+    assert target_partition(index, 5).tolist() == [0, 1, 2, 2, 3]
+    assert target_partition(index[:, :4], 6).tolist()[:4] == [0, 1, 2, 2]
+    lonely = target_partition(index[:, :4], 6)[4:]
+    assert lonely[0] != lonely[1] and int(lonely.min()) > 2
+
+
+def test_partition_metrics_per_flavour():
+    m = PartitionMetrics()
+    batch = torch.tensor([0, 0, 1, 1, 2, 2])
+    true = torch.tensor([0, 0, 0, 1, 0, 0])
+    m.update(torch.zeros(6, dtype=torch.long), true, batch,
+             torch.tensor([5, 0, 5]))
+    res = m.compute()
+    assert res['bottom']['n'] == 2 and res['bottom']['f1'] == 1.0
+    assert res['light']['f1'] == 0.0 and res['light']['ri'] == 0.0
+    assert res['all']['f1'] == pytest.approx(2 / 3)
+    assert 'charm' not in res
+    table = PartitionMetrics.format_table(res)
+    assert 'bottom' in table and 'ARI' in table
