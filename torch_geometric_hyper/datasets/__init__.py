@@ -10,4 +10,4 @@ from torch_geometric_hyper.datasets.particle_partitioning import (
 )
 
 __all__ = ['SetToHypergraph', 'ConvexHull', 'Delaunay',
-           'delaunay_edge_index', 'ParticlePartitioning', 'FLAVOURS']
+           'delaunay_edge_index', 'ParticlePartitioning']

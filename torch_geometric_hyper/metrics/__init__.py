@@ -26,4 +26,4 @@ __all__ = ['hyperedge_f1', 'hyperedge_sets', 'evaluate_hyperedges',
            'dense_adjacency_metrics', 'candidate_edge_f1',
            'evaluate_adjacency', 'decode_partition', 'target_partition',
            'pair_counts', 'partition_scores', 'adjusted_rand_index',
-           'PartitionMetrics', 'FLAVOUR_NAMES']
+           'PartitionMetrics']
