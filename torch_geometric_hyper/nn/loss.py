@@ -65,9 +65,7 @@ class MatchedIncidenceLoss(Module):
 
     def __init__(self, reduction: str = 'mean', backend: str = 'scipy'):
         super().__init__()
-        if reduction not in ('mean', 'sum', 'none'):
-            raise ValueError(f"'reduction' must be 'mean', 'sum' or 'none', "
-                             f"got '{reduction}'")
+        _check_reduction(reduction)
         self.reduction = reduction
         self.backend = backend
 
@@ -162,6 +160,12 @@ class MatchedIncidenceLoss(Module):
                 f"backend='{self.backend}')")
 
 
+def _check_reduction(reduction: str):
+    if reduction not in ('mean', 'sum', 'none'):
+        raise ValueError(f"'reduction' must be 'mean', 'sum' or 'none', "
+                         f"got '{reduction}'")
+
+
 def _per_graph_counts(num_hyperedges, hyperedge_index: Tensor, B: int,
                       device) -> Tensor:
     if num_hyperedges is None:
@@ -228,9 +232,7 @@ class AdjacencyBCELoss(Module):
     def __init__(self, pos_weight: Optional[float] = None,
                  reduction: str = 'mean'):
         super().__init__()
-        if reduction not in ('mean', 'sum', 'none'):
-            raise ValueError(f"'reduction' must be 'mean', 'sum' or 'none', "
-                             f"got '{reduction}'")
+        _check_reduction(reduction)
         self.pos_weight = pos_weight
         self.reduction = reduction
 

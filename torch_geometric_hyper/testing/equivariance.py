@@ -45,10 +45,7 @@ def assert_node_permutation_equivariant(model, x: Tensor,
         atol (float, optional): tolerance.
         seed (int, optional): seed of the permutation and the slots.
     """
-    gen = torch.Generator().manual_seed(seed)
-    if batch is None:
-        batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
-    num_graphs = num_graphs or int(batch.max()) + 1
+    gen, batch, num_graphs = _prepare(x, batch, num_graphs, seed)
     slots = _draw_slots(model, num_graphs, x, gen)
     perm = random_node_permutation(batch.cpu(), gen).to(x.device)
     with torch.no_grad():
@@ -77,10 +74,7 @@ def assert_slot_permutation_equivariant(model, x: Tensor,
                                         seed: int = 0) -> None:
     r"""Asserts that permuting the initial slots of each graph permutes the
     predicted hyperedges (incidence rows and existence gates) alike."""
-    gen = torch.Generator().manual_seed(seed)
-    if batch is None:
-        batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
-    num_graphs = num_graphs or int(batch.max()) + 1
+    gen, batch, num_graphs = _prepare(x, batch, num_graphs, seed)
     m = model.max_edges
     slots = _draw_slots(model, num_graphs, x, gen)
     perm = torch.stack([torch.randperm(m, generator=gen) + g * m
@@ -98,6 +92,13 @@ def assert_slot_permutation_equivariant(model, x: Tensor,
     expect_ex = torch.stack([ex_ref[g, local[g]] for g in range(num_graphs)])
     _close(inc_out, expect_inc, atol, 'incidence under a slot permutation')
     _close(ex_out, expect_ex, atol, 'existence under a slot permutation')
+
+
+def _prepare(x, batch, num_graphs, seed):
+    gen = torch.Generator().manual_seed(seed)
+    if batch is None:
+        batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+    return gen, batch, num_graphs or int(batch.max()) + 1
 
 
 def _draw_slots(model, num_graphs, x, gen):
