@@ -154,11 +154,15 @@ class _PairMLP(torch.autograd.Function):
         a, c, u, w_u, w_out, row, col = ctx.saved_tensors
         nnz, d = row.numel(), a.size(1)
         grad = grad.contiguous()
+        # With G = 1[pre > 0] * grad (per pair, per hidden unit), every
+        # gradient is G times a constant column scale w_out: accumulate G
+        # and apply the scale once at the end.
         ga = torch.zeros_like(a)
         gc = torch.zeros_like(c)
         gu = torch.empty_like(u)
         gwu = torch.zeros_like(w_u)
         gwo = torch.zeros_like(w_out)
+        w_uo = w_u * w_out
         for s, e in _chunks(nnz, d, ctx.chunk_elements):
             r, q, us, g = row[s:e], col[s:e], u[s:e], grad[s:e]
             h = a.index_select(0, r)
@@ -166,12 +170,14 @@ class _PairMLP(torch.autograd.Function):
             h.addcmul_(us[:, None], w_u)
             h.relu_()
             gwo.addmv_(h.t(), g)
-            # d out / d pre-activation = g * w_out where pre > 0
-            gh = torch.outer(g, w_out).mul_(h > 0)
-            ga.index_add_(0, r, gh)
-            gc.index_add_(0, q, gh)
-            torch.mv(gh, w_u, out=gu[s:e])
-            gwu.addmv_(gh.t(), us)
+            h.sign_().mul_(g[:, None])  # h >= 0 after the ReLU: G
+            ga.index_add_(0, r, h)
+            gc.index_add_(0, q, h)
+            torch.mv(h, w_uo, out=gu[s:e])
+            gwu.addmv_(h.t(), us)
+        ga *= w_out
+        gc *= w_out
+        gwu *= w_out
         return ga, gc, gu, gwu, gwo, grad.sum().reshape(1), None, None, None
 
 
