@@ -66,3 +66,16 @@ def test_convex_hull_example_set2graph_refuses_the_10d_hull(tmp_path):
                   '--num-points', '13', '--train-samples', '8',
                   '--val-samples', '4', '--test-samples', '4',
                   '--hidden', '16', '--no-progress'])
+
+
+@pytest.mark.parametrize('model', ['refiner', 'set2graph'])
+def test_delaunay_example_models(model, tmp_path, capsys):
+    mod = load('delaunay')
+    out = mod.main(['--model', model, '--root', str(tmp_path / 'data'),
+                    '--out', str(tmp_path / 'run'), '--num-points', '10',
+                    '--train-samples', '32', '--val-samples', '8',
+                    '--test-samples', '8', '--hidden', '16',
+                    '--iterations', '2', '--backprop', '1', '--updates',
+                    '2', '--batch-size', '16', '--epochs', '1'])
+    assert 0.0 <= out['f1'] <= 1.0 and out['parameters'] > 0
+    assert f"{out['parameters']:,} parameters" in capsys.readouterr().out
