@@ -222,14 +222,25 @@ def plot(rows, path):
     limit = [r['limit_bytes'] for r in rows][:1]
     if limit:
         ax.axhline(limit[0], color='0.5', lw=0.8, ls=':')
-        ax.text(ax.get_xlim()[0] if ax.lines else 10, limit[0],
-                ' --max-gb', va='bottom', fontsize=7, color='0.4')
+        ax.text(0.4, limit[0], 'limit (--max-gb): larger Set2Graph runs '
+                'are computed', transform=ax.get_yaxis_transform(),
+                va='bottom', fontsize=7, color='0.4')
+    ten = [r for r in rows if r['dim'] == 10]
+    if ten:
+        lines = []
+        for r in ten:
+            b = r['peak_bytes'] if r['status'] == 'measured' else \
+                r['computed_bytes']
+            lines.append(f"{r['model']}: {_fmt_bytes(b)} ({r['status']})")
+        ax.text(0.99, 0.02, '10-D hull, n = 13:\n' + '\n'.join(lines),
+                transform=ax.transAxes, ha='right', va='bottom', fontsize=7,
+                bbox=dict(facecolor='white', edgecolor='0.8'))
     ax.set_xscale('log')
     ax.set_yscale('log')
     ax.set_xlabel('set size n (3-D convex hull)')
     ax.set_ylabel('peak memory of one training step (bytes)')
     ax.set_title('Pruned incidence vs k-tuple tensors', fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc='upper left')
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
