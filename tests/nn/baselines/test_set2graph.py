@@ -164,7 +164,7 @@ def test_k2_trains_with_adjacency_bce():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
 
 
