@@ -1,4 +1,4 @@
-"""Train the hypergraph refiner to predict convex-hull facets.
+"""Train the hypergraph refiner (or a baseline) to predict convex-hull facets.
 
 Paper settings by default (d=128, T=16, B=4, S=2, batch 64, Adam 3e-4,
 early stopping after 20 validations without F1 gain). ``--quick`` keeps the
@@ -9,6 +9,15 @@ cores.
     python examples/convex_hull.py --quick
     python examples/convex_hull.py --num-points 50 --epochs 100
     python examples/convex_hull.py --resume          # continue the last run
+    python examples/convex_hull.py --model set2graph --max-minutes 20
+
+Models: ``refiner`` and ``stacked`` (trained with backprop with skips) and
+the one-shot baselines ``set2graph`` (local version: triples whose other
+members are among the 10 nearest neighbours of the first, BCE on the
+triples, as its paper), ``set_transformer`` and ``slot_attention`` (matched
+loss, the refiner's slots and heads), trained with a plain step. All use
+``--hidden`` as their latent size; the baselines' inner widths are set so
+their parameter counts are close to the refiner's (printed at start).
 """
 from __future__ import annotations
 
@@ -26,9 +35,22 @@ from torch_geometric_hyper.metrics import evaluate_hyperedges
 from torch_geometric_hyper.nn import (
     HypergraphRefiner,
     MatchedIncidenceLoss,
+    Set2Graph,
+    SetTransformer,
+    SlotAttention,
     StackedHypergraphRefiner,
+    TupleBCELoss,
 )
-from torch_geometric_hyper.train import BPTT, BackpropWithSkips, TruncatedBPTT
+from torch_geometric_hyper.train import (
+    BPTT,
+    BackpropWithSkips,
+    OneShot,
+    TruncatedBPTT,
+)
+
+MODELS = ['refiner', 'stacked', 'set2graph', 'set_transformer',
+          'slot_attention']
+RECURRENT = ('refiner', 'stacked')
 
 
 def parse_args(argv=None):
@@ -47,8 +69,9 @@ def parse_args(argv=None):
     g.add_argument('--test-samples', type=int, default=2_000)
     g.add_argument('--seed', type=int, default=0)
     g = p.add_argument_group('model')
-    g.add_argument('--model', default='refiner',
-                   choices=['refiner', 'stacked'])
+    g.add_argument('--model', default='refiner', choices=MODELS)
+    g.add_argument('--s2g-neighbours', type=int, default=10,
+                   help='set2graph: K of the local version (0: all tuples)')
     g.add_argument('--hidden', type=int, default=128)
     g.add_argument('--max-edges', type=int, default=None,
                    help='slots per set (default: most facets in the data)')
@@ -100,17 +123,51 @@ def num_points(text):
     return int(text)
 
 
+def build_model(args, max_edges, device):
+    """The model named by ``--model``, its loss and its training step."""
+    d, dim = args.hidden, args.dim
+    if args.model in RECURRENT:
+        Model = StackedHypergraphRefiner if args.model == 'stacked' \
+            else HypergraphRefiner
+        model = Model(dim, d, max_edges, args.T,
+                      checkpoint=not args.no_checkpointing)
+        if args.method == 'skips':
+            trainer = BackpropWithSkips(args.T, args.B, args.S,
+                                        args.grad_clip, seed=args.seed)
+        elif args.method == 'bptt':
+            trainer = BPTT(args.T, args.grad_clip)
+        else:
+            trainer = TruncatedBPTT(args.T, args.B, args.grad_clip)
+        return model.to(device), MatchedIncidenceLoss(), trainer
+    trainer = OneShot(args.grad_clip)
+    if args.model == 'set2graph':
+        # Facets of a d-dimensional hull are d-tuples.
+        model = Set2Graph(dim, d, k=dim, tuple_channels=2 * d,
+                          neighbours=args.s2g_neighbours or None)
+        return model.to(device), TupleBCELoss(), trainer
+    if args.model == 'set_transformer':
+        # rFF width d/4 keeps the parameter count near the refiner's.
+        model = SetTransformer(dim, d, max_edges, num_heads=4,
+                               ff_channels=max(1, d // 4))
+    else:
+        model = SlotAttention(dim, d, max_edges)
+    return model.to(device), MatchedIncidenceLoss(), trainer
+
+
 @torch.no_grad()
-def evaluate(model, loader, T, device, dim, seed=0):
+def evaluate(model, loader, T, device, dim, seed=0, loss_fn=None):
     model.eval()
     gen = torch.Generator(device=device).manual_seed(seed)
     f1, f1_ref, dup, loss_sum, count = [], [], [], 0.0, 0
-    loss_fn = MatchedIncidenceLoss(reduction='sum')
+    loss_fn = loss_fn or MatchedIncidenceLoss()
+    recurrent = isinstance(model, HypergraphRefiner)
     for batch in loader:
         batch = batch.to(device)
-        pred = model(batch.x, batch.batch, batch.num_graphs,
-                     num_iterations=T, generator=gen)
-        loss_sum += float(loss_fn(pred, batch)) / model.max_edges
+        kwargs = dict(num_iterations=T) if recurrent else {}
+        if not isinstance(model, Set2Graph):
+            kwargs['generator'] = gen
+        pred = model(batch.x, batch.batch, batch.num_graphs, **kwargs)
+        loss_sum += float(loss_fn(pred, batch)) * batch.num_graphs
         res = evaluate_hyperedges(pred, batch, edge_size=dim)
         f1.append(res['f1'])
         f1_ref.append(res['f1_reference'])
@@ -154,22 +211,20 @@ def main(argv=None):
           f'{len(test_ds)} test sets, n={args.num_points}, '
           f'max_edges={max_edges} ({time.perf_counter() - start:.1f} s)')
 
-    Model = StackedHypergraphRefiner if args.model == 'stacked' \
-        else HypergraphRefiner
-    model = Model(args.dim, args.hidden, max_edges, args.T,
-                  checkpoint=not args.no_checkpointing).to(device)
+    model, loss_fn, trainer = build_model(args, max_edges, device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    if args.method == 'skips':
-        trainer = BackpropWithSkips(args.T, args.B, args.S, args.grad_clip,
-                                    seed=args.seed)
-    elif args.method == 'bptt':
-        trainer = BPTT(args.T, args.grad_clip)
-    else:
-        trainer = TruncatedBPTT(args.T, args.B, args.grad_clip)
-    loss_fn = MatchedIncidenceLoss()
-    print(f'model: {model} with '
-          f'{sum(p.numel() for p in model.parameters()):,} parameters; '
+    num_params = sum(p.numel() for p in model.parameters())
+    print(f'model: {model} with {num_params:,} parameters; '
           f'training: {trainer}')
+    if isinstance(model, Set2Graph):
+        n_max = n[1] if isinstance(n, tuple) else n
+        try:  # refuse before training, not at the first batch
+            need = model.memory_bytes(n_max, max(args.batch_size, 256))
+        except ValueError as err:
+            raise SystemExit(f'set2graph cannot run this configuration: '
+                             f'{err}')
+        print(f'set2graph tuple activations: {need / 1e6:.1f} MB per '
+              f'batch of {max(args.batch_size, 256)} sets')
 
     best_path = os.path.join(args.out, 'best.pt')
     last_path = os.path.join(args.out, 'last.pt')
@@ -197,7 +252,8 @@ def main(argv=None):
                      'max_edges': max_edges}, path)
 
     def validate():
-        res = evaluate(model, val_loader, args.T, device, args.dim)
+        res = evaluate(model, val_loader, args.T, device, args.dim,
+                       loss_fn=loss_fn)
         improved = res['f1'] > state['best_f1']
         if improved:
             state['best_f1'], state['bad'] = res['f1'], 0
@@ -248,8 +304,9 @@ def main(argv=None):
     ckpt = torch.load(best_path, map_location=device)
     model.load_state_dict(ckpt['model'])
     test = evaluate(model, DataLoader(test_ds, batch_size=256), args.T,
-                    device, args.dim)
-    val = evaluate(model, val_loader, args.T, device, args.dim)
+                    device, args.dim, loss_fn=loss_fn)
+    val = evaluate(model, val_loader, args.T, device, args.dim,
+                   loss_fn=loss_fn)
     total = time.perf_counter() - start
     print(f"best val F1 {val['f1']:.4f} (reference convention "
           f"{val['f1_reference']:.4f}) after {state['step']} batches, "
@@ -258,7 +315,8 @@ def main(argv=None):
           f"{test['f1_reference']:.4f}, duplicates/set "
           f"{test['duplicates']:.2f}) on {len(test_ds)} sets")
     print(f'total wall time {total / 60:.2f} min')
-    return {'val': val, 'test': test, 'seconds': total}
+    return {'val': val, 'test': test, 'seconds': total,
+            'parameters': num_params, 'model': args.model}
 
 
 if __name__ == '__main__':

@@ -9,6 +9,11 @@ adjacency, edges at A > 0.5.
     python examples/delaunay.py --num-points 20-80 --knn 32
     python examples/delaunay.py --quick              # < 5 min on 2 CPU cores
     python examples/delaunay.py --resume             # continue last.pt
+    python examples/delaunay.py --model set2graph    # the Set2Graph baseline
+
+``--model set2graph`` trains Set2Graph (Serviansky et al. 2020; all pairs,
+or the kNN pairs with ``--knn``) with the same BCE and a plain training
+step; its encoder and pair-MLP widths are ``--hidden``.
 
 Checkpoints (``last.pt`` every validation, ``best.pt`` on a new best
 validation F1) are written atomically to ``--out``.
@@ -26,9 +31,10 @@ from torch_geometric_hyper.metrics import adjacency_metrics
 from torch_geometric_hyper.nn import (
     AdjacencyBCELoss,
     GraphRefiner,
+    Set2Graph,
     pair_labels,
 )
-from torch_geometric_hyper.train import BackpropWithSkips
+from torch_geometric_hyper.train import BackpropWithSkips, OneShot
 
 QUICK = dict(train_samples=2000, val_samples=200, test_samples=200,
              hidden=64, iterations=8, backprop=2, updates=2, batch_size=32,
@@ -45,6 +51,8 @@ def parse_args(argv=None):
     p.add_argument('--train-samples', type=int, default=50_000)
     p.add_argument('--val-samples', type=int, default=5_000)
     p.add_argument('--test-samples', type=int, default=5_000)
+    p.add_argument('--model', default='refiner',
+                   choices=['refiner', 'set2graph'])
     p.add_argument('--hidden', type=int, default=256, help='d')
     p.add_argument('--iterations', type=int, default=32, help='T')
     p.add_argument('--backprop', type=int, default=4, help='B')
@@ -141,11 +149,24 @@ def main(argv=None):
     val_loader = DataLoader(ds['val'], args.batch_size)
     test_loader = DataLoader(ds['test'], args.batch_size)
 
-    model = GraphRefiner(2, args.hidden, args.iterations,
-                         knn=args.knn).to(device)
+    if args.model == 'set2graph':
+        model = Set2Graph(2, args.hidden, k=2, tuple_channels=args.hidden,
+                          neighbours=args.knn).to(device)
+        n_max = args.points[1] if isinstance(args.points, tuple) \
+            else args.points
+        try:  # refuse before training, not at the first batch
+            model.memory_bytes(n_max, args.batch_size)
+        except ValueError as err:
+            raise SystemExit(f'set2graph cannot run this configuration: '
+                             f'{err}')
+        trainer = OneShot(args.max_grad_norm)
+    else:
+        model = GraphRefiner(2, args.hidden, args.iterations,
+                             knn=args.knn).to(device)
+        trainer = BackpropWithSkips(args.iterations, args.backprop,
+                                    args.updates, args.max_grad_norm,
+                                    seed=args.seed)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    trainer = BackpropWithSkips(args.iterations, args.backprop, args.updates,
-                                args.max_grad_norm, seed=args.seed)
     loss_fn = AdjacencyBCELoss()
     print(model, trainer, f'{sum(p.numel() for p in model.parameters()):,} '
           f'parameters')
@@ -158,7 +179,8 @@ def main(argv=None):
         model.load_state_dict(ckpt['model'])
         opt.load_state_dict(ckpt['optimizer'])
         epoch, step, best = ckpt['epoch'], ckpt['step'], ckpt['best']
-        trainer.rng.setstate(ckpt['skip_rng'])
+        if ckpt.get('skip_rng') is not None:
+            trainer.rng.setstate(ckpt['skip_rng'])
         gen.set_state(ckpt['loader_rng'])
         print(f'resumed from {last_path}: epoch {epoch}, step {step}, '
               f'best val F1 {best["f1"]:.4f}')
@@ -173,7 +195,8 @@ def main(argv=None):
             best = dict(metrics, step=step)
         state = {'model': model.state_dict(), 'optimizer': opt.state_dict(),
                  'epoch': epoch_done, 'step': step, 'best': best,
-                 'skip_rng': trainer.rng.getstate(),
+                 'skip_rng': (trainer.rng.getstate()
+                              if hasattr(trainer, 'rng') else None),
                  'loader_rng': gen.get_state(), 'args': vars(args)}
         if is_best:
             atomic_save(state, best_path)
@@ -217,6 +240,7 @@ def main(argv=None):
         json.dump({'test': test, 'best_val': best, 'steps': step,
                    'train_seconds': train_time, 'total_seconds': total,
                    'args': vars(args)}, f, indent=1)
+    test['parameters'] = sum(p.numel() for p in model.parameters())
     return test
 
 

@@ -1,6 +1,8 @@
 import importlib.util
 import os.path as osp
 
+import pytest
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
@@ -35,3 +37,45 @@ def test_quick_preset_arguments():
     assert (args.hidden, args.T, args.B, args.S, args.batch_size, args.lr) \
         == (128, 16, 4, 2, 64, 3e-4)
     assert args.max_minutes == 4.0 and args.val_samples == 256
+
+
+@pytest.mark.parametrize('model', ['set2graph', 'set_transformer',
+                                   'slot_attention', 'stacked'])
+def test_convex_hull_example_every_model(model, tmp_path, capsys):
+    mod = load('convex_hull')
+    out = mod.main(['--model', model, '--root', str(tmp_path / 'data'),
+                    '--out', str(tmp_path / 'run'), '--num-points', '8',
+                    '--train-samples', '64', '--val-samples', '16',
+                    '--test-samples', '16', '--hidden', '16', '--T', '2',
+                    '--B', '1', '--S', '2', '--batch-size', '32',
+                    '--epochs', '1', '--max-minutes', '0.5',
+                    '--no-progress'])
+    assert 0.0 <= out['test']['f1'] <= 1.0
+    assert out['model'] == model and out['parameters'] > 0
+    text = capsys.readouterr().out
+    assert f"with {out['parameters']:,} parameters" in text
+    assert 'test F1' in text
+
+
+def test_convex_hull_example_set2graph_refuses_the_10d_hull(tmp_path):
+    mod = load('convex_hull')
+    with pytest.raises(SystemExit, match=r'cannot run .*13\^10 tuples'):
+        mod.main(['--model', 'set2graph', '--s2g-neighbours', '0',
+                  '--root', str(tmp_path / 'data'),
+                  '--out', str(tmp_path / 'run'), '--dim', '10',
+                  '--num-points', '13', '--train-samples', '8',
+                  '--val-samples', '4', '--test-samples', '4',
+                  '--hidden', '16', '--no-progress'])
+
+
+@pytest.mark.parametrize('model', ['refiner', 'set2graph'])
+def test_delaunay_example_models(model, tmp_path, capsys):
+    mod = load('delaunay')
+    out = mod.main(['--model', model, '--root', str(tmp_path / 'data'),
+                    '--out', str(tmp_path / 'run'), '--num-points', '10',
+                    '--train-samples', '32', '--val-samples', '8',
+                    '--test-samples', '8', '--hidden', '16',
+                    '--iterations', '2', '--backprop', '1', '--updates',
+                    '2', '--batch-size', '16', '--epochs', '1'])
+    assert 0.0 <= out['f1'] <= 1.0 and out['parameters'] > 0
+    assert f"{out['parameters']:,} parameters" in capsys.readouterr().out

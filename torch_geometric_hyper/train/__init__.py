@@ -8,11 +8,13 @@ from torch_geometric_hyper.train.skips import (
     train_on_batch,
     truncated_bptt_schedule,
 )
+from torch_geometric_hyper.train.one_shot import OneShot
 
 __all__ = [
     'BackpropWithSkips',
     'BPTT',
     'TruncatedBPTT',
+    'OneShot',
     'train_on_batch',
     'sample_skips',
     'skips_schedule',

@@ -1,0 +1,140 @@
+r"""Pieces the one-shot hypergraph baselines share with the refiner: the slot
+initialisation, input checks, and the incidence and existence heads."""
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+from torch.nn import Linear, Module
+
+from torch_geometric_hyper.nn.functional import (
+    DEFAULT_CHUNK_ELEMENTS,
+    pair_mlp,
+)
+
+
+class HyperedgeHead(Module):
+    r"""The refiner's output heads, applied once to final latents.
+
+    .. math::
+        z_{ji} = w_2^\top \mathrm{ReLU}(W_n v_i + W_e e_j + b) + b_2,
+        \qquad g_j = w_g^\top e_j + b_g
+
+    (incidence and existence logits). It is the incidence MLP of
+    :class:`~torch_geometric_hyper.nn.RefinementStep` without the
+    previous-incidence input (a one-shot model has none), evaluated on the
+    candidate ``(node, slot)`` pairs with the memory-lean
+    :func:`~torch_geometric_hyper.nn.pair_mlp` kernel.
+
+    Args:
+        hidden_channels (int): latent size :math:`d`.
+        chunk_elements (int, optional): working-set size (floats) of the
+            per-pair kernel.
+    """
+
+    def __init__(self, hidden_channels: int,
+                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
+        super().__init__()
+        d = hidden_channels
+        self.hidden_channels = d
+        self.chunk_elements = chunk_elements
+        self.lin_inc_node = Linear(d, d)
+        self.lin_inc_edge = Linear(d, d, bias=False)
+        self.lin_inc_out = Linear(d, 1)
+        self.lin_exist = Linear(d, 1)
+        self.register_buffer('_zero', torch.zeros(d), persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        for module in (self.lin_inc_node, self.lin_inc_edge,
+                       self.lin_inc_out, self.lin_exist):
+            module.reset_parameters()
+
+    def forward(self, node: Tensor, edge: Tensor,
+                index: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""
+        Args:
+            node (torch.Tensor): :math:`(N, d)` node latents.
+            edge (torch.Tensor): :math:`(M, d)` slot latents.
+            index (torch.Tensor): :math:`(2, \text{nnz})` candidate pairs
+                (node, slot).
+
+        Returns:
+            ``(incidence_logit, existence_logit)`` of shapes
+            :math:`(\text{nnz})` and :math:`(M)`.
+        """
+        zero = self._zero.to(node.dtype)
+        inc = pair_mlp(self.lin_inc_node(node), self.lin_inc_edge(edge),
+                       node.new_zeros(index.size(1)), zero,
+                       self.lin_inc_out.weight.view(-1),
+                       self.lin_inc_out.bias, index, self.chunk_elements)
+        return inc, self.lin_exist(edge).view(-1)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}({self.hidden_channels})'
+
+
+def reset_slot_parameters(mu: Tensor, log_sigma: Tensor) -> None:
+    """Initialises the slot distribution as the refiner does."""
+    bound = math.sqrt(6.0 / (1 + mu.numel()))
+    torch.nn.init.uniform_(mu, -bound, bound)
+    torch.nn.init.uniform_(log_sigma, -bound, bound)
+
+
+def draw_slots(mu: Tensor, log_sigma: Tensor, num_slots: int, like: Tensor,
+               slots: Optional[Tensor] = None,
+               generator: Optional[torch.Generator] = None) -> Tensor:
+    r"""The refiner's slot initialisation
+    :math:`e_j = \mu + \exp(\log\sigma) \odot \epsilon_j`,
+    :math:`\epsilon_j \sim \mathcal N(0, I)` (or ``slots`` validated)."""
+    d = mu.numel()
+    if slots is not None:
+        if tuple(slots.shape) != (num_slots, d):
+            raise ValueError(f"'slots' must have shape [num_graphs * "
+                             f"max_edges, hidden_channels] = "
+                             f"[{num_slots}, {d}], got {list(slots.shape)}")
+        return slots.to(like.dtype)
+    noise = torch.randn(num_slots, d, generator=generator,
+                        device=like.device, dtype=like.dtype)
+    return mu + torch.exp(log_sigma) * noise
+
+
+def check_set_input(x, batch, num_graphs, in_channels: int):
+    r"""Validates ``(x, batch, num_graphs)`` of a set model; returns them
+    with defaults filled in (one graph when ``batch`` is ``None``)."""
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        raise ValueError(f"'x' must be a 2-D tensor [num_nodes, "
+                         f"in_channels], got {getattr(x, 'shape', type(x))}")
+    if x.size(1) != in_channels:
+        raise ValueError(f"'x' has {x.size(1)} features per node but the "
+                         f"model was built with in_channels={in_channels}")
+    if x.size(0) == 0:
+        raise ValueError("the input set is empty (x has 0 rows): a set needs "
+                         "at least one node")
+    if not x.is_floating_point():
+        raise ValueError(f"'x' must be a floating-point tensor, got "
+                         f"{x.dtype}; convert it with x.float()")
+    if batch is None:
+        batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+        num_graphs = 1 if num_graphs is None else num_graphs
+    else:
+        if tuple(batch.shape) != (x.size(0), ):
+            raise ValueError(f"'batch' must have shape [num_nodes] = "
+                             f"[{x.size(0)}], got {list(batch.shape)}")
+        batch = batch.long()
+        if not torch.compiler.is_compiling() and batch.numel() > 1 and bool(
+                (batch[1:] < batch[:-1]).any()):
+            raise ValueError("'batch' must be sorted (nodes of a graph "
+                             "contiguous), as PyG batches are")
+        if num_graphs is None:
+            num_graphs = int(batch.max()) + 1
+    return x, batch, int(num_graphs)
+
+
+def positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or int(value) != value or int(value) < 1:
+        raise ValueError(f"'{name}' must be a positive integer, got "
+                         f"{value!r}")
+    return int(value)

@@ -1,0 +1,68 @@
+r"""Training step for one-shot (non-recurrent) models such as the baselines
+:class:`~torch_geometric_hyper.nn.Set2Graph`,
+:class:`~torch_geometric_hyper.nn.SetTransformer` and
+:class:`~torch_geometric_hyper.nn.SlotAttention`."""
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional
+
+import torch
+
+
+class OneShot:
+    r"""Plain training step: forward, loss, backward, optimizer step.
+
+    The counterpart of
+    :class:`~torch_geometric_hyper.train.BackpropWithSkips` for models without
+    refinement steps, with the same call signature, so a training loop can
+    hold either.
+
+    Args:
+        max_grad_norm (float, optional): clip the gradient norm to this.
+        forward_kwargs (dict, optional): extra keyword arguments of every
+            forward call.
+
+    Example:
+        >>> trainer = OneShot()  # doctest: +SKIP
+        >>> stats = trainer(model, optimizer, loss_fn, batch)  # doctest: +SKIP
+    """
+
+    def __init__(self, max_grad_norm: Optional[float] = None,
+                 forward_kwargs: Optional[dict] = None):
+        if max_grad_norm is not None and not max_grad_norm > 0:
+            raise ValueError(f"'max_grad_norm' must be positive or None, got "
+                             f"{max_grad_norm}")
+        self.max_grad_norm = max_grad_norm
+        self.forward_kwargs = dict(forward_kwargs or {})
+
+    def __call__(self, model: torch.nn.Module,
+                 optimizer: torch.optim.Optimizer, loss_fn: Callable, data,
+                 **kwargs) -> Dict[str, float]:
+        r"""Trains on one mini-batch.
+
+        Args:
+            model: called as ``model(data.x, data.batch, data.num_graphs,
+                **forward_kwargs, **kwargs)``.
+            optimizer: its optimizer.
+            loss_fn (callable): ``loss_fn(prediction, data) -> scalar``.
+            data: a batch with ``x``, ``batch`` and ``num_graphs``.
+
+        Returns:
+            dict: ``loss`` and ``grad_steps`` (always 1).
+        """
+        model.train()
+        pred = model(data.x, data.batch, data.num_graphs,
+                     **self.forward_kwargs, **kwargs)
+        loss = loss_fn(pred, data)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(),
+                                           self.max_grad_norm)
+        optimizer.step()
+        return {'loss': float(loss.detach()), 'grad_steps': 1}
+
+    def __repr__(self) -> str:
+        clip = '' if self.max_grad_norm is None else \
+            f'max_grad_norm={self.max_grad_norm}'
+        return f'{self.__class__.__name__}({clip})'
