@@ -36,7 +36,8 @@ def test_quick_preset_arguments():
     args = mod.parse_args(['--quick'])
     assert (args.hidden, args.T, args.B, args.S, args.batch_size, args.lr) \
         == (128, 16, 4, 2, 64, 3e-4)
-    assert args.max_minutes == 4.0 and args.val_samples == 256
+    assert args.max_total_minutes <= 5.0 and args.val_samples == 256
+    assert args.no_checkpointing  # same model and maths, stored activations
 
 
 @pytest.mark.parametrize('model', ['set2graph', 'set_transformer',

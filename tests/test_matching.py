@@ -22,3 +22,15 @@ def test_errors():
         linear_assignment([np.zeros((3, 2))])
     with pytest.raises(ValueError, match='unknown'):
         linear_assignment([], backend='auction')
+
+
+def test_threaded_solves_match_serial_in_order():
+    rng = np.random.default_rng(3)
+    costs = [rng.random((int(rng.integers(0, 9)), 9)) for _ in range(37)]
+    serial = linear_assignment(costs, num_threads=1)
+    threaded = linear_assignment(costs, num_threads=3)
+    assert len(threaded) == len(costs)
+    for a, b in zip(serial, threaded):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match='rows <= cols'):
+        linear_assignment(costs + [rng.random((5, 2))], num_threads=3)

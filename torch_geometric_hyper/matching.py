@@ -6,9 +6,12 @@ gathered costs, not through the solver.
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 from scipy.optimize import linear_sum_assignment as _scipy_lsa
 
 __all__ = ['available_backends', 'linear_assignment']
@@ -34,8 +37,35 @@ def _solve_lapx(cost: np.ndarray) -> np.ndarray:
     return np.asarray(x[:rows], dtype=np.int64)
 
 
+_POOLS: Dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    with _POOLS_LOCK:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(
+                workers, thread_name_prefix='tgh-assignment')
+        return _POOLS[workers]
+
+
+def _solve(cost: np.ndarray, backend: str) -> np.ndarray:
+    if cost.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    if backend == 'lapx':
+        return _solve_lapx(np.ascontiguousarray(cost, np.float64))
+    return _scipy_lsa(cost)[1].astype(np.int64)
+
+
+def _solve_all(costs: Sequence[np.ndarray], backend: str
+               ) -> List[np.ndarray]:
+    return [_solve(cost, backend) for cost in costs]
+
+
 def linear_assignment(costs: Sequence[np.ndarray],
-                      backend: str = 'scipy') -> List[np.ndarray]:
+                      backend: str = 'scipy',
+                      num_threads: Optional[int] = None
+                      ) -> List[np.ndarray]:
     r"""Solves :math:`\min_\pi \sum_t C_{t,\pi(t)}` for each cost matrix.
 
     Each matrix is ``[rows, cols]`` with ``rows <= cols``; every row is
@@ -46,6 +76,10 @@ def linear_assignment(costs: Sequence[np.ndarray],
         backend (str, optional): ``'scipy'`` (default,
             :func:`scipy.optimize.linear_sum_assignment`) or ``'lapx'``
             (optional package ``lapx``).
+        num_threads (int, optional): solve the problems on this many
+            threads (the solvers release the GIL, and while they run the
+            cores torch uses are idle); default
+            :func:`torch.get_num_threads`.
 
     Returns:
         list of numpy.ndarray: for each problem the column of each row.
@@ -56,15 +90,21 @@ def linear_assignment(costs: Sequence[np.ndarray],
     if backend == 'lapx' and not _lapx_available():
         raise ValueError("backend 'lapx' needs the optional package lapx: "
                          "pip install lapx")
-    out = []
+    costs = list(costs)
     for cost in costs:
         if cost.ndim != 2 or cost.shape[0] > cost.shape[1]:
             raise ValueError(f"each cost matrix must be [rows, cols] with "
                              f"rows <= cols, got {cost.shape}")
-        if cost.shape[0] == 0:
-            out.append(np.zeros(0, dtype=np.int64))
-        elif backend == 'lapx':
-            out.append(_solve_lapx(np.ascontiguousarray(cost, np.float64)))
-        else:
-            out.append(_scipy_lsa(cost)[1].astype(np.int64))
+    workers = torch.get_num_threads() if num_threads is None \
+        else int(num_threads)
+    workers = max(1, min(workers, len(costs) // 4))
+    if workers == 1:
+        return _solve_all(costs, backend)
+    # Contiguous groups of problems, one per worker, in order.
+    bounds = np.linspace(0, len(costs), workers + 1).astype(int)
+    groups = [costs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    out: List[np.ndarray] = []
+    for part in _pool(workers).map(_solve_all, groups,
+                                   [backend] * len(groups)):
+        out.extend(part)
     return out

@@ -115,8 +115,9 @@ class MatchedIncidenceLoss(Module):
         node, slot = pred.incidence_index
         base = log_q.new_zeros(B * m).index_add_(0, slot, log_q)
         # log-odds per node and local slot; pruned pairs: log 0 - log 1.
-        diff = log_q.new_full((N, m), -100.0)
-        diff = diff.index_put((node, slot % m), log_p - log_q)
+        flat = node * m + slot % m
+        diff = log_q.new_full((N * m, ), -100.0)
+        diff = diff.index_put((flat, ), log_p - log_q).view(N, m)
 
         denom = torch.bincount(pred.batch, minlength=B).to(z.dtype) + 1
         slot_graph = torch.arange(B, device=device).repeat_interleave(m)
@@ -127,10 +128,11 @@ class MatchedIncidenceLoss(Module):
             num_hyperedges, output_size=total)
         members = diff.new_zeros(total, m).index_add_(0, t_edge,
                                                       diff[t_node])
-        t_slots = t_graph[:, None] * m + torch.arange(m, device=device)
-        cost_real = -(base[t_slots] + members + log_pe[t_slots]) \
+        # Row gathers of [B, m] views: no [T, m] index tensor is kept.
+        cost_real = -(base.view(B, m)[t_graph] + members
+                      + log_pe.view(B, m)[t_graph]) \
             / denom[t_graph, None]  # [T, m]
-        reduced = cost_real - cost_pad[t_slots]
+        reduced = cost_real - cost_pad.view(B, m)[t_graph]
 
         cols = self._assign(reduced.detach(), counts)
         cols = cols.to(device)

@@ -7,7 +7,7 @@ from typing import List, Optional, Tuple, Union
 import torch
 from torch import Tensor
 from torch.nn import LayerNorm, Linear, Module, ModuleList, Parameter
-from torch.utils.checkpoint import checkpoint
+from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
@@ -81,7 +81,8 @@ class RefinementStep(Module):
 
     def forward(self, x_hat: Tensor, node: Tensor, edge: Tensor,
                 incidence: Tensor, candidates: CandidateIncidence,
-                batch: Tensor, slot_batch: Tensor, num_graphs: int
+                batch: Tensor, slot_batch: Tensor, num_graphs: int,
+                checkpoint: bool = False
                 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         r"""
         Args:
@@ -94,12 +95,34 @@ class RefinementStep(Module):
             batch (torch.Tensor): :math:`(N)` graph of each node.
             slot_batch (torch.Tensor): :math:`(M)` graph of each slot.
             num_graphs (int): number of graphs.
+            checkpoint (bool, optional): recompute the activations in the
+                backward pass, in two segments (incidence and slot update;
+                node update), instead of storing them.
 
         Returns:
             ``(node, edge, incidence_logit, existence_logit)`` with shapes
             :math:`(N, d)`, :math:`(M, d)`, :math:`(\text{nnz})`,
             :math:`(M)`.
         """
+        if checkpoint:
+            edge, gated, inc_logit, exist_logit = _checkpoint(
+                self.edge_update, node, edge, incidence, candidates,
+                slot_batch, num_graphs, use_reentrant=False)
+            node = _checkpoint(self.node_update, x_hat, node, edge, gated,
+                               candidates, batch, num_graphs,
+                               use_reentrant=False)
+        else:
+            edge, gated, inc_logit, exist_logit = self.edge_update(
+                node, edge, incidence, candidates, slot_batch, num_graphs)
+            node = self.node_update(x_hat, node, edge, gated, candidates,
+                                    batch, num_graphs)
+        return node, edge, inc_logit, exist_logit
+
+    def edge_update(self, node: Tensor, edge: Tensor, incidence: Tensor,
+                    candidates: CandidateIncidence, slot_batch: Tensor,
+                    num_graphs: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Incidence, gate and slot update: returns ``(edge, gated
+        incidence, incidence_logit, existence_logit)``."""
         inc_logit = pair_mlp(self.lin_inc_node(node), self.lin_inc_edge(edge),
                              incidence, self.inc_weight,
                              self.lin_inc_out.weight.view(-1),
@@ -108,18 +131,21 @@ class RefinementStep(Module):
         exist_logit = self.lin_exist(edge).view(-1)
         gated = torch.sigmoid(inc_logit) * torch.sigmoid(exist_logit)[
             candidates.slot]
-
         msg = incidence_matmul(candidates, gated, node, True,
                                self.chunk_elements)
         h = self.edge_norm_in(torch.cat([edge, msg], dim=-1))
         edge = self.edge_norm(edge + self.edge_deepset(h, slot_batch,
                                                        num_graphs))
+        return edge, gated, inc_logit, exist_logit
 
+    def node_update(self, x_hat: Tensor, node: Tensor, edge: Tensor,
+                    gated: Tensor, candidates: CandidateIncidence,
+                    batch: Tensor, num_graphs: int) -> Tensor:
+        """Node update from the new slot latents."""
         msg = incidence_matmul(candidates, gated, edge, False,
                                self.chunk_elements)
         h = self.node_norm_in(torch.cat([x_hat, node, msg], dim=-1))
-        node = self.node_norm(node + self.node_deepset(h, batch, num_graphs))
-        return node, edge, inc_logit, exist_logit
+        return self.node_norm(node + self.node_deepset(h, batch, num_graphs))
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({self.hidden_channels})'
@@ -275,11 +301,8 @@ class HypergraphRefiner(Module):
         args = (x_hat, state.node, state.edge, state.incidence,
                 state.candidates, state.batch, state.slot_batch,
                 state.num_graphs)
-        if self.checkpoint and torch.is_grad_enabled():
-            node, edge, inc_logit, exist_logit = checkpoint(
-                module, *args, use_reentrant=False)
-        else:
-            node, edge, inc_logit, exist_logit = module(*args)
+        node, edge, inc_logit, exist_logit = module(
+            *args, checkpoint=self.checkpoint and torch.is_grad_enabled())
         return RefinerState(state.x, node, edge, torch.sigmoid(inc_logit),
                             inc_logit, exist_logit, state.candidates,
                             state.batch, state.num_graphs, state.max_edges,

@@ -1,0 +1,186 @@
+"""Train every convex-hull model for the same CPU budget and compare.
+
+Runs ``examples/convex_hull.py`` once per model (refiner, stacked,
+set2graph, set_transformer, slot_attention) and set size, each in its own
+single-threaded subprocess with the same budget of process CPU time (so
+jobs sharing the machine do not change each other's budget), and prints
+validation F1 (strict and the reference convention), test F1 and the
+parameter count side by side. Writes ``compare_models.csv`` / ``.json``
+and a bar chart ``compare_models.png`` under ``--out``.
+
+    python benchmarks/compare_models.py --cpu-minutes 20 --jobs 2
+    python benchmarks/compare_models.py --quick        # minutes, tiny
+
+Each run's full log is kept as ``<out>/<model>_n<points>.log``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+MODELS = ['refiner', 'stacked', 'set2graph', 'set_transformer',
+          'slot_attention']
+PATTERNS = {
+    'val_f1': r'best val F1 ([\d.]+)',
+    'val_f1_reference': r'best val F1 [\d.]+ \(reference convention '
+                        r'([\d.]+)\)',
+    'batches': r'after (\d+) batches',
+    'cpu_minutes': r'\(([\d.]+) CPU min\)',
+    'test_f1': r'test F1 ([\d.]+)',
+    'test_f1_reference': r'test F1 [\d.]+ \(reference convention ([\d.]+)',
+    'parameters': r'with ([\d,]+) parameters',
+}
+
+
+def parse_log(text: str) -> dict:
+    out = {}
+    for key, pattern in PATTERNS.items():
+        match = re.search(pattern, text)
+        if match is None:
+            raise ValueError(f'no {key!r} in the run log; did the run fail?')
+        value = match.group(1).replace(',', '')
+        out[key] = float(value) if '.' in value else int(value)
+    return out
+
+
+def command(model, points, args):
+    cmd = [sys.executable, osp.join(ROOT, 'examples', 'convex_hull.py'),
+           '--model', model, '--num-points', str(points), '--threads', '1',
+           '--root', args.root, '--out', osp.join(args.out, 'runs',
+                                                  f'{model}_n{points}'),
+           '--max-cpu-minutes', str(args.cpu_minutes),
+           '--train-samples', str(args.train_samples),
+           '--val-samples', str(args.val_samples),
+           '--test-samples', str(args.val_samples),
+           '--val-every', str(args.val_every), '--no-progress',
+           '--hidden', str(args.hidden)]
+    if model in ('refiner', 'stacked'):
+        cmd += ['--no-checkpointing', '--T', str(args.T), '--B',
+                str(args.B), '--S', str(args.S)]
+    return cmd + args.extra
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument('--models', nargs='+', default=MODELS, choices=MODELS)
+    p.add_argument('--points', nargs='+', type=int, default=[30, 50])
+    p.add_argument('--cpu-minutes', type=float, default=20.0)
+    p.add_argument('--jobs', type=int, default=2,
+                   help='runs at once (one thread each)')
+    p.add_argument('--hidden', type=int, default=128)
+    p.add_argument('--T', type=int, default=16)
+    p.add_argument('--B', type=int, default=4)
+    p.add_argument('--S', type=int, default=2)
+    p.add_argument('--train-samples', type=int, default=20_000)
+    p.add_argument('--val-samples', type=int, default=512)
+    p.add_argument('--val-every', type=int, default=100)
+    p.add_argument('--root', default='data/convex_hull')
+    p.add_argument('--out', default='benchmarks/results/compare_models')
+    p.add_argument('--quick', action='store_true',
+                   help='tiny settings that finish in a few minutes')
+    p.add_argument('--extra', nargs=argparse.REMAINDER, default=[],
+                   help='further arguments passed to every run')
+    args = p.parse_args(argv)
+    if args.quick:
+        args.points = [8]
+        args.cpu_minutes, args.hidden = 0.1, 16
+        args.T, args.B, args.S = 4, 1, 2
+        args.train_samples, args.val_samples, args.val_every = 256, 32, 4
+    os.makedirs(args.out, exist_ok=True)
+
+    # Generate each set size's data once, before runs race for it.
+    for points in args.points:
+        subprocess.run([sys.executable, '-c', (
+            'import sys; sys.path.insert(0, %r)\n'
+            'from torch_geometric_hyper.datasets import ConvexHull\n'
+            'for split, num in (("train", %d), ("val", %d), ("test", %d)):\n'
+            '    ConvexHull(%r, split, num_points=%d, num_samples=num)'
+        ) % (ROOT, args.train_samples, args.val_samples, args.val_samples,
+             args.root, points)], check=True)
+
+    todo = [(m, n) for n in args.points for m in args.models]
+    running, rows = [], []
+    while todo or running:
+        while todo and len(running) < args.jobs:
+            model, points = todo.pop(0)
+            log = osp.join(args.out, f'{model}_n{points}.log')
+            f = open(log, 'w')
+            proc = subprocess.Popen(command(model, points, args), stdout=f,
+                                    stderr=subprocess.STDOUT, cwd=ROOT)
+            running.append((proc, f, log, model, points))
+            print(f'started {model} n={points} -> {log}', flush=True)
+        time.sleep(1.0)
+        for item in list(running):
+            proc, f, log, model, points = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            f.close()
+            text = open(log).read()
+            if proc.returncode != 0:
+                print(text[-3000:], file=sys.stderr)
+                raise SystemExit(f'{model} n={points} failed; see {log}')
+            rows.append({'model': model, 'num_points': points,
+                         **parse_log(text)})
+            print(f'finished {model} n={points}: {rows[-1]}', flush=True)
+
+    rows.sort(key=lambda r: (r['num_points'], MODELS.index(r['model'])))
+    head = (f"{'model':>16} {'n':>4} {'params':>10} {'batches':>8} "
+            f"{'CPU min':>8} {'val F1':>7} {'val ref':>8} {'test F1':>8} "
+            f"{'test ref':>9}")
+    print(head)
+    for r in rows:
+        print(f"{r['model']:>16} {r['num_points']:>4} {r['parameters']:>10,} "
+              f"{r['batches']:>8} {r['cpu_minutes']:>8.1f} "
+              f"{r['val_f1']:>7.3f} {r['val_f1_reference']:>8.3f} "
+              f"{r['test_f1']:>8.3f} {r['test_f1_reference']:>9.3f}")
+    with open(osp.join(args.out, 'compare_models.json'), 'w') as f:
+        json.dump({'cpu_minutes': args.cpu_minutes, 'rows': rows}, f,
+                  indent=1)
+    with open(osp.join(args.out, 'compare_models.csv'), 'w',
+              newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    plot(rows, osp.join(args.out, 'compare_models.png'), args.cpu_minutes)
+    return rows
+
+
+def plot(rows, path, minutes):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    sizes = sorted({r['num_points'] for r in rows})
+    models = [m for m in MODELS if any(r['model'] == m for r in rows)]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    width = 0.8 / max(1, len(models))
+    for k, model in enumerate(models):
+        xs, ys = [], []
+        for i, n in enumerate(sizes):
+            for r in rows:
+                if r['model'] == model and r['num_points'] == n:
+                    xs.append(i + k * width)
+                    ys.append(r['val_f1'])
+        ax.bar(xs, ys, width, label=model)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(sizes))])
+    ax.set_xticklabels([f'n={n}' for n in sizes])
+    ax.set_ylabel('validation F1 (strict)')
+    ax.set_title(f'convex hull, {minutes:g} CPU minutes per model')
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == '__main__':
+    main()
