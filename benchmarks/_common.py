@@ -55,10 +55,11 @@ def base_parser(doc: str, name: str) -> argparse.ArgumentParser:
     return p
 
 
-def output_stem(args) -> str:
-    """``<out>/<name>`` of this run (``_quick`` appended in quick mode)."""
+def output_stem(args, part: str = '') -> str:
+    """``<out>/<name><part>`` of this run (``_quick`` appended to the
+    default name in quick mode)."""
     name = args.name or (args._bench_name + ('_quick' if args.quick else ''))
-    return osp.join(args.out, name)
+    return osp.join(args.out, name + part)
 
 
 # --------------------------------------------------------------------------
@@ -244,9 +245,12 @@ def save_figure(fig, stem: str, meta: Dict) -> str:
 
 
 def finish(args, rows: Sequence[Dict], columns: Sequence[Column], plot,
-           title: str, extra_meta: Optional[Dict] = None) -> Dict:
-    """Prints the table, writes CSV/JSON and draws the PNG (``plot(axes
-    owner) -> fig``); returns ``{'rows', 'meta', 'files'}``."""
+           title: str, extra_meta: Optional[Dict] = None,
+           part: str = '') -> Dict:
+    """Prints the table, writes ``<stem>.csv``/``.json`` and draws
+    ``<stem>.png`` with ``plot(rows) -> figure`` (``None``: no figure);
+    ``part`` is appended to the file stem. Returns ``{'rows', 'meta',
+    'files'}``."""
     meta = machine_info(getattr(args, 'threads', None))
     meta.update({'title': title, 'quick': bool(getattr(args, 'quick', False)),
                  'note': 'measured under load (shared CPU); compare ratios '
@@ -254,7 +258,7 @@ def finish(args, rows: Sequence[Dict], columns: Sequence[Column], plot,
                  'argv': sys.argv[1:]})
     meta.update(extra_meta or {})
     print_table(rows, columns, title)
-    stem = output_stem(args)
+    stem = output_stem(args, part)
     files = write_results(stem, rows, meta)
     fig = plot(rows)
     if fig is not None:
@@ -275,3 +279,102 @@ def series(rows: Iterable[Dict], key: str, x: str, y: str
         xs.append(r[x])
         ys.append(r[y])
     return out
+
+
+# --------------------------------------------------------------------------
+# training throughput (train_throughput.py, graph_throughput.py)
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device (False without torch)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def add_throughput_options(p: argparse.ArgumentParser, sizes: Sequence[str],
+                           batches: int, hidden: int, T: int, B: int, S: int,
+                           root: str):
+    """The options shared by the training-throughput scripts."""
+    p.add_argument('--sizes', nargs='+', default=list(sizes),
+                   choices=list(sizes))
+    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--batches', type=int, default=batches,
+                   help='timed batches (after one warm-up batch)')
+    p.add_argument('--hidden', type=int, default=hidden)
+    p.add_argument('--T', type=int, default=T)
+    p.add_argument('--B', type=int, default=B)
+    p.add_argument('--S', type=int, default=S)
+    p.add_argument('--device', default='cuda' if cuda_available() else 'cpu')
+    p.add_argument('--root', default=root)
+    p.add_argument('--json', default=None,
+                   help='also write the rows to this JSON file')
+    p.set_defaults(threads=2)
+
+
+def time_training(step, batches, device) -> Dict[str, float]:
+    """Runs ``step(batch)`` on each batch (the first one a warm-up) and
+    returns ``seconds_per_batch`` (mean of the others) and, on CUDA,
+    ``cuda_peak_mib``."""
+    import torch
+    cuda = torch.device(device).type == 'cuda'
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for i, batch in enumerate(batches):
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        step(batch)
+        if cuda:
+            torch.cuda.synchronize()
+        if i > 0:
+            times.append(time.perf_counter() - t0)
+    out = {'seconds_per_batch': sum(times) / len(times)}
+    if cuda:
+        out['cuda_peak_mib'] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def throughput_main(script: str, argv: Sequence[str], args, run_one,
+                    columns: Sequence[Column], title: str) -> Dict:
+    """Parent/worker logic of a throughput script: in a worker, runs
+    ``run_one(args, size)`` and emits its row; in the parent, runs one
+    fresh worker per size of ``args.sizes`` and finishes with a table, the
+    CSV/JSON files and a bar chart of samples/s and peak memory."""
+    cfg = worker_config(args)
+    if cfg is not None:
+        return emit(run_one(args, cfg['size']))
+    rows = [run_isolated(script, argv, {'size': size})
+            for size in args.sizes]
+
+    def plot(rows):
+        fig, axes = new_figure(2)
+        labels = [str(r['size']) for r in rows]
+        for ax, key, label in (
+                (axes[0], 'samples_per_s', 'samples / s'),
+                (axes[1], 'peak_minus_imports_mib',
+                 'peak RSS - RSS after imports (MiB)')):
+            ax.bar(labels, [r[key] for r in rows], color='C0')
+            ax.set_xlabel('set size n')
+            ax.set_ylabel(label)
+            ax.set_title('measured under load', fontsize=9)
+            ax.grid(alpha=0.3, axis='y')
+        return fig
+
+    out = finish(args, rows, columns, plot, title)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(rows, f, indent=1)
+    return out
+
+
+THROUGHPUT_COLUMNS: List[Column] = [
+    ('size', 'n', ''), ('batch_size', 'batch', 'd'),
+    ('device', 'device', ''), ('threads', 'thr', 'd'),
+    ('seconds_per_batch', 's/batch', '.3f'),
+    ('samples_per_s', 'samples/s', '.1f'),
+    ('rss_after_imports_mib', 'RSS imports MiB', '.0f'),
+    ('peak_rss_mib', 'peak RSS MiB', '.0f'),
+    ('peak_minus_imports_mib', 'peak-imports MiB', '.0f'),
+    ('cuda_peak_mib', 'CUDA MiB', '.0f')]
