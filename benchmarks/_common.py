@@ -50,6 +50,10 @@ def base_parser(doc: str, name: str) -> argparse.ArgumentParser:
     p.add_argument('--threads', type=int, default=1,
                    help='torch CPU threads')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--in-process', action='store_true',
+                   help='run every configuration in this process instead '
+                        'of a fresh one (smoke tests; the peak memory is '
+                        'then not per configuration)')
     p.add_argument(WORKER_FLAG, default=None, help=argparse.SUPPRESS)
     p.set_defaults(_bench_name=name)
     return p
@@ -81,6 +85,16 @@ def run_isolated(script: str, argv: Sequence[str], config: Dict,
         raise RuntimeError(f'worker {config} failed (exit '
                            f'{res.returncode}):\n{res.stderr[-4000:]}')
     return json.loads(lines[-1])
+
+
+def run_config(script: str, argv: Sequence[str], args, config: Dict,
+               worker) -> Dict:
+    """Measures one configuration: ``worker(args, config) -> dict`` in a
+    fresh process (:func:`run_isolated`), or in this one with
+    ``--in-process``."""
+    if getattr(args, 'in_process', False):
+        return json.loads(json.dumps(worker(args, config)))
+    return run_isolated(script, argv, config)
 
 
 def worker_config(args) -> Optional[Dict]:
@@ -342,10 +356,13 @@ def throughput_main(script: str, argv: Sequence[str], args, run_one,
     ``run_one(args, size)`` and emits its row; in the parent, runs one
     fresh worker per size of ``args.sizes`` and finishes with a table, the
     CSV/JSON files and a bar chart of samples/s and peak memory."""
+    def worker(args, cfg):
+        return run_one(args, cfg['size'])
+
     cfg = worker_config(args)
     if cfg is not None:
-        return emit(run_one(args, cfg['size']))
-    rows = [run_isolated(script, argv, {'size': size})
+        return emit(worker(args, cfg))
+    rows = [run_config(script, argv, args, {'size': size}, worker)
             for size in args.sizes]
 
     def plot(rows):

@@ -120,7 +120,7 @@ def memory_worker(args, cfg):
             times.append(time.perf_counter() - t0)
             updates += len(schedule)
     per_batch = sum(times) / len(times)
-    C.emit({'method': method, 'T': T, 'checkpoint': cfg['checkpoint'],
+    return ({'method': method, 'T': T, 'checkpoint': cfg['checkpoint'],
             'B': args.B, 'S': H.updates_per_batch(T, args.B, args.S)
             if method.startswith('skips') else 1,
             'grad_steps': stats['grad_steps'], 'n': args.n,
@@ -154,7 +154,7 @@ def training_worker(args, cfg):
                   args.train_batch_size, args.lr,
                   seconds=args.train_seconds, seed=args.seed,
                   on_eval=on_eval, eval_every=args.eval_every)
-    C.emit({'method': method, 'T': T, 'B': cfg['B'], 'S': cfg['S'],
+    return ({'method': method, 'T': T, 'B': cfg['B'], 'S': cfg['S'],
             'n': args.train_n, 'hidden': args.train_hidden,
             'train_seconds': res['train_seconds'], 'steps': res['steps'],
             'final_loss': res['loss'], 'val_f1': curve[-1][2],
@@ -174,7 +174,7 @@ def memory_part(args, argv):
                     continue
                 cfg = {'part': 'memory', 'method': method, 'T': T,
                        'checkpoint': ckpt}
-                r = C.run_isolated(__file__, argv, cfg)
+                r = C.run_config(__file__, argv, args, cfg, memory_worker)
                 print(f"  {method:12s} T={T:3d} checkpointing {ckpt}: "
                       f"{r['peak_minus_imports_mib']:.0f} MiB, "
                       f"{r['seconds_per_batch']:.3f} s/batch", flush=True)
@@ -184,7 +184,7 @@ def memory_part(args, argv):
         if r['T'] == max(args.T_values):
             base = [b for b in rows if b['T'] == 8 and b['method'] ==
                     r['method'] and b['checkpoint'] == r['checkpoint']]
-            if base:
+            if base and base[0]['peak_minus_imports_mib'] > 0:
                 key = f"{r['method']}/checkpointing-{r['checkpoint']}"
                 ratios[key] = (r['peak_minus_imports_mib'] /
                                base[0]['peak_minus_imports_mib'])
@@ -242,7 +242,7 @@ def training_part(args, argv):
     rows = []
     for method, T, B, S in configs:
         cfg = {'part': 'training', 'method': method, 'T': T, 'B': B, 'S': S}
-        r = C.run_isolated(__file__, argv, cfg)
+        r = C.run_config(__file__, argv, args, cfg, training_worker)
         print(f"  {method:12s} T={T:2d} B={B} S={S}: val F1 "
               f"{r['val_f1']:.3f} after {r['steps']} steps, "
               f"{r['train_seconds']:.0f} s", flush=True)
@@ -280,8 +280,8 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = C.worker_config(args)
     if cfg is not None:
-        return (memory_worker if cfg['part'] == 'memory'
-                else training_worker)(args, cfg)
+        return C.emit((memory_worker if cfg['part'] == 'memory'
+                       else training_worker)(args, cfg))
     results = {}
     if 'memory' in args.parts:
         results['memory'] = memory_part(args, argv)

@@ -94,7 +94,7 @@ def worker(args, cfg):
         bwd.append(t2 - t1)
     med = statistics.median
     f, a, b = med(fwd[1:]), med(assign_time[1:]), med(bwd[1:])
-    C.emit({'backend': cfg['backend'], 'm': m, 'n': n, 'batch_size': B,
+    return ({'backend': cfg['backend'], 'm': m, 'n': n, 'batch_size': B,
             'pairs': cand.nnz, 'forward_ms': 1e3 * f, 'assign_ms': 1e3 * a,
             'cost_ms': 1e3 * (f - a), 'backward_ms': 1e3 * b,
             'total_ms': 1e3 * (f + b), 'loss': float(loss),
@@ -106,7 +106,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = C.worker_config(args)
     if cfg is not None:
-        return worker(args, cfg)
+        return C.emit(worker(args, cfg))
     from torch_geometric_hyper.matching import available_backends
     backends = args.backends or available_backends()
     rows, skipped = [], []
@@ -117,8 +117,9 @@ def main(argv=None):
                 if B * n * m > args.max_pairs:
                     skipped.append(f'{backend} m={m} batch {B}')
                     continue
-                r = C.run_isolated(__file__, argv, {
-                    'backend': backend, 'm': m, 'n': n, 'batch_size': B})
+                r = C.run_config(__file__, argv, args, {
+                    'backend': backend, 'm': m, 'n': n, 'batch_size': B},
+                    worker)
                 print(f"  {backend} m={m:3d} n={n:3d} batch {B:4d}: "
                       f"{r['total_ms']:.1f} ms", flush=True)
                 rows.append(r)
