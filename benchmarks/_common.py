@@ -59,6 +59,15 @@ def base_parser(doc: str, name: str) -> argparse.ArgumentParser:
     return p
 
 
+def apply_defaults(args, **defaults):
+    """Sets each option still ``None`` to its default (the presets that
+    depend on ``--quick``)."""
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
 def output_stem(args, part: str = '') -> str:
     """``<out>/<name><part>`` of this run (``_quick`` appended to the
     default name in quick mode)."""

@@ -94,6 +94,7 @@ def train(model, train_ds, method: str, T: int, B: int, S: int,
     next_schedule = schedule_fn(method, T, B, S, seed)
     gen = torch.Generator().manual_seed(seed)
     spent, done, loss, next_eval = 0.0, 0, float('nan'), eval_every
+    evaluated_at = -1
     while spent < seconds and done < steps:
         for batch in DataLoader(train_ds, batch_size=batch_size,
                                 shuffle=True, generator=gen):
@@ -105,10 +106,11 @@ def train(model, train_ds, method: str, T: int, B: int, S: int,
             if on_eval is not None and next_eval is not None \
                     and spent >= next_eval:
                 on_eval(spent, done)
+                evaluated_at = done
                 next_eval += eval_every
             if spent >= seconds or done >= steps:
                 break
-    if on_eval is not None:
+    if on_eval is not None and evaluated_at != done:
         on_eval(spent, done)
     return {'train_seconds': spent, 'steps': done, 'loss': loss}
 

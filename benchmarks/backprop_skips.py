@@ -85,10 +85,7 @@ def parse_args(argv=None):
         train_seconds=30.0 if quick else 3600.0,
         eval_every=10.0 if quick else 300.0,
         lr=1e-3 if quick else 3e-4)
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
+    return C.apply_defaults(args, **defaults)
 
 
 # --------------------------------------------------------------------------

@@ -59,10 +59,7 @@ def parse_args(argv=None):
                     train_samples=2048 if q else 20_000,
                     test_samples=128 if q else 2_000,
                     base_T=args.T, max_T=4 * args.T)
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
+    return C.apply_defaults(args, **defaults)
 
 
 def first_reaching(f1, threshold):

@@ -140,13 +140,13 @@ def main(argv=None):
         for ax, B in zip(axes, args.batch_sizes):
             sub = [r for r in rows if r['batch_size'] == B]
             for backend in backends:
-                for key, style in (('total_ms', '-o'), ('assign_ms', '--s')):
+                for key, style, what in (('total_ms', '-o', 'fwd+bwd'),
+                                         ('assign_ms', '--s', 'assign')):
                     pts = [(r['m'], r[key]) for r in sub
                            if r['backend'] == backend]
                     if pts:
                         ax.plot(*zip(*sorted(pts)), style, ms=3,
-                                label=f"{backend} "
-                                f"{key.split('_')[0].replace('total', 'fwd+bwd')}")
+                                label=f'{backend} {what}')
             ax.set_xscale('log')
             ax.set_yscale('log')
             ax.set_xlabel('slots m')

@@ -57,10 +57,7 @@ def parse_args(argv=None):
                     lr=1e-3 if q else 3e-4, steps=300 if q else 50_000,
                     train_samples=4096 if q else 20_000,
                     test_samples=128 if q else 2_000)
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
+    return C.apply_defaults(args, **defaults)
 
 
 def iteration_grid(T: int):
@@ -125,7 +122,7 @@ def main(argv=None):
         its = [r for r in rows if r['sweep'] == 'iterations']
         for kind, (xs, ys) in C.series(its, 'model', 't', 'f1').items():
             ax_t.plot(xs, ys, '-o', ms=3, label=kind)
-        ax_t.axvline(args.T, color='0.6', ls=':', label=f'trained T')
+        ax_t.axvline(args.T, color='0.6', ls=':', label='trained T')
         ax_t.set_xlabel('iterations at test time')
         ax_t.set_ylabel(f'test F1 (n={args.train_n})')
         sizes = [r for r in rows if r['sweep'] == 'set_size']
