@@ -6,13 +6,20 @@ i or i among those of j (the symmetrised kNN candidate set of
 ``GraphRefiner(knn=k)``), pooled over the samples, the worst sample, and
 the candidate pairs per node.
 
+Writes CSV, JSON and a PNG (coverage vs k per n) under ``--out``.
+
     python benchmarks/delaunay_knn_coverage.py
     python benchmarks/delaunay_knn_coverage.py --sizes 50 1000 --samples 200
+    python benchmarks/delaunay_knn_coverage.py --quick     # n=50, 50 samples
 """
-import argparse
+import os.path as osp
+import sys
 
 import numpy as np
 from scipy.spatial import Delaunay, cKDTree
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import _common as C  # noqa: E402
 
 
 def coverage(n, ks, samples, rng):
@@ -41,29 +48,55 @@ def coverage(n, ks, samples, rng):
     return hit / total, worst, pairs / samples
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument('--sizes', type=int, nargs='+', default=[50, 1000])
+def main(argv=None):
+    p = C.base_parser(__doc__, 'delaunay_knn_coverage')
+    p.add_argument('--sizes', type=int, nargs='+', default=None,
+                   help='default 50 1000 (quick: 50)')
     p.add_argument('--ks', type=int, nargs='+',
                    default=[4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 64, 96,
                             128, 192, 256, 384])
-    p.add_argument('--samples', type=int, default=200)
+    p.add_argument('--samples', type=int, default=None,
+                   help='point sets per n (default 200, quick 50)')
     p.add_argument('--target', type=float, default=0.999)
-    p.add_argument('--seed', type=int, default=0)
-    args = p.parse_args()
+    args = C.apply_defaults(p.parse_args(argv),
+                            sizes=[50, 1000], samples=200)
+    if args.quick:
+        args.sizes, args.samples = args.sizes[:1], min(args.samples, 50)
     rng = np.random.default_rng(args.seed)
-    print(f"{'n':>6} {'k':>4} {'coverage':>9} {'worst':>7} "
-          f"{'pairs/node':>11}")
+    rows, smallest = [], {}
     for n in args.sizes:
         cov, worst, pairs = coverage(n, args.ks, args.samples, rng)
-        best = None
         for k, c, w, pp in zip(args.ks, cov, worst, pairs):
-            print(f"{n:>6} {k:>4} {c:>9.5f} {w:>7.4f} {pp:>11.2f}")
-            if best is None and c >= args.target:
-                best = k
+            rows.append({'n': n, 'k': k, 'coverage': float(c),
+                         'worst': float(w), 'pairs_per_node': float(pp),
+                         'samples': args.samples})
+            if n not in smallest and c >= args.target:
+                smallest[n] = k
+    cols = [('n', 'n', 'd'), ('k', 'k', 'd'), ('coverage', 'coverage', '.5f'),
+            ('worst', 'worst', '.4f'), ('pairs_per_node', 'pairs/node', '.2f')]
+
+    def plot(rows):
+        fig, (ax, ) = C.new_figure(1)
+        for n, (xs, ys) in C.series(rows, 'n', 'k', 'coverage').items():
+            ax.plot(xs, ys, '-o', ms=3, label=f'n={n} (pooled)')
+        for n, (xs, ys) in C.series(rows, 'n', 'k', 'worst').items():
+            ax.plot(xs, ys, ':', label=f'n={n} (worst set)')
+        ax.axhline(args.target, color='0.6', ls='--', label='target')
+        ax.set_xscale('log', base=2)
+        ax.set_xlabel('k nearest neighbours')
+        ax.set_ylabel('fraction of Delaunay edges covered')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        return fig
+
+    out = C.finish(args, rows, cols, plot,
+                   f'kNN coverage of Delaunay edges ({args.samples} '
+                   f'uniform point sets per n)',
+                   {'smallest_k_reaching_target': smallest})
+    for n in args.sizes:
         print(f"n={n}: smallest k with pooled coverage >= {args.target}: "
-              f"{best} (all pairs: {(n - 1) / 2:.1f} per node)")
+              f"{smallest.get(n)} (all pairs: {(n - 1) / 2:.1f} per node)")
+    return out
 
 
 if __name__ == '__main__':

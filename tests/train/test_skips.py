@@ -118,3 +118,21 @@ def test_training_with_skips_decreases_loss_and_clips():
         last = trainer(model, opt, MatchedIncidenceLoss(), data)['loss']
     assert last < 0.8 * first
     assert repr(trainer) == 'BackpropWithSkips(T=6, B=2, S=2)'
+
+
+@pytest.mark.parametrize('T,B,S,expected', [(16, 4, 2, [4, 4]),
+                                             (17, 4, 2, [5, 4]),
+                                             (8, 4, 2, [0, 0]),
+                                             (64, 4, 3, [18, 17, 17])])
+def test_fixed_skips_even_split(T, B, S, expected):
+    from torch_geometric_hyper.train import fixed_skips, skips_schedule
+    skips = fixed_skips(T, B, S)
+    assert skips == expected and sum(skips) == T - B * S
+    schedule = skips_schedule(T, B, S, skips=skips)
+    assert sum(s + b for s, b in schedule) == T
+
+
+def test_fixed_skips_rejects_bad_settings():
+    from torch_geometric_hyper.train import fixed_skips
+    with pytest.raises(ValueError, match='B >= 1'):
+        fixed_skips(4, 4, 2)

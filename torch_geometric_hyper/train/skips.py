@@ -79,6 +79,29 @@ def skips_schedule(num_iterations: int = 16, backprop_iterations: int = 4,
     return [(int(s), backprop_iterations) for s in skips]
 
 
+def fixed_skips(num_iterations: int = 16, backprop_iterations: int = 4,
+                num_updates: int = 2) -> List[int]:
+    r"""The deterministic ("fixed") skip counts: :math:`T - B S` split as
+    evenly as possible over the :math:`S` updates, larger counts first.
+
+    For :math:`T = 16, B = 4, S = 2` this is ``[4, 4]``: every mini-batch
+    back-propagates through steps 5-8 and 13-16 only. An ablation of the
+    random skips of :func:`sample_skips`, which supervise every depth over
+    training.
+
+    Example:
+        >>> fixed_skips(17, 4, 2)
+        [5, 4]
+    """
+    total = num_iterations - backprop_iterations * num_updates
+    if total < 0 or backprop_iterations < 1 or num_updates < 1:
+        raise ValueError(f"backprop with skips needs B >= 1, S >= 1 and "
+                         f"B * S <= T; got T={num_iterations}, "
+                         f"B={backprop_iterations}, S={num_updates}")
+    base, rest = divmod(total, num_updates)
+    return [base + (i < rest) for i in range(num_updates)]
+
+
 def bptt_schedule(num_iterations: int) -> Schedule:
     """Standard BPTT: one update through all ``T`` steps."""
     return [(0, num_iterations)]

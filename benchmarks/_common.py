@@ -1,0 +1,406 @@
+"""Scaffolding shared by the scripts under ``benchmarks/``.
+
+* a runner that measures each configuration in a fresh subprocess, so the
+  peak resident set size (RSS) of one configuration does not hide
+  another's (:func:`run_isolated`, :func:`emit`);
+* peak memory as ``ru_maxrss`` (:func:`peak_rss_mib`), reported together
+  with the RSS right after the imports (:class:`MemoryProbe`);
+* output: a printed table (:func:`print_table`), CSV + JSON files with the
+  machine they came from (:func:`write_results`) and a matplotlib PNG drawn
+  with the Agg backend (:func:`new_figure`, :func:`save_figure`);
+* the common command-line options (:func:`base_parser`).
+
+Only the standard library and matplotlib are imported here (torch is left
+to the scripts), so a worker's "RSS after imports" is its own.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import os.path as osp
+import platform
+import resource
+import subprocess
+import sys
+import time
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+WORKER_FLAG = '--worker'
+
+
+# --------------------------------------------------------------------------
+# command line
+def base_parser(doc: str, name: str) -> argparse.ArgumentParser:
+    """Parser with the options every benchmark shares: ``--quick``,
+    ``--out``, ``--name``, ``--threads``, ``--seed`` (plus the hidden
+    worker flag of :func:`run_isolated`)."""
+    p = argparse.ArgumentParser(description=doc,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument('--quick', action='store_true',
+                   help='small preset that ends within a few minutes on '
+                        '2 CPU cores')
+    p.add_argument('--out', default=osp.join('runs', 'benchmarks'),
+                   help='folder of the CSV, JSON and PNG outputs')
+    p.add_argument('--name', default=None,
+                   help=f'file stem of the outputs (default: {name}, '
+                        f'{name}_quick with --quick)')
+    p.add_argument('--threads', type=int, default=1,
+                   help='torch CPU threads')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--in-process', action='store_true',
+                   help='run every configuration in this process instead '
+                        'of a fresh one (smoke tests; the peak memory is '
+                        'then not per configuration)')
+    p.add_argument(WORKER_FLAG, default=None, help=argparse.SUPPRESS)
+    p.set_defaults(_bench_name=name)
+    return p
+
+
+def apply_defaults(args, **defaults):
+    """Sets each option still ``None`` to its default (the presets that
+    depend on ``--quick``)."""
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def output_stem(args, part: str = '') -> str:
+    """``<out>/<name><part>`` of this run (``_quick`` appended to the
+    default name in quick mode)."""
+    name = args.name or (args._bench_name + ('_quick' if args.quick else ''))
+    return osp.join(args.out, name + part)
+
+
+# --------------------------------------------------------------------------
+# fresh subprocess per configuration
+def run_isolated(script: str, argv: Sequence[str], config: Dict,
+                 timeout: Optional[float] = None) -> Dict:
+    """Runs ``script`` with ``argv`` plus ``--worker <config as JSON>`` in a
+    fresh Python process and returns the JSON object it printed last (see
+    :func:`emit`). Raises ``RuntimeError`` with the worker's stderr if it
+    fails."""
+    cmd = [sys.executable, osp.abspath(script), *argv, WORKER_FLAG,
+           json.dumps(config)]
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                         timeout=timeout)
+    lines = [ln for ln in res.stdout.strip().splitlines()
+             if ln.startswith('{')]
+    if res.returncode != 0 or not lines:
+        raise RuntimeError(f'worker {config} failed (exit '
+                           f'{res.returncode}):\n{res.stderr[-4000:]}')
+    return json.loads(lines[-1])
+
+
+def run_config(script: str, argv: Sequence[str], args, config: Dict,
+               worker) -> Dict:
+    """Measures one configuration: ``worker(args, config) -> dict`` in a
+    fresh process (:func:`run_isolated`), or in this one with
+    ``--in-process``."""
+    if getattr(args, 'in_process', False):
+        return json.loads(json.dumps(worker(args, config)))
+    return run_isolated(script, argv, config)
+
+
+def worker_config(args) -> Optional[Dict]:
+    """The configuration passed to this process by :func:`run_isolated`, or
+    ``None`` in the parent process."""
+    value = getattr(args, 'worker', None)
+    return None if value is None else json.loads(value)
+
+
+def emit(result: Dict):
+    """Prints a worker's result as one JSON line (the parent reads the
+    last one)."""
+    print(json.dumps(result), flush=True)
+
+
+# --------------------------------------------------------------------------
+# memory
+def peak_rss_mib() -> float:
+    """Peak RSS of this process so far, in MiB (``ru_maxrss``)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # kilobytes on Linux, bytes on macOS
+    return peak / (2**20 if sys.platform == 'darwin' else 1024)
+
+
+class MemoryProbe:
+    """Peak RSS relative to the RSS right after the imports.
+
+    Create it after the imports and before any work; :meth:`report`
+    returns ``rss_after_imports_mib``, ``peak_rss_mib`` and
+    ``peak_minus_imports_mib``.
+    """
+
+    def __init__(self):
+        self.baseline = peak_rss_mib()
+
+    def report(self) -> Dict[str, float]:
+        peak = peak_rss_mib()
+        return {'rss_after_imports_mib': self.baseline,
+                'peak_rss_mib': peak,
+                'peak_minus_imports_mib': peak - self.baseline}
+
+
+class Stopwatch:
+    """Accumulates wall-clock seconds over ``with`` blocks."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __enter__(self):
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds += time.perf_counter() - self._t0
+
+
+# --------------------------------------------------------------------------
+# output
+def machine_info(threads: Optional[int] = None) -> Dict:
+    """Where the figures came from (CPU, cores, load, library versions)."""
+    info = {'platform': platform.platform(), 'python':
+            platform.python_version(), 'cpu_count': os.cpu_count(),
+            'cpu': _cpu_name(), 'threads': threads,
+            'time': time.strftime('%Y-%m-%d %H:%M:%S')}
+    try:
+        info['load_average_1min'] = os.getloadavg()[0]
+    except OSError:
+        pass
+    for mod in ('torch', 'torch_geometric', 'scipy'):
+        module = sys.modules.get(mod)
+        if module is not None:
+            info[mod] = getattr(module, '__version__', '?')
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
+
+
+Column = Tuple[str, str, str]  # (key, header, format spec)
+
+
+def print_table(rows: Sequence[Dict], columns: Sequence[Column],
+                title: Optional[str] = None):
+    """Prints ``rows`` as an aligned text table; missing values print as
+    ``-``."""
+    cells = [[_fmt(r.get(k), spec) for k, _, spec in columns] for r in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells])
+              for i, (_, h, _) in enumerate(columns)]
+    if title:
+        print(title)
+    print('  '.join(h.rjust(w) for (_, h, _), w in zip(columns, widths)))
+    for c in cells:
+        print('  '.join(v.rjust(w) for v, w in zip(c, widths)))
+
+
+def _fmt(value, spec: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return '-'
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def write_results(stem: str, rows: Sequence[Dict], meta: Dict) -> List[str]:
+    """Writes ``<stem>.csv`` (one line per row, the union of the keys as
+    columns) and ``<stem>.json`` (``{"meta": ..., "rows": ...}``); returns
+    the paths."""
+    os.makedirs(osp.dirname(stem) or '.', exist_ok=True)
+    keys: List[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    with open(stem + '.csv', 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: _csv_value(r.get(k)) for k in keys})
+    with open(stem + '.json', 'w') as f:
+        json.dump({'meta': meta, 'rows': list(rows)}, f, indent=1)
+    return [stem + '.csv', stem + '.json']
+
+
+def _csv_value(value):
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value)
+    return '' if value is None else value
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, size: Tuple[float, float] =
+               (5.0, 3.8)):
+    """A matplotlib figure (Agg backend) with ``nrows x ncols`` axes,
+    returned as a flat list."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(size[0] * ncols, size[1] * nrows))
+    return fig, list(axes.reshape(-1))
+
+
+def save_figure(fig, stem: str, meta: Dict) -> str:
+    """Saves ``<stem>.png`` with a footnote naming the machine; returns the
+    path."""
+    import matplotlib.pyplot as plt
+    note = (f"{meta.get('cpu', '?')}, {meta.get('cpu_count', '?')} cores, "
+            f"{meta.get('threads', '?')} thread(s); "
+            f"{meta.get('note', 'measured under load')}")
+    fig.text(0.01, 0.005, note, fontsize=7, color='0.35', va='bottom')
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    os.makedirs(osp.dirname(stem) or '.', exist_ok=True)
+    fig.savefig(stem + '.png', dpi=110)
+    plt.close(fig)
+    return stem + '.png'
+
+
+def finish(args, rows: Sequence[Dict], columns: Sequence[Column], plot,
+           title: str, extra_meta: Optional[Dict] = None,
+           part: str = '') -> Dict:
+    """Prints the table, writes ``<stem>.csv``/``.json`` and draws
+    ``<stem>.png`` with ``plot(rows) -> figure`` (``None``: no figure);
+    ``part`` is appended to the file stem. Returns ``{'rows', 'meta',
+    'files'}``."""
+    meta = machine_info(getattr(args, 'threads', None))
+    meta.update({'title': title, 'quick': bool(getattr(args, 'quick', False)),
+                 'note': 'measured under load (shared CPU); compare ratios '
+                         'within one run only',
+                 'argv': sys.argv[1:]})
+    meta.update(extra_meta or {})
+    print_table(rows, columns, title)
+    stem = output_stem(args, part)
+    files = write_results(stem, rows, meta)
+    fig = plot(rows)
+    if fig is not None:
+        files.append(save_figure(fig, stem, meta))
+    print('wrote ' + ', '.join(files))
+    return {'rows': list(rows), 'meta': meta, 'files': files}
+
+
+def series(rows: Iterable[Dict], key: str, x: str, y: str
+           ) -> Dict[str, Tuple[List, List]]:
+    """Groups rows by ``key`` into ``{label: (xs, ys)}`` sorted by ``x``,
+    for line plots."""
+    out: Dict[str, Tuple[List, List]] = {}
+    for r in sorted(rows, key=lambda r: r[x]):
+        if r.get(y) is None:
+            continue
+        xs, ys = out.setdefault(str(r[key]), ([], []))
+        xs.append(r[x])
+        ys.append(r[y])
+    return out
+
+
+# --------------------------------------------------------------------------
+# training throughput (train_throughput.py, graph_throughput.py)
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device (False without torch)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def add_throughput_options(p: argparse.ArgumentParser, sizes: Sequence[str],
+                           batches: int, hidden: int, T: int, B: int, S: int,
+                           root: str):
+    """The options shared by the training-throughput scripts."""
+    p.add_argument('--sizes', nargs='+', default=list(sizes),
+                   choices=list(sizes))
+    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--batches', type=int, default=batches,
+                   help='timed batches (after one warm-up batch)')
+    p.add_argument('--hidden', type=int, default=hidden)
+    p.add_argument('--T', type=int, default=T)
+    p.add_argument('--B', type=int, default=B)
+    p.add_argument('--S', type=int, default=S)
+    p.add_argument('--device', default='cuda' if cuda_available() else 'cpu')
+    p.add_argument('--root', default=root)
+    p.add_argument('--json', default=None,
+                   help='also write the rows to this JSON file')
+    p.set_defaults(threads=2)
+
+
+def time_training(step, batches, device) -> Dict[str, float]:
+    """Runs ``step(batch)`` on each batch (the first one a warm-up) and
+    returns ``seconds_per_batch`` (mean of the others) and, on CUDA,
+    ``cuda_peak_mib``."""
+    import torch
+    cuda = torch.device(device).type == 'cuda'
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for i, batch in enumerate(batches):
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        step(batch)
+        if cuda:
+            torch.cuda.synchronize()
+        if i > 0:
+            times.append(time.perf_counter() - t0)
+    out = {'seconds_per_batch': sum(times) / len(times)}
+    if cuda:
+        out['cuda_peak_mib'] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def throughput_main(script: str, argv: Sequence[str], args, run_one,
+                    columns: Sequence[Column], title: str) -> Dict:
+    """Parent/worker logic of a throughput script: in a worker, runs
+    ``run_one(args, size)`` and emits its row; in the parent, runs one
+    fresh worker per size of ``args.sizes`` and finishes with a table, the
+    CSV/JSON files and a bar chart of samples/s and peak memory."""
+    def worker(args, cfg):
+        return run_one(args, cfg['size'])
+
+    cfg = worker_config(args)
+    if cfg is not None:
+        return emit(worker(args, cfg))
+    rows = [run_config(script, argv, args, {'size': size}, worker)
+            for size in args.sizes]
+
+    def plot(rows):
+        fig, axes = new_figure(2)
+        labels = [str(r['size']) for r in rows]
+        for ax, key, label in (
+                (axes[0], 'samples_per_s', 'samples / s'),
+                (axes[1], 'peak_minus_imports_mib',
+                 'peak RSS - RSS after imports (MiB)')):
+            ax.bar(labels, [r[key] for r in rows], color='C0')
+            ax.set_xlabel('set size n')
+            ax.set_ylabel(label)
+            ax.set_title('measured under load', fontsize=9)
+            ax.grid(alpha=0.3, axis='y')
+        return fig
+
+    out = finish(args, rows, columns, plot, title)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(rows, f, indent=1)
+    return out
+
+
+THROUGHPUT_COLUMNS: List[Column] = [
+    ('size', 'n', ''), ('batch_size', 'batch', 'd'),
+    ('device', 'device', ''), ('threads', 'thr', 'd'),
+    ('seconds_per_batch', 's/batch', '.3f'),
+    ('samples_per_s', 'samples/s', '.1f'),
+    ('rss_after_imports_mib', 'RSS imports MiB', '.0f'),
+    ('peak_rss_mib', 'peak RSS MiB', '.0f'),
+    ('peak_minus_imports_mib', 'peak-imports MiB', '.0f'),
+    ('cuda_peak_mib', 'CUDA MiB', '.0f')]

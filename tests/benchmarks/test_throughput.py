@@ -1,0 +1,25 @@
+from tests.benchmarks.helpers import check_outputs, run_script
+
+
+def test_train_throughput_quick_outputs(tmp_path):
+    run_script('train_throughput', ['--hidden', 8, '--T', 4, '--B', 2,
+                                    '--S', 2, '--batch-size', 4,
+                                    '--batches', 1, '--device', 'cpu'],
+               tmp_path)
+    rows = check_outputs(tmp_path / 'out' / 'train_throughput_quick',
+                         ['size', 'max_edges', 'seconds_per_batch',
+                          'samples_per_s', 'peak_rss_mib',
+                          'rss_after_imports_mib'], 1,
+                         ['seconds_per_batch', 'samples_per_s'])
+    assert rows[0]['size'] == '30' and rows[0]['max_edges'] == 56
+
+
+def test_graph_throughput_quick_outputs(tmp_path):
+    run_script('graph_throughput', ['--hidden', 8, '--T', 4, '--B', 2,
+                                    '--S', 2, '--batch-size', 4,
+                                    '--device', 'cpu'], tmp_path)
+    rows = check_outputs(tmp_path / 'out' / 'graph_throughput_quick',
+                         ['size', 'knn', 'seconds_per_batch',
+                          'samples_per_s', 'peak_minus_imports_mib'], 1,
+                         ['seconds_per_batch', 'samples_per_s'])
+    assert rows[0]['knn'] == 16
