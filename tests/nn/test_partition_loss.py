@@ -86,7 +86,7 @@ def test_batched_equals_per_graph_and_gradients():
     for g, data in enumerate(graphs):
         single = model(data.x, None, 1, slots=slots[4 * g:4 * g + 4])
         assert float(soft_pair_f1(single, data).detach()) == pytest.approx(
-            float(f1[g]), rel=1e-4, abs=1e-6)
+            float(f1[g].detach()), rel=1e-4, abs=1e-6)
     loss = PartitionLoss()(pred, batch)
     loss.backward()
     # (slot_mu / slot_log_sigma get none: the slots were given)
