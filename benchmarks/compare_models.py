@@ -87,6 +87,9 @@ def main(argv=None):
     p.add_argument('--out', default='benchmarks/results/compare_models')
     p.add_argument('--quick', action='store_true',
                    help='tiny settings that finish in a few minutes')
+    p.add_argument('--collect', nargs='*', default=None, metavar='DIR',
+                   help='train nothing: build the table from the run logs '
+                   'already in --out (and in these folders)')
     p.add_argument('--extra', nargs=argparse.REMAINDER, default=[],
                    help='further arguments passed to every run')
     args = p.parse_args(argv)
@@ -97,6 +100,19 @@ def main(argv=None):
             if getattr(args, key) == p.get_default(key):
                 setattr(args, key, value)
     os.makedirs(args.out, exist_ok=True)
+    if args.collect is not None:
+        rows = []
+        for folder in [args.out] + list(args.collect):
+            for n in args.points:
+                for model in args.models:
+                    log = osp.join(folder, f'{model}_n{n}.log')
+                    if osp.exists(log):
+                        rows.append({'model': model, 'num_points': n,
+                                     **parse_log(open(log).read())})
+        if not rows:
+            raise SystemExit(f'no run logs for {args.models} x {args.points}'
+                             f' in {[args.out] + list(args.collect)}')
+        return report(rows, args)
 
     # Generate each set size's data once, before runs race for it.
     for points in args.points:
@@ -133,7 +149,11 @@ def main(argv=None):
             rows.append({'model': model, 'num_points': points,
                          **parse_log(text)})
             print(f'finished {model} n={points}: {rows[-1]}', flush=True)
+    return report(rows, args)
 
+
+def report(rows, args):
+    """Prints the table and writes the CSV, JSON and PNG."""
     rows.sort(key=lambda r: (r['num_points'], MODELS.index(r['model'])))
     head = (f"{'model':>16} {'n':>4} {'params':>10} {'batches':>8} "
             f"{'CPU min':>8} {'val F1':>7} {'val ref':>8} {'test F1':>8} "
