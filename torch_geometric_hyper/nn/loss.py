@@ -228,6 +228,7 @@ class AdjacencyBCELoss(Module):
 
     Shapes:
         - **input:** an ``AdjacencyPrediction``, a batch with ``edge_index``
+          (or the ``edge_index`` itself)
         - **output:** scalar, or :math:`(P)` with ``reduction='none'``
     """
 
@@ -240,7 +241,8 @@ class AdjacencyBCELoss(Module):
 
     def forward(self, prediction, data) -> Tensor:
         from torch_geometric_hyper.nn.graph_refiner import pair_labels
-        edge_index = getattr(data, 'edge_index', None)
+        edge_index = data if isinstance(data, Tensor) else \
+            getattr(data, 'edge_index', None)
         if edge_index is None:
             raise ValueError("the target batch has no 'edge_index'")
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
