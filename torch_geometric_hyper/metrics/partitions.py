@@ -14,7 +14,6 @@ from typing import Dict, Iterable, List, Optional
 import torch
 from torch import Tensor
 
-from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
 __all__ = ['decode_partition', 'target_partition', 'partition_edge_index',
            'partition_from_adjacency', 'pair_counts', 'partition_scores',

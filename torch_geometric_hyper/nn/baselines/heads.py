@@ -7,12 +7,15 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
-from torch.nn import Linear, Module
+from torch.nn import Linear, Module, Parameter
+from torch_geometric.utils import to_dense_batch
 
 from torch_geometric_hyper.nn.functional import (
     DEFAULT_CHUNK_ELEMENTS,
+    CandidateIncidence,
     pair_mlp,
 )
+from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
 
 class HyperedgeHead(Module):
@@ -133,8 +136,81 @@ def check_set_input(x, batch, num_graphs, in_channels: int):
     return x, batch, int(num_graphs)
 
 
+def dense_sets(h: Tensor, batch: Tensor, num_graphs: int):
+    r"""Pads the sets of a batch to :math:`(B, n_{max}, d)` with a node mask;
+    raises a :class:`ValueError` on an empty set."""
+    counts = torch.bincount(batch, minlength=num_graphs)
+    if counts.numel() > num_graphs:
+        raise ValueError(f"'batch' holds graph ids up to "
+                         f"{counts.numel() - 1} but num_graphs={num_graphs}")
+    if bool((counts == 0).any()):
+        g = int((counts == 0).nonzero()[0])
+        raise ValueError(f"graph {g} of the batch has no nodes: every set "
+                         f"needs at least one node")
+    return to_dense_batch(h, batch, batch_size=num_graphs,
+                          max_num_nodes=int(counts.max()))
+
+
 def positive_int(name: str, value) -> int:
     if isinstance(value, bool) or int(value) != value or int(value) < 1:
         raise ValueError(f"'{name}' must be a positive integer, got "
                          f"{value!r}")
     return int(value)
+
+
+class SlotBaseline(Module):
+    r"""What the one-shot slot baselines (:class:`SetTransformer
+    <torch_geometric_hyper.nn.SetTransformer>`, :class:`SlotAttention
+    <torch_geometric_hyper.nn.SlotAttention>`) share: the checked sizes,
+    the input projection ``lin_in``, the refiner's slot distribution
+    (``slot_mu``, ``slot_log_sigma``), the forward prologue (input checks,
+    slot draw) and the epilogue (:class:`HyperedgeHead` on all
+    ``(node, slot)`` pairs of each graph, a
+    :class:`~torch_geometric_hyper.nn.HypergraphPrediction`).
+
+    A subclass builds its own modules after ``super().__init__`` and ends
+    its ``__init__`` with :meth:`_finish_init` (which adds the head last and
+    resets the parameters).
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int,
+                 max_edges: int):
+        super().__init__()
+        self.in_channels = positive_int('in_channels', in_channels)
+        self.hidden_channels = d = positive_int('hidden_channels',
+                                                hidden_channels)
+        self.max_edges = positive_int('max_edges', max_edges)
+        self.lin_in = Linear(self.in_channels, d)
+        self.slot_mu = Parameter(torch.empty(d))
+        self.slot_log_sigma = Parameter(torch.empty(d))
+
+    def _finish_init(self, chunk_elements: int):
+        self.head = HyperedgeHead(self.hidden_channels, chunk_elements)
+        self.reset_parameters()
+
+    def _prologue(self, x: Tensor, batch: Optional[Tensor],
+                  num_graphs: Optional[int], slots: Optional[Tensor],
+                  generator: Optional[torch.Generator]):
+        """Checks the input and draws the slots: ``(x, batch, B, slots
+        [B m, d])``."""
+        x, batch, B = check_set_input(x, batch, num_graphs, self.in_channels)
+        slots = draw_slots(self.slot_mu, self.slot_log_sigma,
+                           B * self.max_edges, x, slots, generator)
+        return x, batch, B, slots
+
+    def _predict(self, node: Tensor, edge: Tensor, batch: Tensor,
+                 num_graphs: int) -> HypergraphPrediction:
+        """The heads on all ``(node, slot)`` pairs of each graph."""
+        m = self.max_edges
+        candidates = CandidateIncidence.complete(batch, num_graphs, m)
+        inc, exist = self.head(node, edge, candidates.index)
+        return HypergraphPrediction(inc, exist, candidates.index, batch,
+                                    num_graphs, m)
+
+    def _repr_extra(self) -> str:
+        return ''
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, '
+                f'{self.hidden_channels}, max_edges={self.max_edges}'
+                f'{self._repr_extra()})')

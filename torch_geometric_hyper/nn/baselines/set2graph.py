@@ -14,9 +14,9 @@ from torch_geometric.utils import scatter
 
 from torch_geometric_hyper.nn.baselines.heads import (
     check_set_input,
+    dense_sets,
     positive_int,
 )
-from torch_geometric_hyper.nn.baselines.set_transformer import dense_sets
 from torch_geometric_hyper.nn.deepsets import DeepSetLayer
 from torch_geometric_hyper.nn.graph_refiner import AdjacencyPrediction
 from torch_geometric_hyper.nn.loss import _check_reduction
