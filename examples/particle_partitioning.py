@@ -148,6 +148,9 @@ class SameVertexBCELoss(torch.nn.Module):
         return self.bce(pred, partition_edge_index(data.hyperedge_index,
                                                    data.num_nodes))
 
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}()'
+
 
 def build_model(args):
     """``(model, trainer, loss_fn)`` of ``args.model``."""
