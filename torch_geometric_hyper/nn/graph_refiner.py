@@ -1,7 +1,6 @@
 r"""The set-to-graph adaptation of the recurrent refiner (Delaunay edges)."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import List, Optional, Tuple, Union
 
@@ -12,12 +11,12 @@ from torch import Tensor
 from torch.nn import LayerNorm, Linear, Module, ModuleList, Parameter
 from torch.utils.checkpoint import checkpoint
 
+from torch_geometric_hyper.nn.base import PairScorer, check_set_input
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
     DEFAULT_CHUNK_ELEMENTS,
     CandidateIncidence,
     incidence_matmul,
-    pair_mlp,
 )
 from torch_geometric_hyper.nn.prediction import graph_ptr
 
@@ -256,7 +255,7 @@ class GraphRefinerState:
 # --------------------------------------------------------------------------
 # Model
 # --------------------------------------------------------------------------
-class GraphRefinementStep(Module):
+class GraphRefinementStep(PairScorer):
     r"""One refinement step of :class:`GraphRefiner`.
 
     .. math::
@@ -277,10 +276,8 @@ class GraphRefinementStep(Module):
 
     def __init__(self, hidden_channels: int,
                  chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
-        super().__init__()
+        super().__init__(hidden_channels, chunk_elements)
         d = hidden_channels
-        self.hidden_channels = d
-        self.chunk_elements = chunk_elements
         self.lin_pair = Linear(d, d)
         self.pair_weight = Parameter(torch.empty(d))
         self.lin_pair_out = Linear(d, 1)
@@ -289,11 +286,8 @@ class GraphRefinementStep(Module):
         self.node_norm = LayerNorm(d)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        for module in self.children():
-            module.reset_parameters()
-        bound = 1.0 / math.sqrt(self.hidden_channels)
-        torch.nn.init.uniform_(self.pair_weight, -bound, bound)
+    def _uniform_parameters(self):
+        return (self.pair_weight, )
 
     def forward(self, x_hat: Tensor, node: Tensor, adjacency: Tensor,
                 pairs: CandidateIncidence, batch: Tensor,
@@ -311,10 +305,9 @@ class GraphRefinementStep(Module):
             ``(node, logit)`` of shapes :math:`(N, d)` and :math:`(P)`.
         """
         wv = F.linear(node, self.lin_pair.weight)
-        logit = pair_mlp(wv + self.lin_pair.bias, wv, adjacency,
-                         self.pair_weight, self.lin_pair_out.weight.view(-1),
-                         self.lin_pair_out.bias, pairs.index,
-                         self.chunk_elements)
+        logit = self._pair_logit(wv + self.lin_pair.bias, wv, adjacency,
+                                 self.pair_weight, self.lin_pair_out,
+                                 pairs.index)
         adj = torch.sigmoid(logit)
         # A V with A symmetric: each stored pair (i, j) sends both ways.
         msg = incidence_matmul(pairs, adj, node, True, self.chunk_elements)
@@ -323,9 +316,6 @@ class GraphRefinementStep(Module):
         h = self.node_norm_in(torch.cat([x_hat, node, msg], dim=-1))
         node = self.node_norm(node + self.node_deepset(h, batch, num_graphs))
         return node, logit
-
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}({self.hidden_channels})'
 
 
 class GraphRefiner(Module):
@@ -503,33 +493,7 @@ class GraphRefiner(Module):
         return (pred, state) if return_state else pred
 
     def _check_input(self, x, batch, num_graphs):
-        if not isinstance(x, Tensor) or x.dim() != 2:
-            raise ValueError(f"'x' must be a 2-D tensor [num_nodes, "
-                             f"in_channels], got "
-                             f"{getattr(x, 'shape', type(x))}")
-        if x.size(1) != self.in_channels:
-            raise ValueError(f"'x' has {x.size(1)} features per node but the "
-                             f"model was built with in_channels="
-                             f"{self.in_channels}")
-        if x.size(0) == 0:
-            raise ValueError("the input set is empty (x has 0 rows)")
-        if not x.is_floating_point():
-            raise ValueError(f"'x' must be a floating-point tensor, got "
-                             f"{x.dtype}; convert it with x.float()")
-        if batch is None:
-            batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
-            num_graphs = 1 if num_graphs is None else num_graphs
-        else:
-            if batch.shape != (x.size(0), ):
-                raise ValueError(f"'batch' must have shape [num_nodes] = "
-                                 f"[{x.size(0)}], got {list(batch.shape)}")
-            batch = batch.long()
-            if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
-                raise ValueError("'batch' must be sorted (nodes of a graph "
-                                 "contiguous), as PyG batches are")
-            if num_graphs is None:
-                num_graphs = int(batch.max()) + 1
-        return x, batch, int(num_graphs)
+        return check_set_input(x, batch, num_graphs, self.in_channels)
 
     def __repr__(self) -> str:
         knn = f', knn={self.knn}' if self.knn is not None else ''
