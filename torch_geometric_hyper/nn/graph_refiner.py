@@ -18,7 +18,7 @@ from torch_geometric_hyper.nn.functional import (
     CandidateIncidence,
     incidence_matmul,
 )
-from torch_geometric_hyper.nn.prediction import graph_ptr
+from torch_geometric_hyper.nn.prediction import _NodeBatch, graph_ptr
 
 
 # --------------------------------------------------------------------------
@@ -148,7 +148,7 @@ def pair_labels(pair_index: Tensor, edge_index: Tensor,
 # Prediction and state
 # --------------------------------------------------------------------------
 @dataclass
-class AdjacencyPrediction:
+class AdjacencyPrediction(_NodeBatch):
     r"""A predicted symmetric adjacency per graph, on candidate pairs.
 
     Attributes:
@@ -170,10 +170,6 @@ class AdjacencyPrediction:
         """:math:`(P)` edge probabilities :math:`A_{ij}`."""
         return torch.sigmoid(self.logit)
 
-    @property
-    def num_nodes(self) -> int:
-        return self.batch.numel()
-
     def edge_index(self, threshold: float = 0.5) -> Tensor:
         r"""The decoded undirected graph: pairs with :math:`A_{ij} >`
         ``threshold``, both directions, coalesced (PyG convention)."""
@@ -191,18 +187,14 @@ class AdjacencyPrediction:
             ``(adjacency [B, n_max, n_max], node_mask [B, n_max])``.
         """
         B = self.num_graphs
-        ptr = graph_ptr(self.batch, B)
-        n_max = int((ptr[1:] - ptr[:-1]).max()) if B > 0 else 0
+        _, n_max, pos, mask = self._node_layout()
         dense = self.logit.new_full((B, n_max, n_max), fill_value)
         i, j = self.pair_index
         g = self.batch[i]
-        pi, pj = i - ptr[g], j - ptr[g]
+        pi, pj = pos[i], pos[j]
         prob = self.adjacency
         dense[g, pi, pj] = prob
         dense[g, pj, pi] = prob
-        pos = torch.arange(self.num_nodes, device=ptr.device) - ptr[self.batch]
-        mask = torch.zeros(B, n_max, dtype=torch.bool, device=ptr.device)
-        mask[self.batch, pos] = True
         return dense, mask
 
 

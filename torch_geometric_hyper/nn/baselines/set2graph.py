@@ -20,6 +20,7 @@ from torch_geometric_hyper.nn.baselines.heads import (
 from torch_geometric_hyper.nn.deepsets import DeepSetLayer
 from torch_geometric_hyper.nn.graph_refiner import AdjacencyPrediction
 from torch_geometric_hyper.nn.loss import _LabelBCELoss
+from torch_geometric_hyper.nn.prediction import _NodeBatch
 
 
 # --------------------------------------------------------------------------
@@ -211,7 +212,7 @@ def _unique_rows(rows: Tensor, num_nodes: int) -> Tuple[Tensor, Tensor]:
 # Predictions and loss
 # --------------------------------------------------------------------------
 @dataclass
-class TuplePrediction:
+class TuplePrediction(_NodeBatch):
     r"""Scores of candidate k-tuples (hyperedges of a fixed size k), the
     output of :class:`Set2Graph` for :math:`k \ge 3`.
 
@@ -242,10 +243,6 @@ class TuplePrediction:
     @property
     def k(self) -> int:
         return self.tuple_index.size(0)
-
-    @property
-    def num_nodes(self) -> int:
-        return self.batch.numel()
 
     def to_hyperedge_index(self, threshold: float = 0.5,
                            edge_size: Optional[int] = None,
