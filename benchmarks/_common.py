@@ -466,3 +466,9 @@ THROUGHPUT_COLUMNS: List[Column] = [
     ('peak_rss_mib', 'peak RSS MiB', '.0f'),
     ('peak_minus_imports_mib', 'peak-imports MiB', '.0f'),
     ('cuda_peak_mib', 'CUDA MiB', '.0f')]
+
+
+def throughput_columns(*extra: Column) -> List[Column]:
+    """:data:`THROUGHPUT_COLUMNS` with a script's own columns after the
+    size."""
+    return THROUGHPUT_COLUMNS[:1] + list(extra) + THROUGHPUT_COLUMNS[1:]

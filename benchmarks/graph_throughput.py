@@ -47,10 +47,9 @@ def run_one(args, size):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    cols = C.THROUGHPUT_COLUMNS[:1] + [('knn', 'knn', '')] + \
-        C.THROUGHPUT_COLUMNS[1:]
     return C.throughput_main(
-        __file__, argv, args, run_one, cols,
+        __file__, argv, args, run_one,
+        C.throughput_columns(('knn', 'knn', '')),
         f'GraphRefiner training throughput, Delaunay (d={args.hidden}, '
         f'T={args.T}, B={args.B}, S={args.S})')
 

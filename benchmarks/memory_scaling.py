@@ -15,7 +15,8 @@ plus the 10-D hull with 13 points (facets are 10-tuples), where Set2Graph's
 tuple tensor needs hundreds of terabytes.
 
 Measurement: every configuration runs in a fresh subprocess with one
-thread (``--in-process``: all in this one, for smoke tests); the figure is the growth of the process's peak resident set size
+thread (``--in-process``: all in this one, for smoke tests); the figure
+is the growth of the process's peak resident set size
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) from just before the model
 is built (after imports, data generation and a warm-up step on one facet)
 to after the backward pass. No tracemalloc (it does not see PyTorch's

@@ -50,10 +50,9 @@ def run_one(args, size):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    cols = C.THROUGHPUT_COLUMNS[:1] + [('max_edges', 'm', 'd')] + \
-        C.THROUGHPUT_COLUMNS[1:]
     return C.throughput_main(
-        __file__, argv, args, run_one, cols,
+        __file__, argv, args, run_one,
+        C.throughput_columns(('max_edges', 'm', 'd')),
         f'Refiner training throughput, convex hull (d={args.hidden}, '
         f'T={args.T}, B={args.B}, S={args.S})')
 

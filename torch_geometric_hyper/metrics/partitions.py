@@ -108,7 +108,8 @@ def partition_from_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
     ``edge_index`` (any direction; nodes without edges are clusters of
     their own). Labels are global (unique across the graphs of a batch,
     since no edge joins two graphs), numbered in order of each component's
-    first node; computed with :func:`scipy.sparse.csgraph.connected_components`.
+    first node; computed with
+    :func:`scipy.sparse.csgraph.connected_components`.
 
     With the pairs a model scores above 0.5 this turns a pair adjacency
     (e.g. Set2Graph's on jets) into a partition for

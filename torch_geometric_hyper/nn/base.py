@@ -69,6 +69,31 @@ def check_set_input(x, batch, num_graphs, in_channels: int, *,
     return x, batch, int(num_graphs)
 
 
+class RecurrentModel(Module):
+    r"""What the recurrent refiners share
+    (:class:`~torch_geometric_hyper.nn.HypergraphRefiner`,
+    :class:`~torch_geometric_hyper.nn.GraphRefiner`): running steps from a
+    state. A subclass defines ``step(state) -> state`` and states with a
+    ``prediction()``."""
+
+    def run(self, state, num_steps: int, return_all: bool = False):
+        """Runs ``num_steps`` steps from ``state``; with ``return_all`` also
+        returns the prediction of every step."""
+        preds = []
+        for _ in range(num_steps):
+            state = self.step(state)
+            if return_all:
+                preds.append(state.prediction())
+        return (state, preds) if return_all else state
+
+    def _run_and_predict(self, state, num_steps: int, return_state: bool):
+        """The end of ``forward``: ``num_steps`` steps, then the last
+        prediction (and the final state with ``return_state``)."""
+        state = self.run(state, num_steps)
+        pred = state.prediction()
+        return (pred, state) if return_state else pred
+
+
 class PairScorer(Module):
     r"""Base of the modules that score candidate pairs with the refiner's
     pair MLP :math:`z = w_2^\top \mathrm{ReLU}(a + b + w_p\, p + b_1) + b_2`

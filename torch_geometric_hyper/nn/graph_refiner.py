@@ -2,16 +2,20 @@ r"""The set-to-graph adaptation of the recurrent refiner (Delaunay edges)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import List, Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import LayerNorm, Linear, Module, ModuleList, Parameter
+from torch.nn import LayerNorm, Linear, ModuleList, Parameter
 from torch.utils.checkpoint import checkpoint
 
-from torch_geometric_hyper.nn.base import PairScorer, check_set_input
+from torch_geometric_hyper.nn.base import (
+    PairScorer,
+    RecurrentModel,
+    check_set_input,
+)
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
     DEFAULT_CHUNK_ELEMENTS,
@@ -310,7 +314,7 @@ class GraphRefinementStep(PairScorer):
         return node, logit
 
 
-class GraphRefiner(Module):
+class GraphRefiner(RecurrentModel):
     r"""Recurrent set-to-graph refiner: the set-to-graph adaptation of the
     hypergraph refiner of `"Pruning Edges and Gradients to Learn Hypergraphs
     from Larger Sets" <https://arxiv.org/abs/2106.13919>`_ (Zhang,
@@ -452,19 +456,6 @@ class GraphRefiner(Module):
                                  state.pairs, state.batch, state.num_graphs,
                                  state.iteration + 1)
 
-    def run(self, state: GraphRefinerState, num_steps: int,
-            return_all: bool = False
-            ) -> Union[GraphRefinerState,
-                       Tuple[GraphRefinerState, List[AdjacencyPrediction]]]:
-        """Runs ``num_steps`` steps from ``state``; with ``return_all`` also
-        returns the prediction of every step."""
-        preds = []
-        for _ in range(num_steps):
-            state = self.step(state)
-            if return_all:
-                preds.append(state.prediction())
-        return (state, preds) if return_all else state
-
     def forward(self, x: Tensor, batch: Optional[Tensor] = None,
                 num_graphs: Optional[int] = None, *,
                 num_iterations: Optional[int] = None,
@@ -480,9 +471,7 @@ class GraphRefiner(Module):
         T = self.num_iterations if num_iterations is None else num_iterations
         if int(T) < 1:
             raise ValueError(f"'num_iterations' must be positive, got {T}")
-        state = self.run(state, int(T))
-        pred = state.prediction()
-        return (pred, state) if return_state else pred
+        return self._run_and_predict(state, int(T), return_state)
 
     def _check_input(self, x, batch, num_graphs):
         return check_set_input(x, batch, num_graphs, self.in_channels)

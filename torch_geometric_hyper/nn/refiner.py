@@ -2,21 +2,25 @@ r"""The recurrent hypergraph refiner (Zhang, Burghouts, Snoek, LoG 2022)."""
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
-from torch.nn import LayerNorm, Linear, Module, ModuleList, Parameter
+from torch.nn import LayerNorm, Linear, ModuleList, Parameter
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from torch_geometric_hyper.nn.base import PairScorer, check_set_input
+from torch_geometric_hyper.nn.base import (
+    PairScorer,
+    RecurrentModel,
+    check_set_input,
+)
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
     DEFAULT_CHUNK_ELEMENTS,
     CandidateIncidence,
     incidence_matmul,
 )
-from torch_geometric_hyper.nn.prediction import (
+from torch_geometric_hyper.nn.prediction import (  # noqa: F401
     HypergraphPrediction,
     RefinerState,
 )
@@ -136,7 +140,7 @@ class RefinementStep(PairScorer):
         return self.node_norm(node + self.node_deepset(h, batch, num_graphs))
 
 
-class HypergraphRefiner(Module):
+class HypergraphRefiner(RecurrentModel):
     r"""Recurrent set-to-hypergraph refiner from `"Pruning Edges and
     Gradients to Learn Hypergraphs from Larger Sets"
     <https://arxiv.org/abs/2106.13919>`_ (Zhang, Burghouts, Snoek, LoG 2022).
@@ -293,19 +297,6 @@ class HypergraphRefiner(Module):
                             state.batch, state.num_graphs, state.max_edges,
                             state.iteration + 1)
 
-    def run(self, state: RefinerState, num_steps: int,
-            return_all: bool = False
-            ) -> Union[RefinerState, Tuple[RefinerState,
-                                           List[HypergraphPrediction]]]:
-        """Runs ``num_steps`` steps from ``state``; with ``return_all`` also
-        returns the prediction of every step."""
-        preds = []
-        for _ in range(num_steps):
-            state = self.step(state)
-            if return_all:
-                preds.append(state.prediction())
-        return (state, preds) if return_all else state
-
     def forward(self, x: Tensor, batch: Optional[Tensor] = None,
                 num_graphs: Optional[int] = None, *,
                 num_iterations: Optional[int] = None,
@@ -337,9 +328,7 @@ class HypergraphRefiner(Module):
         T = self.num_iterations if num_iterations is None else num_iterations
         if T < 1 and state.incidence_logit is None:
             raise ValueError("'num_iterations' must be at least 1")
-        state = self.run(state, T)
-        pred = state.prediction()
-        return (pred, state) if return_state else pred
+        return self._run_and_predict(state, T, return_state)
 
     # ------------------------------------------------------------------
     def _check_input(self, x: Tensor, batch: Optional[Tensor],
