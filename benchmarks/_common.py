@@ -59,6 +59,25 @@ def base_parser(doc: str, name: str) -> argparse.ArgumentParser:
     return p
 
 
+def add_hull_training_options(p: argparse.ArgumentParser,
+                              steps_help: str):
+    """The options of the scripts that train refiners on convex hulls
+    (``--root``, ``--hidden``, ``--T``, ``--B``, ``--S``,
+    ``--batch-size``, ``--lr``, ``--steps``, ``--train-samples``,
+    ``--test-samples``); the ``None`` defaults are presets that depend on
+    ``--quick`` (:func:`apply_defaults`)."""
+    p.add_argument('--root', default=osp.join('data', 'bench_hull'))
+    p.add_argument('--hidden', type=int, default=None)
+    p.add_argument('--T', type=int, default=16, help='training iterations')
+    p.add_argument('--B', type=int, default=4)
+    p.add_argument('--S', type=int, default=2)
+    p.add_argument('--batch-size', type=int, default=None)
+    p.add_argument('--lr', type=float, default=None)
+    p.add_argument('--steps', type=int, default=None, help=steps_help)
+    p.add_argument('--train-samples', type=int, default=None)
+    p.add_argument('--test-samples', type=int, default=None)
+
+
 def apply_defaults(args, **defaults):
     """Sets each option still ``None`` to its default (the presets that
     depend on ``--quick``)."""
@@ -78,14 +97,16 @@ def output_stem(args, part: str = '') -> str:
 # --------------------------------------------------------------------------
 # fresh subprocess per configuration
 def run_isolated(script: str, argv: Sequence[str], config: Dict,
-                 timeout: Optional[float] = None) -> Dict:
+                 timeout: Optional[float] = None,
+                 env: Optional[Dict[str, str]] = None) -> Dict:
     """Runs ``script`` with ``argv`` plus ``--worker <config as JSON>`` in a
-    fresh Python process and returns the JSON object it printed last (see
-    :func:`emit`). Raises ``RuntimeError`` with the worker's stderr if it
-    fails."""
+    fresh Python process (with ``env`` added to the environment) and
+    returns the JSON object it printed last (see :func:`emit`). Raises
+    ``RuntimeError`` with the worker's stderr if it fails, and
+    ``subprocess.TimeoutExpired`` past ``timeout`` seconds."""
     cmd = [sys.executable, osp.abspath(script), *argv, WORKER_FLAG,
            json.dumps(config)]
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
     res = subprocess.run(cmd, capture_output=True, text=True, env=env,
                          timeout=timeout)
     lines = [ln for ln in res.stdout.strip().splitlines()
@@ -97,13 +118,14 @@ def run_isolated(script: str, argv: Sequence[str], config: Dict,
 
 
 def run_config(script: str, argv: Sequence[str], args, config: Dict,
-               worker) -> Dict:
+               worker, timeout: Optional[float] = None,
+               env: Optional[Dict[str, str]] = None) -> Dict:
     """Measures one configuration: ``worker(args, config) -> dict`` in a
-    fresh process (:func:`run_isolated`), or in this one with
-    ``--in-process``."""
+    fresh process (:func:`run_isolated`, with ``timeout`` and ``env``), or
+    in this one with ``--in-process``."""
     if getattr(args, 'in_process', False):
         return json.loads(json.dumps(worker(args, config)))
-    return run_isolated(script, argv, config)
+    return run_isolated(script, argv, config, timeout, env)
 
 
 def worker_config(args) -> Optional[Dict]:
@@ -190,7 +212,8 @@ def _cpu_name() -> str:
     return platform.processor() or 'unknown'
 
 
-Column = Tuple[str, str, str]  # (key, header, format spec)
+#: (key, header, format spec or a callable value -> str)
+Column = Tuple[str, str, object]
 
 
 def print_table(rows: Sequence[Dict], columns: Sequence[Column],
@@ -207,9 +230,11 @@ def print_table(rows: Sequence[Dict], columns: Sequence[Column],
         print('  '.join(v.rjust(w) for v, w in zip(c, widths)))
 
 
-def _fmt(value, spec: str) -> str:
+def _fmt(value, spec) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return '-'
+    if callable(spec):
+        return spec(value)
     try:
         return format(value, spec)
     except (TypeError, ValueError):
@@ -238,6 +263,13 @@ def _csv_value(value):
     if isinstance(value, (list, tuple, dict)):
         return json.dumps(value)
     return '' if value is None else value
+
+
+def style_axes(*axes):
+    """A light grid and a small legend on each of ``axes``."""
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, size: Tuple[float, float] =
@@ -335,6 +367,36 @@ def add_throughput_options(p: argparse.ArgumentParser, sizes: Sequence[str],
     p.set_defaults(threads=2)
 
 
+def training_throughput_row(args, key: Dict, make_dataset, make_model,
+                            loss_fn) -> Dict:
+    """One row of a training-throughput script: backprop with skips
+    (``args.T``, ``args.B``, ``args.S``, Adam 3e-4) on ``args.batches + 1``
+    batches of ``make_dataset(num_samples)`` (the first a warm-up), timed by
+    :func:`time_training`, with the peak memory over the RSS after the
+    imports. ``key`` (e.g. the size) leads the row."""
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    from torch_geometric_hyper.train import BackpropWithSkips
+    probe = MemoryProbe()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    ds = make_dataset(args.batch_size * (args.batches + 1))
+    loader = DataLoader(ds, batch_size=args.batch_size, shuffle=False)
+    model = make_model().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+    trainer = BackpropWithSkips(args.T, args.B, args.S, seed=0)
+    batches = [b.to(device) for b in loader][:args.batches + 1]
+    res = time_training(lambda b: trainer(model, opt, loss_fn, b), batches,
+                        device)
+    return {**key, 'batch_size': args.batch_size, 'hidden': args.hidden,
+            'T': args.T, 'B': args.B, 'S': args.S, 'device': str(device),
+            'threads': args.threads, **res,
+            'samples_per_s': args.batch_size / res['seconds_per_batch'],
+            **probe.report()}
+
+
 def time_training(step, batches, device) -> Dict[str, float]:
     """Runs ``step(batch)`` on each batch (the first one a warm-up) and
     returns ``seconds_per_batch`` (mean of the others) and, on CUDA,
@@ -404,3 +466,9 @@ THROUGHPUT_COLUMNS: List[Column] = [
     ('peak_rss_mib', 'peak RSS MiB', '.0f'),
     ('peak_minus_imports_mib', 'peak-imports MiB', '.0f'),
     ('cuda_peak_mib', 'CUDA MiB', '.0f')]
+
+
+def throughput_columns(*extra: Column) -> List[Column]:
+    """:data:`THROUGHPUT_COLUMNS` with a script's own columns after the
+    size."""
+    return THROUGHPUT_COLUMNS[:1] + list(extra) + THROUGHPUT_COLUMNS[1:]

@@ -34,42 +34,22 @@ def parse_args(argv=None):
 
 
 def run_one(args, size):
-    import torch
-    from torch_geometric.loader import DataLoader
-
     from torch_geometric_hyper.datasets import Delaunay
     from torch_geometric_hyper.nn import AdjacencyBCELoss, GraphRefiner
-    from torch_geometric_hyper.train import BackpropWithSkips
-    probe = C.MemoryProbe()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    device = torch.device(args.device)
-    ds = Delaunay(args.root, 'train', num_points=CONFIGS[size],
-                  num_samples=args.batch_size * (args.batches + 1),
-                  log=False)
-    loader = DataLoader(ds, batch_size=args.batch_size, shuffle=False)
-    model = GraphRefiner(2, args.hidden, args.T, knn=args.knn).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-4)
-    loss_fn = AdjacencyBCELoss()
-    trainer = BackpropWithSkips(args.T, args.B, args.S, seed=0)
-    batches = [b.to(device) for b in loader][:args.batches + 1]
-    res = C.time_training(lambda b: trainer(model, opt, loss_fn, b),
-                          batches, device)
-    return {'size': size, 'knn': args.knn or 'all',
-            'batch_size': args.batch_size, 'hidden': args.hidden,
-            'T': args.T, 'B': args.B, 'S': args.S, 'device': str(device),
-            'threads': args.threads, **res,
-            'samples_per_s': args.batch_size / res['seconds_per_batch'],
-            **probe.report()}
+    return C.training_throughput_row(
+        args, {'size': size, 'knn': args.knn or 'all'},
+        lambda num: Delaunay(args.root, 'train', num_points=CONFIGS[size],
+                             num_samples=num, log=False),
+        lambda: GraphRefiner(2, args.hidden, args.T, knn=args.knn),
+        AdjacencyBCELoss())
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    cols = C.THROUGHPUT_COLUMNS[:1] + [('knn', 'knn', '')] + \
-        C.THROUGHPUT_COLUMNS[1:]
     return C.throughput_main(
-        __file__, argv, args, run_one, cols,
+        __file__, argv, args, run_one,
+        C.throughput_columns(('knn', 'knn', '')),
         f'GraphRefiner training throughput, Delaunay (d={args.hidden}, '
         f'T={args.T}, B={args.B}, S={args.S})')
 

@@ -33,24 +33,14 @@ NAME = 'iterations_vs_set_size'
 
 def parse_args(argv=None):
     p = C.base_parser(__doc__, NAME)
-    p.add_argument('--root', default=osp.join('data', 'bench_hull'))
+    C.add_hull_training_options(p, 'training mini-batches per set size')
     p.add_argument('--sizes', type=int, nargs='+', default=None)
-    p.add_argument('--hidden', type=int, default=None)
-    p.add_argument('--T', type=int, default=16, help='training iterations')
-    p.add_argument('--B', type=int, default=4)
-    p.add_argument('--S', type=int, default=2)
     p.add_argument('--base-T', type=int, default=None,
                    help='iterations of the base case (default: --T)')
     p.add_argument('--max-T', type=int, default=None,
                    help='most iterations evaluated (default: 4 T)')
     p.add_argument('--tolerance', type=float, default=0.01)
     p.add_argument('--fraction', type=float, default=0.98)
-    p.add_argument('--batch-size', type=int, default=None)
-    p.add_argument('--lr', type=float, default=None)
-    p.add_argument('--steps', type=int, default=None,
-                   help='training mini-batches per set size')
-    p.add_argument('--train-samples', type=int, default=None)
-    p.add_argument('--test-samples', type=int, default=None)
     args = p.parse_args(argv)
     q = args.quick
     defaults = dict(sizes=[6, 8, 10, 12, 14] if q else [10, 20, 30, 40, 50],
@@ -139,9 +129,7 @@ def main(argv=None):
                   color='0.5', label='linear from base')
         ax_t.set_xlabel('set size n')
         ax_t.set_ylabel('iterations needed')
-        for ax in (ax_c, ax_t):
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
+        C.style_axes(ax_c, ax_t)
         return fig
 
     return C.finish(args, rows, cols, plot, title)

@@ -15,7 +15,8 @@ plus the 10-D hull with 13 points (facets are 10-tuples), where Set2Graph's
 tuple tensor needs hundreds of terabytes.
 
 Measurement: every configuration runs in a fresh subprocess with one
-thread; the figure is the growth of the process's peak resident set size
+thread (``--in-process``: all in this one, for smoke tests); the figure
+is the growth of the process's peak resident set size
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) from just before the model
 is built (after imports, data generation and a warm-up step on one facet)
 to after the backward pass. No tracemalloc (it does not see PyTorch's
@@ -30,27 +31,29 @@ not run: the table shows the size computed by
 Writes ``memory_scaling.csv``, ``memory_scaling.json`` and
 ``memory_scaling.png`` to ``--out``.
 """
-import argparse
-import csv
-import json
-import math
 import os
 import os.path as osp
-import resource
 import subprocess
 import sys
 import time
 
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import _common as C  # noqa: E402
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+NAME = 'memory_scaling'
 MODELS = ['refiner', 'set2graph_local', 'set2graph_full']
 SIZES = [10, 20, 50, 100, 200, 500, 1000]
 QUICK_SIZES = [10, 30, 100]
+#: the CSV columns, in order
+FIELDS = ['model', 'dim', 'n', 'batch_size', 'hidden', 'status',
+          'peak_bytes', 'computed_bytes', 'limit_bytes', 'seconds', 'error']
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = C.base_parser(__doc__, NAME)
+    # one set of files, memory_scaling.{csv,json,png}, quick or not
+    p.set_defaults(out=osp.join('runs', 'memory_scaling'), name=NAME)
     p.add_argument('--sizes', type=int, nargs='+', default=None,
                    help=f'set sizes n (default {SIZES}; --quick '
                    f'{QUICK_SIZES})')
@@ -68,25 +71,21 @@ def parse_args(argv=None):
                    help='skip the 10-D, 13-point hull')
     p.add_argument('--timeout', type=float, default=300,
                    help='seconds per configuration')
-    p.add_argument('--quick', action='store_true',
-                   help=f'sizes {QUICK_SIZES}: a few minutes on 2 cores')
-    p.add_argument('--out', default='runs/memory_scaling')
-    p.add_argument('--child', default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.sizes is None:
-        args.sizes = QUICK_SIZES if args.quick else SIZES
-    return args
+    return C.apply_defaults(args, sizes=QUICK_SIZES if args.quick
+                            else SIZES)
 
 
 # --------------------------------------------------------------------------
-# One measurement (in the child process)
+# One measurement (in the worker process)
 # --------------------------------------------------------------------------
-def _maxrss_bytes():
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss if sys.platform == 'darwin' else rss * 1024  # Linux: KiB
+def _peak_rss_bytes() -> int:
+    return int(round(C.peak_rss_mib() * 2**20))
 
 
-def measure(cfg):
+def measure(args, cfg):
+    """Peak-RSS growth and seconds of one training step of ``cfg``."""
+    sys.path.insert(0, ROOT)
     import numpy as np
     import torch
     from scipy.spatial import ConvexHull
@@ -95,7 +94,7 @@ def measure(cfg):
                                           MatchedIncidenceLoss, Set2Graph,
                                           TupleBCELoss)
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     n, dim, B = cfg['n'], cfg['dim'], cfg['batch_size']
@@ -137,11 +136,11 @@ def measure(cfg):
     step(x[first], torch.zeros(dim, dtype=torch.long), 1,
          torch.stack([torch.arange(dim), torch.zeros(dim, dtype=torch.long)]),
          torch.tensor([1]))
-    base = _maxrss_bytes()
+    base = _peak_rss_bytes()
     start = time.perf_counter()
     step(x, batch, B, target, num_hyperedges)
     seconds = time.perf_counter() - start
-    return {'peak_bytes': _maxrss_bytes() - base, 'seconds': seconds}
+    return {'peak_bytes': _peak_rss_bytes() - base, 'seconds': seconds}
 
 
 # --------------------------------------------------------------------------
@@ -174,24 +173,24 @@ def tuple_bytes(cfg):
                               cfg['neighbours'] if local else None)
 
 
-def run_child(cfg, timeout):
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
-    cmd = [sys.executable, osp.abspath(__file__), '--child', json.dumps(cfg)]
+def run_one(args, argv, cfg):
+    """Measures ``cfg`` in a fresh process: ``status`` ``'measured'`` (with
+    ``peak_bytes`` and ``seconds``), ``'timeout'`` or ``'failed'`` (with
+    the last line of the error)."""
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                             timeout=timeout)
+        res = C.run_config(__file__, argv, args, cfg, measure, args.timeout,
+                           env={'OMP_NUM_THREADS': '1',
+                                'MKL_NUM_THREADS': '1'})
     except subprocess.TimeoutExpired:
         return {'status': 'timeout'}
-    if res.returncode != 0:
-        last = (res.stderr.strip().splitlines() or ['?'])[-1]
+    except RuntimeError as err:
+        last = (str(err).strip().splitlines() or ['?'])[-1]
         return {'status': 'failed', 'error': last[:300]}
-    return dict(json.loads(res.stdout.strip().splitlines()[-1]),
-                status='measured')
+    return dict(res, status='measured')
 
 
 def _fmt_bytes(b):
-    if b is None or (isinstance(b, float) and math.isnan(b)):
+    if b is None:
         return '-'
     for unit in ('B', 'KB', 'MB', 'GB', 'TB', 'PB'):
         if abs(b) < 1000 or unit == 'PB':
@@ -199,12 +198,8 @@ def _fmt_bytes(b):
         b /= 1000
 
 
-def plot(rows, path):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+def plot(rows):
+    fig, (ax, ) = C.new_figure(size=(6.4, 4.2))
     colors = dict(zip(MODELS, ['#4c72b0', '#dd8452', '#c44e52']))
     for model in MODELS:
         pts = sorted((r['n'], r) for r in rows
@@ -241,57 +236,45 @@ def plot(rows, path):
     ax.set_ylabel('peak memory of one training step (bytes)')
     ax.set_title('Pruned incidence vs k-tuple tensors', fontsize=10)
     ax.legend(fontsize=7, loc='upper left')
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    if args.child is not None:
-        print(json.dumps(measure(json.loads(args.child))))
-        return None
-    os.makedirs(args.out, exist_ok=True)
+    cfg = C.worker_config(args)
+    if cfg is not None:
+        return C.emit(measure(args, cfg))
     limit = int(args.max_gb * 1e9)
     rows = []
-    print(f"{'model':<16}{'dim':>4}{'n':>6}  {'peak memory':>12}  "
-          f"{'status':<10}{'seconds':>8}")
     for cfg in configs(args):
         need = tuple_bytes(cfg)
-        row = dict(model=cfg['model'], dim=cfg['dim'], n=cfg['n'],
+        row = dict.fromkeys(FIELDS)
+        row.update(model=cfg['model'], dim=cfg['dim'], n=cfg['n'],
                    batch_size=cfg['batch_size'], hidden=cfg['hidden'],
-                   computed_bytes=need, limit_bytes=limit,
-                   peak_bytes=None, seconds=None)
+                   computed_bytes=need, limit_bytes=limit)
         if need is not None and need > limit:
             row['status'] = 'computed'
         else:
-            row.update(run_child(cfg, args.timeout))
+            row.update(run_one(args, argv, cfg))
         rows.append(row)
-        shown = row['peak_bytes'] if row['status'] == 'measured' else \
-            row['computed_bytes']
-        secs = '' if row['seconds'] is None else f"{row['seconds']:.2f}"
-        print(f"{row['model']:<16}{row['dim']:>4}{row['n']:>6}  "
-              f"{_fmt_bytes(shown):>12}  {row['status']:<10}{secs:>8}",
-              flush=True)
-    fields = ['model', 'dim', 'n', 'batch_size', 'hidden', 'status',
-              'peak_bytes', 'computed_bytes', 'limit_bytes', 'seconds',
-              'error']
-    with open(osp.join(args.out, 'memory_scaling.csv'), 'w',
-              newline='') as f:
-        writer = csv.DictWriter(f, fields, extrasaction='ignore')
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row)
+        print(f"{row['model']} dim={row['dim']} n={row['n']}: "
+              f"{row['status']}", flush=True)
+
+    cols = [('model', 'model', ''), ('dim', 'dim', 'd'), ('n', 'n', 'd'),
+            ('status', 'status', ''),
+            ('peak_bytes', 'peak memory', _fmt_bytes),
+            ('computed_bytes', 'computed size', _fmt_bytes),
+            ('seconds', 'seconds', '.2f')]
     meta = {'measure': 'growth of peak RSS (ru_maxrss) over one forward + '
             'loss + backward, fresh process, 1 thread; Set2Graph configs '
             'above the limit are computed, not run',
-            'args': {k: v for k, v in vars(args).items() if k != 'child'}}
-    with open(osp.join(args.out, 'memory_scaling.json'), 'w') as f:
-        json.dump({'meta': meta, 'rows': rows}, f, indent=1)
-    plot(rows, osp.join(args.out, 'memory_scaling.png'))
-    print(f'wrote {args.out}/memory_scaling.{{csv,json,png}}')
-    return rows
+            'args': {k: v for k, v in vars(args).items() if k != 'worker'}}
+    out = C.finish(args, rows, cols, plot, 'Pruned incidence vs k-tuple '
+                   'tensors: peak memory of one training step', meta)
+    return out['rows']
 
 
 if __name__ == '__main__':
+    os.environ.setdefault('PYTHONUNBUFFERED', '1')
     main()

@@ -29,23 +29,13 @@ NAME = 'recurrent_vs_stacked'
 
 def parse_args(argv=None):
     p = C.base_parser(__doc__, NAME)
-    p.add_argument('--root', default=osp.join('data', 'bench_hull'))
+    C.add_hull_training_options(p, 'training mini-batches per model')
     p.add_argument('--train-n', type=int, default=None)
     p.add_argument('--test-n', type=int, nargs='+', default=None,
                    help='set sizes of the generalisation sweep')
-    p.add_argument('--hidden', type=int, default=None)
-    p.add_argument('--T', type=int, default=16)
-    p.add_argument('--B', type=int, default=4)
-    p.add_argument('--S', type=int, default=2)
     p.add_argument('--method', default='skips',
                    choices=['skips', 'skips-fixed', 'bptt', 'tbptt'],
                    help='training method of both models')
-    p.add_argument('--batch-size', type=int, default=None)
-    p.add_argument('--lr', type=float, default=None)
-    p.add_argument('--steps', type=int, default=None,
-                   help='training mini-batches per model')
-    p.add_argument('--train-samples', type=int, default=None)
-    p.add_argument('--test-samples', type=int, default=None)
     p.add_argument('--models', nargs='+', default=['recurrent', 'stacked'],
                    choices=['recurrent', 'stacked'])
     args = p.parse_args(argv)
@@ -132,9 +122,7 @@ def main(argv=None):
                 ax_n.plot(xs, ys, style, ms=3, label=f'{kind}, t={t}')
         ax_n.set_xlabel(f'test set size n (trained on n={args.train_n})')
         ax_n.set_ylabel('test F1')
-        for ax in (ax_t, ax_n):
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
+        C.style_axes(ax_t, ax_n)
         return fig
 
     return C.finish(args, rows, cols, plot, title)

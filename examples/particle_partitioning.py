@@ -9,6 +9,15 @@ per-flavour F1 / RI / ARI on the test split, next to two trivial baselines
 Paper settings (the defaults): m=10 slots, d=128, T=16, B=4, S=2, batch
 2048, Adam 3e-4, 400 epochs.
 
+``--model set2graph`` trains the Set2Graph baseline (Serviansky et al. 2020)
+with k=2 instead: it scores every track pair of a jet, is trained with the
+BCE of those scores against the "same vertex" pair adjacency (built from
+each jet's partition) in a plain one-shot step, and is decoded by
+thresholding the pairs at 0.5 and taking the connected components of each
+jet as its vertices. Its widths are the --s2g-* flags (defaults: about the
+size of Set2Graph's jets model, ~460k parameters); --quick does not change
+them. T, B, S, --max-edges and the soft-F1 flags only concern the refiner.
+
     # raw files in DIR/raw/{training_data,valid_data,test_data}.root
     python examples/particle_partitioning.py --root DIR
     # files in split subfolders (train/, validation/, test/), e.g. the
@@ -16,6 +25,7 @@ Paper settings (the defaults): m=10 slots, d=128, T=16, B=4, S=2, batch
     python examples/particle_partitioning.py --root DIR \\
         --raw-dir /work/shared/data/jets --quick
     python examples/particle_partitioning.py --root DIR --resume
+    python examples/particle_partitioning.py --root DIR --model set2graph
 """
 import argparse
 import os
@@ -48,6 +58,8 @@ def parse_args(argv=None):
     p.add_argument('--quick', action='store_true',
                    help=f'small preset that trains in a few minutes on '
                    f'2 CPU cores: {QUICK} (explicit flags override it)')
+    p.add_argument('--model', default='refiner',
+                   choices=['refiner', 'set2graph'])
     p.add_argument('--hidden', type=int, default=128, help='d')
     p.add_argument('--max-edges', type=int, default=10, help='m (slots)')
     p.add_argument('--iterations', '-T', type=int, default=16, help='T')
@@ -69,12 +81,22 @@ def parse_args(argv=None):
                    help='soft F1 on the existence-gated incidence')
     p.add_argument('--pair-rule', default='product',
                    choices=['product', 'noisy_or'])
+    p.add_argument('--s2g-hidden', type=int, default=256,
+                   help='Set2Graph encoder width')
+    p.add_argument('--s2g-layers', type=int, default=3,
+                   help='Set2Graph encoder DeepSets layers')
+    p.add_argument('--s2g-tuple-channels', type=int, default=192,
+                   help='Set2Graph pair-MLP width')
+    p.add_argument('--s2g-mlp-layers', type=int, default=1,
+                   help='Set2Graph pair-MLP hidden layers after the '
+                   'broadcast')
     p.add_argument('--max-grad-norm', type=float, default=None)
     p.add_argument('--activation-checkpointing', action='store_true',
                    help='recompute step activations in backward (less '
                    'memory, slower)')
     p.add_argument('--checkpoint-dir', default=None,
-                   help='default: ROOT/checkpoints')
+                   help='default: ROOT/checkpoints (refiner), '
+                   'ROOT/checkpoints_set2graph')
     p.add_argument('--resume', action='store_true',
                    help='continue from CHECKPOINT_DIR/last.pt')
     p.add_argument('--seed', type=int, default=0)
@@ -112,18 +134,62 @@ def atomic_save(obj, path):
     os.replace(tmp, path)
 
 
+class SameVertexBCELoss(torch.nn.Module):
+    """Set2Graph's jets loss: BCE of the pair scores against the "same
+    vertex" pair adjacency of each jet's partition."""
+
+    def __init__(self):
+        super().__init__()
+        from torch_geometric_hyper.nn import AdjacencyBCELoss
+        self.bce = AdjacencyBCELoss()
+
+    def forward(self, pred, data):
+        from torch_geometric_hyper.metrics import partition_edge_index
+        return self.bce(pred, partition_edge_index(data.hyperedge_index,
+                                                   data.num_nodes))
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}()'
+
+
+def build_model(args):
+    """``(model, trainer, loss_fn)`` of ``args.model``."""
+    from torch_geometric_hyper.nn import (HypergraphRefiner, PartitionLoss,
+                                          Set2Graph)
+    from torch_geometric_hyper.train import BackpropWithSkips, OneShot
+    if args.model == 'set2graph':
+        model = Set2Graph(10, args.s2g_hidden, k=2,
+                          num_layers=args.s2g_layers,
+                          tuple_channels=args.s2g_tuple_channels,
+                          mlp_layers=args.s2g_mlp_layers)
+        return model, OneShot(args.max_grad_norm), SameVertexBCELoss()
+    model = HypergraphRefiner(10, args.hidden, args.max_edges,
+                              args.iterations,
+                              checkpoint=args.activation_checkpointing)
+    loss_fn = PartitionLoss(args.f1_weight, gate=args.gate_f1,
+                            pair_rule=args.pair_rule)
+    trainer = BackpropWithSkips(args.iterations, args.backprop, args.updates,
+                                max_grad_norm=args.max_grad_norm,
+                                seed=args.seed)
+    return model, trainer, loss_fn
+
+
 @torch.no_grad()
 def evaluate(model, loader, device, T, seed=0):
+    """Per-flavour partition metrics; ``T`` is ignored by one-shot models
+    (Set2Graph), whose pair adjacency is decoded by connected components."""
     from torch_geometric_hyper.metrics import (PartitionMetrics,
                                                decode_partition,
                                                target_partition)
+    from torch_geometric_hyper.nn import HypergraphRefiner
     model.eval()
     gen = torch.Generator(device=device).manual_seed(seed)
+    kwargs = dict(num_iterations=T, generator=gen) \
+        if isinstance(model, HypergraphRefiner) else {}
     metrics = PartitionMetrics()
     for batch in loader:
         batch = batch.to(device)
-        pred = model(batch.x, batch.batch, batch.num_graphs,
-                     num_iterations=T, generator=gen)
+        pred = model(batch.x, batch.batch, batch.num_graphs, **kwargs)
         metrics.update(decode_partition(pred),
                        target_partition(batch.hyperedge_index,
                                         batch.num_nodes),
@@ -164,8 +230,6 @@ def main(argv=None):
 
     from torch_geometric_hyper.datasets import ParticlePartitioning
     from torch_geometric_hyper.metrics import PartitionMetrics
-    from torch_geometric_hyper.nn import HypergraphRefiner, PartitionLoss
-    from torch_geometric_hyper.train import BackpropWithSkips
 
     if args.raw_dir is not None:
         link_raw(args.raw_dir, args.root)
@@ -178,7 +242,7 @@ def main(argv=None):
           f'val {len(val_ds)} (skipped {val_ds.num_skipped}), test '
           f'{len(test_ds)} (skipped {test_ds.num_skipped}); most vertices '
           f'in train: {train_ds.max_hyperedges}')
-    if train_ds.max_hyperedges > args.max_edges:
+    if args.model == 'refiner' and train_ds.max_hyperedges > args.max_edges:
         print(f'warning: some training jets have more than --max-edges='
               f'{args.max_edges} vertices; they would fail the matched loss')
 
@@ -191,21 +255,15 @@ def main(argv=None):
     val_loader = DataLoader(val_ds, batch_size=args.eval_batch_size)
     test_loader = DataLoader(test_ds, batch_size=args.eval_batch_size)
 
-    model = HypergraphRefiner(10, args.hidden, args.max_edges,
-                              args.iterations,
-                              checkpoint=args.activation_checkpointing
-                              ).to(device)
+    model, trainer, loss_fn = build_model(args)
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    loss_fn = PartitionLoss(args.f1_weight, gate=args.gate_f1,
-                            pair_rule=args.pair_rule)
-    trainer = BackpropWithSkips(args.iterations, args.backprop, args.updates,
-                                max_grad_norm=args.max_grad_norm,
-                                seed=args.seed)
-    print(f'{model}\nparameters: '
-          f'{sum(p.numel() for p in model.parameters()):,}; {trainer}; '
-          f'{loss_fn}')
+    num_parameters = sum(p.numel() for p in model.parameters())
+    print(f'{model}\nparameters: {num_parameters:,}; {trainer}; {loss_fn}')
 
-    ckpt_dir = args.checkpoint_dir or osp.join(args.root, 'checkpoints')
+    ckpt_dir = args.checkpoint_dir or osp.join(
+        args.root, 'checkpoints' if args.model == 'refiner'
+        else f'checkpoints_{args.model}')
     os.makedirs(ckpt_dir, exist_ok=True)
     last_path = osp.join(ckpt_dir, 'last.pt')
     best_path = osp.join(ckpt_dir, 'best.pt')
@@ -218,7 +276,8 @@ def main(argv=None):
                            weights_only=False)
         model.load_state_dict(state['model'])
         optimizer.load_state_dict(state['optimizer'])
-        trainer.rng.setstate(state['skip_rng'])
+        if state.get('skip_rng') is not None:
+            trainer.rng.setstate(state['skip_rng'])
         torch.set_rng_state(state['torch_rng'])
         start_epoch, best_f1 = state['epoch'], state['best_val_f1']
         elapsed = state.get('elapsed', 0.0)
@@ -228,7 +287,8 @@ def main(argv=None):
     def checkpoint(epoch, path):
         atomic_save({'model': model.state_dict(),
                      'optimizer': optimizer.state_dict(),
-                     'skip_rng': trainer.rng.getstate(),
+                     'skip_rng': (trainer.rng.getstate()
+                                  if hasattr(trainer, 'rng') else None),
                      'torch_rng': torch.get_rng_state(),
                      'epoch': epoch, 'best_val_f1': best_f1,
                      'elapsed': elapsed, 'args': vars(args)}, path)
@@ -246,8 +306,9 @@ def main(argv=None):
             stats = trainer(model, optimizer, loss_fn, batch)
             total += stats['loss'] * batch.num_graphs
             count += batch.num_graphs
+            last = getattr(loss_fn, 'last', {})
             bar.set_postfix(loss=f"{stats['loss']:.4f}",
-                            soft_f1=f"{loss_fn.last.get('soft_f1', 0):.3f}")
+                            soft_f1=f"{last.get('soft_f1', 0):.3f}")
             if args.time_limit and \
                     time.perf_counter() - t_start > args.time_limit:
                 out_of_time = True
@@ -276,11 +337,12 @@ def main(argv=None):
                            'epoch')
     state = torch.load(best_path, map_location=device, weights_only=False)
     model.load_state_dict(state['model'])
-    print(f"training time {elapsed:.1f}s; best val F1 "
+    print(f"{args.model} ({num_parameters:,} parameters): training time "
+          f"{elapsed:.1f}s; best val F1 "
           f"{state['best_val_f1']:.4f} at epoch {state['epoch']}")
     res = evaluate(model, test_loader, device, args.iterations)
     print(PartitionMetrics.format_table(
-        res, title='refiner, best validation checkpoint (test)'))
+        res, title=f'{args.model}, best validation checkpoint (test)'))
     return res
 
 

@@ -129,3 +129,46 @@ def test_partition_metrics_per_flavour():
     assert 'charm' not in res
     table = PartitionMetrics.format_table(res)
     assert 'bottom' in table and 'ARI' in table
+
+
+def test_partition_edge_index_is_the_same_cluster_graph():
+    from torch_geometric_hyper.metrics import partition_edge_index
+    g = torch.Generator().manual_seed(0)
+    label = torch.randint(0, 4, (12, ), generator=g)
+    label[5] = 9  # a singleton cluster: no pair
+    node = torch.randperm(12, generator=g)
+    index = torch.stack([node, label[node]])
+    edge_index = partition_edge_index(index, 12)
+    expected = sorted((i, j) for i in range(12) for j in range(12)
+                      if i != j and label[i] == label[j])
+    assert sorted(map(tuple, edge_index.t().tolist())) == expected
+    assert partition_edge_index(torch.zeros(2, 0, dtype=torch.long)
+                                ).shape == (2, 0)
+
+
+def test_partition_from_adjacency_connected_components():
+    from torch_geometric_hyper.metrics import (partition_edge_index,
+                                               partition_from_adjacency)
+    # a chain 0-1-2 and a pair 4-3 (reversed direction), 5 alone
+    label = partition_from_adjacency(torch.tensor([[0, 2, 4], [1, 1, 3]]), 6)
+    assert label.tolist() == [0, 0, 0, 1, 1, 2]
+    # round trip on a batch: the components of a partition's pair graph
+    true = torch.tensor([0, 0, 1, 0, 2, 2, 3, 0, 0])  # labels repeat
+    batch = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2, 2])
+    key = torch.unique(batch * 10 + true, return_inverse=True)[1]
+    edge_index = partition_edge_index(torch.stack([torch.arange(9), key]))
+    pred = partition_from_adjacency(edge_index, 9)
+    res = partition_scores(pred, true, batch)
+    assert torch.allclose(res['ari'], torch.ones(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match='outside'):
+        partition_from_adjacency(torch.tensor([[0], [7]]), 6)
+
+
+def test_decode_partition_of_an_adjacency_prediction():
+    from torch_geometric_hyper.nn import AdjacencyPrediction
+    pair_index = torch.tensor([[0, 0, 1, 3], [1, 2, 2, 4]])
+    logit = torch.tensor([3.0, -3.0, 0.1, 2.0])  # 0-1, 1-2, 3-4 kept
+    pred = AdjacencyPrediction(logit, pair_index,
+                               torch.tensor([0] * 3 + [1] * 2), 2)
+    assert decode_partition(pred).tolist() == [0, 0, 0, 1, 1]
+    assert decode_partition(pred, threshold=0.6).tolist() == [0, 0, 1, 2, 2]

@@ -3,15 +3,18 @@ import torch
 from torch_geometric.nn import HypergraphConv
 
 from tests.conftest import make_batch
+from tests.nn.helpers import (
+    check_graph_alone_equals_graph_in_mixed_batch,
+    check_node_permutation_equivariance,
+    check_shapes_and_repr,
+    check_slot_permutation_equivariance,
+)
 from torch_geometric_hyper.nn import (
     HypergraphRefiner,
     MatchedIncidenceLoss,
     StackedHypergraphRefiner,
 )
-from torch_geometric_hyper.testing import (
-    assert_node_permutation_equivariant,
-    assert_slot_permutation_equivariant,
-)
+from torch_geometric_hyper.testing import assert_node_permutation_equivariant
 
 
 def small(**kw):
@@ -20,28 +23,18 @@ def small(**kw):
 
 
 def test_shapes_and_repr():
-    model = small()
-    x, batch = make_batch([4, 6])
-    pred = model(x.double(), batch, 2)
-    assert pred.incidence_logit.shape == (10 * 5, )
-    assert pred.existence_logit.shape == (2 * 5, )
-    inc, mask, ex = pred.to_dense()
-    assert inc.shape == (2, 5, 6) and mask.sum() == 10 and ex.shape == (2, 5)
+    pred = check_shapes_and_repr(small(), 'HypergraphRefiner(3, 16, '
+                                 'max_edges=5, num_iterations=3)')
+    inc, _, _ = pred.to_dense()
     assert inc[0, :, 4:].abs().sum() == 0  # padding
-    assert repr(model) == ('HypergraphRefiner(3, 16, max_edges=5, '
-                           'num_iterations=3)')
 
 
 def test_node_permutation_equivariance():
-    x, batch = make_batch([5, 7, 3])
-    assert_node_permutation_equivariant(small(), x.double(), batch, 3,
-                                        atol=1e-10)
+    check_node_permutation_equivariance(small())
 
 
 def test_slot_permutation_equivariance():
-    x, batch = make_batch([5, 7])
-    assert_slot_permutation_equivariant(small(), x.double(), batch, 2,
-                                        atol=1e-10)
+    check_slot_permutation_equivariance(small())
 
 
 def test_equivariance_helper_catches_a_broken_model():
@@ -58,17 +51,7 @@ def test_equivariance_helper_catches_a_broken_model():
 
 
 def test_graph_alone_equals_graph_in_mixed_batch():
-    model = small()
-    x, batch = make_batch([4, 9, 2])
-    x = x.double()
-    slots = torch.randn(15, 16, dtype=torch.double)
-    full = model(x, batch, 3, slots=slots)
-    inc_full, _, ex_full = full.to_dense()
-    for g, (lo, hi) in enumerate([(0, 4), (4, 13), (13, 15)]):
-        alone = model(x[lo:hi], None, 1, slots=slots[g * 5:(g + 1) * 5])
-        inc, _, ex = alone.to_dense()
-        assert torch.allclose(inc[0], inc_full[g, :, :hi - lo], atol=1e-12)
-        assert torch.allclose(ex[0], ex_full[g], atol=1e-12)
+    check_graph_alone_equals_graph_in_mixed_batch(small())
 
 
 def test_continue_from_state_and_no_grad_then_grad():

@@ -6,10 +6,15 @@ from typing import Callable, Optional, Tuple, Union
 import numpy as np
 import torch
 from scipy.spatial import ConvexHull as _QhullHull
-from scipy.spatial import QhullError
 
 from torch_geometric_hyper.data import HypergraphData
-from torch_geometric_hyper.datasets.set_to_hypergraph import SetToHypergraph
+from torch_geometric_hyper.datasets.set_to_hypergraph import (
+    SetToHypergraph,
+    check_choice,
+    check_num_points,
+    draw_non_degenerate,
+    size_tag,
+)
 
 
 class ConvexHull(SetToHypergraph):
@@ -55,18 +60,12 @@ class ConvexHull(SetToHypergraph):
                  pre_transform: Optional[Callable] = None,
                  pre_filter: Optional[Callable] = None,
                  force_reload: bool = False, log: bool = True):
-        if distribution not in ('spherical', 'gaussian'):
-            raise ValueError(f"'distribution' must be 'spherical' or "
-                             f"'gaussian', got '{distribution}'")
+        check_choice('distribution', distribution, ('spherical', 'gaussian'))
         if int(dim) < 2:
             raise ValueError(f"'dim' must be at least 2, got {dim}")
-        lo, hi = (num_points, num_points) if isinstance(num_points, int) \
-            else tuple(num_points)
-        if lo > hi or lo < dim + 1:
-            raise ValueError(f"'num_points' must be >= dim + 1 = {dim + 1} "
-                             f"(a hull in {dim}-D needs {dim + 1} points) "
-                             f"and lo <= hi; got {num_points}")
-        self.num_points = (int(lo), int(hi))
+        self.num_points = check_num_points(
+            num_points, dim + 1, f'dim + 1: a hull in {dim}-D needs '
+            f'{dim + 1} points')
         self.distribution = distribution
         self.dim = int(dim)
         super().__init__(root, split, num_samples, seed, transform,
@@ -74,24 +73,20 @@ class ConvexHull(SetToHypergraph):
 
     @property
     def config(self) -> str:
-        lo, hi = self.num_points
-        size = f'{lo}' if lo == hi else f'{lo}-{hi}'
-        return f'hull_{self.distribution}_d{self.dim}_n{size}'
+        return (f'hull_{self.distribution}_d{self.dim}_n'
+                f'{size_tag(self.num_points)}')
 
     def generate(self, rng: np.random.Generator) -> HypergraphData:
         lo, hi = self.num_points
         n = int(rng.integers(lo, hi + 1))
-        for _ in range(100):
+
+        def draw():
             points = rng.standard_normal((n, self.dim))
             if self.distribution == 'spherical':
                 points /= np.linalg.norm(points, axis=1, keepdims=True)
-            try:
-                facets = _QhullHull(points).simplices
-            except QhullError:
-                continue
-            break
-        else:  # pragma: no cover - needs 100 degenerate draws in a row
-            raise RuntimeError('could not draw a non-degenerate point set')
+            return points, _QhullHull(points).simplices
+
+        points, facets = draw_non_degenerate(draw)
         num_facets, size = facets.shape
         index = np.stack([facets.reshape(-1),
                           np.repeat(np.arange(num_facets), size)])

@@ -6,12 +6,17 @@ from typing import Callable, Optional, Tuple, Union
 import numpy as np
 import torch
 from scipy.spatial import Delaunay as _QhullDelaunay
-from scipy.spatial import QhullError
 from torch import Tensor
 from torch_geometric.data import Data
 
 from torch_geometric_hyper.data import HypergraphData
-from torch_geometric_hyper.datasets.set_to_hypergraph import SetToHypergraph
+from torch_geometric_hyper.datasets.set_to_hypergraph import (
+    SetToHypergraph,
+    check_choice,
+    check_num_points,
+    draw_non_degenerate,
+    size_tag,
+)
 
 TARGETS = ('edges', 'triangles')
 
@@ -84,22 +89,9 @@ class Delaunay(SetToHypergraph):
                  pre_transform: Optional[Callable] = None,
                  pre_filter: Optional[Callable] = None,
                  force_reload: bool = False, log: bool = True):
-        if target not in TARGETS:
-            raise ValueError(f"'target' must be one of {TARGETS}, got "
-                             f"'{target}'")
-        if isinstance(num_points, (int, np.integer)):
-            lo = hi = int(num_points)
-        else:
-            try:
-                lo, hi = (int(v) for v in num_points)
-            except (TypeError, ValueError):
-                raise ValueError(f"'num_points' must be an int or a pair "
-                                 f"(lo, hi), got {num_points!r}") from None
-        if lo > hi or lo < 3:
-            raise ValueError(f"'num_points' must be >= 3 (a triangulation "
-                             f"needs 3 points) and lo <= hi; got "
-                             f"{num_points!r}")
-        self.num_points = (lo, hi)
+        check_choice('target', target, TARGETS)
+        self.num_points = check_num_points(num_points, 3, 'a triangulation '
+                                           'needs 3 points')
         self.target = target
         self.data_cls = Data if target == 'edges' else HypergraphData
         super().__init__(root, split, num_samples, seed, transform,
@@ -107,23 +99,18 @@ class Delaunay(SetToHypergraph):
 
     @property
     def config(self) -> str:
-        lo, hi = self.num_points
-        size = f'{lo}' if lo == hi else f'{lo}-{hi}'
-        return f'delaunay_{self.target}_n{size}'
+        return f'delaunay_{self.target}_n{size_tag(self.num_points)}'
 
     def generate(self, rng: np.random.Generator) -> Union[Data,
                                                           HypergraphData]:
         lo, hi = self.num_points
         n = int(rng.integers(lo, hi + 1))
-        for _ in range(100):
+
+        def draw():
             points = rng.random((n, 2))
-            try:
-                triangles = _QhullDelaunay(points).simplices
-            except QhullError:  # pragma: no cover - collinear draw
-                continue
-            break
-        else:  # pragma: no cover
-            raise RuntimeError('could not draw a non-degenerate point set')
+            return points, _QhullDelaunay(points).simplices
+
+        points, triangles = draw_non_degenerate(draw)
         x = torch.from_numpy(points).float()
         if self.target == 'edges':
             return Data(x=x, edge_index=delaunay_edge_index(triangles, n))

@@ -1,8 +1,7 @@
 r"""Base class of generated set-to-hypergraph datasets."""
 from __future__ import annotations
 
-import os.path as osp
-from typing import Callable, List, Optional, Type
+from typing import Callable, Iterable, List, Optional, Tuple, Type
 
 import numpy as np
 import torch
@@ -11,6 +10,52 @@ from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric_hyper.data import HypergraphData
 
 SPLITS = ('train', 'val', 'test')
+
+
+def check_choice(name: str, value, choices: Iterable):
+    """Refuses a ``value`` of argument ``name`` outside ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"'{name}' must be one of {choices}, got "
+                         f"{value!r}")
+    return value
+
+
+def check_num_points(num_points, minimum: int,
+                     reason: str) -> Tuple[int, int]:
+    r"""``(lo, hi)`` of a set-size argument (an int or a pair), or a
+    :class:`ValueError` unless ``minimum <= lo <= hi``; ``reason`` says
+    why ``minimum`` (shown as ``>= minimum (reason)``)."""
+    if isinstance(num_points, (int, np.integer)):
+        lo = hi = int(num_points)
+    else:
+        try:
+            lo, hi = (int(v) for v in num_points)
+        except (TypeError, ValueError):
+            raise ValueError(f"'num_points' must be an int or a pair "
+                             f"(lo, hi), got {num_points!r}") from None
+    if lo > hi or lo < minimum:
+        raise ValueError(f"'num_points' must be >= {minimum} ({reason}) and "
+                         f"lo <= hi; got {num_points!r}")
+    return lo, hi
+
+
+def size_tag(num_points: Tuple[int, int]) -> str:
+    """``'lo'`` or ``'lo-hi'``, for :attr:`SetToHypergraph.config`."""
+    lo, hi = num_points
+    return f'{lo}' if lo == hi else f'{lo}-{hi}'
+
+
+def draw_non_degenerate(draw: Callable, tries: int = 100):
+    """``draw()``, drawn again (up to ``tries`` times) while Qhull refuses
+    the point set as degenerate."""
+    from scipy.spatial import QhullError
+    for _ in range(tries):
+        try:
+            return draw()
+        except QhullError:  # pragma: no cover - degenerate draw
+            continue
+    raise RuntimeError('could not draw a non-degenerate point set')
 
 
 class SetToHypergraph(InMemoryDataset):

@@ -17,6 +17,8 @@ from torch_geometric_hyper.metrics.partitions import (
     adjusted_rand_index,
     decode_partition,
     pair_counts,
+    partition_edge_index,
+    partition_from_adjacency,
     partition_scores,
     target_partition,
 )
@@ -25,5 +27,6 @@ __all__ = ['hyperedge_f1', 'hyperedge_sets', 'evaluate_hyperedges',
            'adjacency_confusion', 'adjacency_scores', 'adjacency_metrics',
            'dense_adjacency_metrics', 'candidate_edge_f1',
            'evaluate_adjacency', 'decode_partition', 'target_partition',
+           'partition_edge_index', 'partition_from_adjacency',
            'pair_counts', 'partition_scores', 'adjusted_rand_index',
            'PartitionMetrics']

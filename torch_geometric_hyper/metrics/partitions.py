@@ -14,20 +14,30 @@ from typing import Dict, Iterable, List, Optional
 import torch
 from torch import Tensor
 
-from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
-__all__ = ['decode_partition', 'target_partition', 'pair_counts',
-           'partition_scores', 'adjusted_rand_index', 'PartitionMetrics',
-           'FLAVOUR_NAMES']
+__all__ = ['decode_partition', 'target_partition', 'partition_edge_index',
+           'partition_from_adjacency', 'pair_counts', 'partition_scores',
+           'adjusted_rand_index', 'PartitionMetrics', 'FLAVOUR_NAMES']
 
 #: ``flavour`` code -> name, in the order results are reported.
 FLAVOUR_NAMES = {5: 'bottom', 4: 'charm', 0: 'light'}
 
 
-def decode_partition(pred: HypergraphPrediction) -> Tensor:
-    r"""Assigns each node to its most likely slot (arg-max of :math:`I_{ji}`
-    over the slots of its graph; existence is ignored, ties go to the lowest
-    slot). Returns ``[N]`` local slot ids :math:`0..m-1`."""
+def decode_partition(pred, threshold: float = 0.5) -> Tensor:
+    r"""Decodes a predicted partition into ``[N]`` cluster labels.
+
+    * :class:`~torch_geometric_hyper.nn.HypergraphPrediction`: each node
+      goes to its most likely slot (arg-max of :math:`I_{ji}` over the slots
+      of its graph; existence is ignored, ties go to the lowest slot);
+      returns local slot ids :math:`0..m-1`.
+    * :class:`~torch_geometric_hyper.nn.AdjacencyPrediction` (pair scores,
+      e.g. Set2Graph with :math:`k = 2`): the connected components of the
+      pairs with :math:`A_{ij} >` ``threshold``
+      (:func:`partition_from_adjacency`).
+    """
+    if hasattr(pred, 'pair_index'):
+        return partition_from_adjacency(pred.edge_index(threshold),
+                                        pred.num_nodes)
     dense, mask, _ = pred.to_dense(fill_value=-1.0)  # [B, m, n_max]
     best = dense.argmax(dim=1)  # [B, n_max]
     return best[mask]
@@ -48,6 +58,82 @@ def target_partition(hyperedge_index: Tensor, num_nodes: int) -> Tensor:
         label[lonely] = base + torch.arange(int(lonely.sum()),
                                             device=label.device)
     return label
+
+
+def partition_edge_index(hyperedge_index: Tensor,
+                         num_nodes: Optional[int] = None) -> Tensor:
+    r"""The "same cluster" graph of a partition: every ordered pair
+    :math:`(i, j)`, :math:`i \ne j`, of nodes that share a hyperedge (the
+    clique expansion of the incidence), coalesced, as a ``[2, E]``
+    ``edge_index``. It is the pair target of a model that scores node pairs
+    (e.g. :class:`~torch_geometric_hyper.nn.Set2Graph` with :math:`k = 2`
+    trained with :class:`~torch_geometric_hyper.nn.AdjacencyBCELoss`).
+
+    Args:
+        hyperedge_index (torch.Tensor): ``[2, nnz]`` incidence, row 0 node,
+            row 1 hyperedge (batched ids).
+        num_nodes (int, optional): :math:`N` (default: largest node id + 1).
+
+    Example:
+        >>> import torch
+        >>> partition_edge_index(torch.tensor([[0, 1, 2, 3], [0, 0, 1, 0]]))
+        tensor([[0, 0, 1, 1, 3, 3],
+                [1, 3, 0, 3, 0, 1]])
+    """
+    node, edge = hyperedge_index.long()
+    if node.numel() == 0:
+        return node.new_zeros(2, 0)
+    n = int(node.max()) + 1 if num_nodes is None else int(num_nodes)
+    order = torch.argsort(edge)
+    node, edge = node[order], edge[order]
+    _, counts = torch.unique_consecutive(edge, return_counts=True)
+    start = torch.cumsum(counts, 0) - counts  # first entry of each edge
+    group = torch.repeat_interleave(torch.arange(counts.numel(),
+                                                 device=node.device), counts)
+    # entry k pairs with every entry of its hyperedge (c_k of them)
+    c = counts[group]
+    arange = torch.arange(node.numel(), device=node.device)
+    a = torch.repeat_interleave(arange, c)
+    offset = torch.arange(a.numel(), device=node.device) \
+        - torch.repeat_interleave(torch.cumsum(c, 0) - c, c)
+    b = start[group[a]] + offset
+    i, j = node[a], node[b]
+    keep = i != j
+    key = torch.unique(i[keep] * n + j[keep])
+    return torch.stack([key // n, key % n])
+
+
+def partition_from_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
+    r"""``[N]`` cluster labels from a graph: the connected components of
+    ``edge_index`` (any direction; nodes without edges are clusters of
+    their own). Labels are global (unique across the graphs of a batch,
+    since no edge joins two graphs), numbered in order of each component's
+    first node; computed with
+    :func:`scipy.sparse.csgraph.connected_components`.
+
+    With the pairs a model scores above 0.5 this turns a pair adjacency
+    (e.g. Set2Graph's on jets) into a partition for
+    :class:`PartitionMetrics`.
+
+    Example:
+        >>> import torch
+        >>> partition_from_adjacency(torch.tensor([[0, 3], [1, 4]]), 6)
+        tensor([0, 0, 1, 2, 2, 3])
+    """
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    n = int(num_nodes)
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"'edge_index' must have shape [2, num_edges], got "
+                         f"{list(edge_index.shape)}")
+    e = edge_index.detach().long().cpu().numpy()
+    if e.size and (e.min() < 0 or e.max() >= n):
+        raise ValueError(f"'edge_index' refers to nodes outside [0, {n})")
+    graph = coo_matrix((np.ones(e.shape[1], dtype=np.int8), (e[0], e[1])),
+                       shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    return torch.from_numpy(label.astype(np.int64)).to(edge_index.device)
 
 
 def _relabel(label: Tensor, batch: Tensor) -> Tensor:

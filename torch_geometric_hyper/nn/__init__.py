@@ -32,21 +32,8 @@ from torch_geometric_hyper.nn.partition_loss import (
     SoftF1Loss,
     soft_pair_f1,
 )
-from torch_geometric_hyper.nn.baselines import (
-    MAB,
-    PMA,
-    SAB,
-    HyperedgeHead,
-    Set2Graph,
-    SetTransformer,
-    SlotAttention,
-    TupleBCELoss,
-    TuplePrediction,
-    check_tuple_memory,
-    tuple_labels,
-    tuple_occurrences,
-    tuple_tensor_bytes,
-)
+from torch_geometric_hyper.nn import baselines
+from torch_geometric_hyper.nn.baselines import *  # noqa: F401,F403
 
 __all__ = [
     'HypergraphRefiner',
@@ -72,17 +59,4 @@ __all__ = [
     'CandidateIncidence',
     'pair_mlp',
     'incidence_matmul',
-    'Set2Graph',
-    'SetTransformer',
-    'SlotAttention',
-    'MAB',
-    'SAB',
-    'PMA',
-    'HyperedgeHead',
-    'TuplePrediction',
-    'TupleBCELoss',
-    'tuple_labels',
-    'tuple_occurrences',
-    'tuple_tensor_bytes',
-    'check_tuple_memory',
-]
+] + baselines.__all__

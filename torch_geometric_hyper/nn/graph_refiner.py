@@ -1,25 +1,28 @@
 r"""The set-to-graph adaptation of the recurrent refiner (Delaunay edges)."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
-from typing import List, Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import LayerNorm, Linear, Module, ModuleList, Parameter
+from torch.nn import LayerNorm, Linear, ModuleList, Parameter
 from torch.utils.checkpoint import checkpoint
 
+from torch_geometric_hyper.nn.base import (
+    PairScorer,
+    RecurrentModel,
+    check_set_input,
+)
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
     DEFAULT_CHUNK_ELEMENTS,
     CandidateIncidence,
     incidence_matmul,
-    pair_mlp,
 )
-from torch_geometric_hyper.nn.prediction import graph_ptr
+from torch_geometric_hyper.nn.prediction import _NodeBatch, graph_ptr
 
 
 # --------------------------------------------------------------------------
@@ -149,7 +152,7 @@ def pair_labels(pair_index: Tensor, edge_index: Tensor,
 # Prediction and state
 # --------------------------------------------------------------------------
 @dataclass
-class AdjacencyPrediction:
+class AdjacencyPrediction(_NodeBatch):
     r"""A predicted symmetric adjacency per graph, on candidate pairs.
 
     Attributes:
@@ -171,10 +174,6 @@ class AdjacencyPrediction:
         """:math:`(P)` edge probabilities :math:`A_{ij}`."""
         return torch.sigmoid(self.logit)
 
-    @property
-    def num_nodes(self) -> int:
-        return self.batch.numel()
-
     def edge_index(self, threshold: float = 0.5) -> Tensor:
         r"""The decoded undirected graph: pairs with :math:`A_{ij} >`
         ``threshold``, both directions, coalesced (PyG convention)."""
@@ -192,18 +191,14 @@ class AdjacencyPrediction:
             ``(adjacency [B, n_max, n_max], node_mask [B, n_max])``.
         """
         B = self.num_graphs
-        ptr = graph_ptr(self.batch, B)
-        n_max = int((ptr[1:] - ptr[:-1]).max()) if B > 0 else 0
+        _, n_max, pos, mask = self._node_layout()
         dense = self.logit.new_full((B, n_max, n_max), fill_value)
         i, j = self.pair_index
         g = self.batch[i]
-        pi, pj = i - ptr[g], j - ptr[g]
+        pi, pj = pos[i], pos[j]
         prob = self.adjacency
         dense[g, pi, pj] = prob
         dense[g, pj, pi] = prob
-        pos = torch.arange(self.num_nodes, device=ptr.device) - ptr[self.batch]
-        mask = torch.zeros(B, n_max, dtype=torch.bool, device=ptr.device)
-        mask[self.batch, pos] = True
         return dense, mask
 
 
@@ -256,7 +251,7 @@ class GraphRefinerState:
 # --------------------------------------------------------------------------
 # Model
 # --------------------------------------------------------------------------
-class GraphRefinementStep(Module):
+class GraphRefinementStep(PairScorer):
     r"""One refinement step of :class:`GraphRefiner`.
 
     .. math::
@@ -277,10 +272,8 @@ class GraphRefinementStep(Module):
 
     def __init__(self, hidden_channels: int,
                  chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
-        super().__init__()
+        super().__init__(hidden_channels, chunk_elements)
         d = hidden_channels
-        self.hidden_channels = d
-        self.chunk_elements = chunk_elements
         self.lin_pair = Linear(d, d)
         self.pair_weight = Parameter(torch.empty(d))
         self.lin_pair_out = Linear(d, 1)
@@ -289,11 +282,8 @@ class GraphRefinementStep(Module):
         self.node_norm = LayerNorm(d)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        for module in self.children():
-            module.reset_parameters()
-        bound = 1.0 / math.sqrt(self.hidden_channels)
-        torch.nn.init.uniform_(self.pair_weight, -bound, bound)
+    def _uniform_parameters(self):
+        return (self.pair_weight, )
 
     def forward(self, x_hat: Tensor, node: Tensor, adjacency: Tensor,
                 pairs: CandidateIncidence, batch: Tensor,
@@ -311,10 +301,9 @@ class GraphRefinementStep(Module):
             ``(node, logit)`` of shapes :math:`(N, d)` and :math:`(P)`.
         """
         wv = F.linear(node, self.lin_pair.weight)
-        logit = pair_mlp(wv + self.lin_pair.bias, wv, adjacency,
-                         self.pair_weight, self.lin_pair_out.weight.view(-1),
-                         self.lin_pair_out.bias, pairs.index,
-                         self.chunk_elements)
+        logit = self._pair_logit(wv + self.lin_pair.bias, wv, adjacency,
+                                 self.pair_weight, self.lin_pair_out,
+                                 pairs.index)
         adj = torch.sigmoid(logit)
         # A V with A symmetric: each stored pair (i, j) sends both ways.
         msg = incidence_matmul(pairs, adj, node, True, self.chunk_elements)
@@ -324,11 +313,8 @@ class GraphRefinementStep(Module):
         node = self.node_norm(node + self.node_deepset(h, batch, num_graphs))
         return node, logit
 
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}({self.hidden_channels})'
 
-
-class GraphRefiner(Module):
+class GraphRefiner(RecurrentModel):
     r"""Recurrent set-to-graph refiner: the set-to-graph adaptation of the
     hypergraph refiner of `"Pruning Edges and Gradients to Learn Hypergraphs
     from Larger Sets" <https://arxiv.org/abs/2106.13919>`_ (Zhang,
@@ -470,19 +456,6 @@ class GraphRefiner(Module):
                                  state.pairs, state.batch, state.num_graphs,
                                  state.iteration + 1)
 
-    def run(self, state: GraphRefinerState, num_steps: int,
-            return_all: bool = False
-            ) -> Union[GraphRefinerState,
-                       Tuple[GraphRefinerState, List[AdjacencyPrediction]]]:
-        """Runs ``num_steps`` steps from ``state``; with ``return_all`` also
-        returns the prediction of every step."""
-        preds = []
-        for _ in range(num_steps):
-            state = self.step(state)
-            if return_all:
-                preds.append(state.prediction())
-        return (state, preds) if return_all else state
-
     def forward(self, x: Tensor, batch: Optional[Tensor] = None,
                 num_graphs: Optional[int] = None, *,
                 num_iterations: Optional[int] = None,
@@ -498,38 +471,10 @@ class GraphRefiner(Module):
         T = self.num_iterations if num_iterations is None else num_iterations
         if int(T) < 1:
             raise ValueError(f"'num_iterations' must be positive, got {T}")
-        state = self.run(state, int(T))
-        pred = state.prediction()
-        return (pred, state) if return_state else pred
+        return self._run_and_predict(state, int(T), return_state)
 
     def _check_input(self, x, batch, num_graphs):
-        if not isinstance(x, Tensor) or x.dim() != 2:
-            raise ValueError(f"'x' must be a 2-D tensor [num_nodes, "
-                             f"in_channels], got "
-                             f"{getattr(x, 'shape', type(x))}")
-        if x.size(1) != self.in_channels:
-            raise ValueError(f"'x' has {x.size(1)} features per node but the "
-                             f"model was built with in_channels="
-                             f"{self.in_channels}")
-        if x.size(0) == 0:
-            raise ValueError("the input set is empty (x has 0 rows)")
-        if not x.is_floating_point():
-            raise ValueError(f"'x' must be a floating-point tensor, got "
-                             f"{x.dtype}; convert it with x.float()")
-        if batch is None:
-            batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
-            num_graphs = 1 if num_graphs is None else num_graphs
-        else:
-            if batch.shape != (x.size(0), ):
-                raise ValueError(f"'batch' must have shape [num_nodes] = "
-                                 f"[{x.size(0)}], got {list(batch.shape)}")
-            batch = batch.long()
-            if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
-                raise ValueError("'batch' must be sorted (nodes of a graph "
-                                 "contiguous), as PyG batches are")
-            if num_graphs is None:
-                num_graphs = int(batch.max()) + 1
-        return x, batch, int(num_graphs)
+        return check_set_input(x, batch, num_graphs, self.in_channels)
 
     def __repr__(self) -> str:
         knn = f', knn={self.knn}' if self.knn is not None else ''

@@ -203,7 +203,31 @@ def _check_target(index: Tensor, num_nodes: int, total: int):
                          f"num_hyperedges)")
 
 
-class AdjacencyBCELoss(Module):
+class _LabelBCELoss(Module):
+    r"""Binary cross-entropy of candidate logits against 0/1 labels that a
+    subclass derives from the target (:meth:`labels`); holds
+    ``pos_weight`` and ``reduction``."""
+
+    def __init__(self, pos_weight: Optional[float] = None,
+                 reduction: str = 'mean'):
+        super().__init__()
+        _check_reduction(reduction)
+        self.pos_weight = pos_weight
+        self.reduction = reduction
+
+    def _bce(self, logit: Tensor, label: Tensor) -> Tensor:
+        pos_weight = None if self.pos_weight is None else \
+            label.new_tensor(self.pos_weight)
+        return F.binary_cross_entropy_with_logits(
+            logit, label.to(logit.dtype), pos_weight=pos_weight,
+            reduction=self.reduction)
+
+    def __repr__(self) -> str:
+        pw = '' if self.pos_weight is None else f'pos_weight={self.pos_weight}'
+        return f'{self.__class__.__name__}({pw})'
+
+
+class AdjacencyBCELoss(_LabelBCELoss):
     r"""Binary cross-entropy of a predicted adjacency
     (:class:`~torch_geometric_hyper.nn.graph_refiner.AdjacencyPrediction`)
     against the target graph, over the candidate pairs.
@@ -228,32 +252,18 @@ class AdjacencyBCELoss(Module):
 
     Shapes:
         - **input:** an ``AdjacencyPrediction``, a batch with ``edge_index``
+          (or the ``edge_index`` itself)
         - **output:** scalar, or :math:`(P)` with ``reduction='none'``
     """
 
-    def __init__(self, pos_weight: Optional[float] = None,
-                 reduction: str = 'mean'):
-        super().__init__()
-        _check_reduction(reduction)
-        self.pos_weight = pos_weight
-        self.reduction = reduction
-
     def forward(self, prediction, data) -> Tensor:
         from torch_geometric_hyper.nn.graph_refiner import pair_labels
-        edge_index = getattr(data, 'edge_index', None)
+        edge_index = data if isinstance(data, Tensor) else \
+            getattr(data, 'edge_index', None)
         if edge_index is None:
             raise ValueError("the target batch has no 'edge_index'")
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
             raise ValueError(f"'edge_index' must have shape [2, num_edges], "
                              f"got {list(edge_index.shape)}")
-        label = pair_labels(prediction.pair_index, edge_index,
-                            prediction.num_nodes)
-        pos_weight = None if self.pos_weight is None else \
-            label.new_tensor(self.pos_weight)
-        return F.binary_cross_entropy_with_logits(
-            prediction.logit, label, pos_weight=pos_weight,
-            reduction=self.reduction)
-
-    def __repr__(self) -> str:
-        pw = '' if self.pos_weight is None else f'pos_weight={self.pos_weight}'
-        return f'{self.__class__.__name__}({pw})'
+        return self._bce(prediction.logit, pair_labels(
+            prediction.pair_index, edge_index, prediction.num_nodes))

@@ -18,8 +18,35 @@ def graph_ptr(batch: Tensor, num_graphs: int) -> Tensor:
     return ptr
 
 
+def dense_node_layout(batch: Tensor, num_graphs: int
+                      ) -> Tuple[Tensor, int, Tensor, Tensor]:
+    r"""Where each node of a sorted batch goes in a padded per-graph
+    layout: ``(ptr [B + 1], n_max, position [N] within its graph,
+    node_mask [B, n_max])``."""
+    ptr = graph_ptr(batch, num_graphs)
+    n_max = int((ptr[1:] - ptr[:-1]).max()) if num_graphs > 0 else 0
+    pos = torch.arange(batch.numel(), device=ptr.device) - ptr[batch]
+    mask = torch.zeros(num_graphs, n_max, dtype=torch.bool,
+                       device=ptr.device)
+    mask[batch, pos] = True
+    return ptr, n_max, pos, mask
+
+
+class _NodeBatch:
+    """What a prediction over the nodes of a batch knows about them (a
+    mixin for the dataclasses below, which hold ``batch`` and
+    ``num_graphs``)."""
+
+    @property
+    def num_nodes(self) -> int:
+        return self.batch.numel()
+
+    def _node_layout(self) -> Tuple[Tensor, int, Tensor, Tensor]:
+        return dense_node_layout(self.batch, self.num_graphs)
+
+
 @dataclass
-class HypergraphPrediction:
+class HypergraphPrediction(_NodeBatch):
     r"""A predicted hypergraph per graph of a batch, as a pruned incidence.
 
     The incidence lives on the candidate ``(node, slot)`` pairs only; slot
@@ -54,10 +81,6 @@ class HypergraphPrediction:
         return torch.sigmoid(self.existence_logit)
 
     @property
-    def num_nodes(self) -> int:
-        return self.batch.numel()
-
-    @property
     def slot_batch(self) -> Tensor:
         """``[B * m]`` graph of each slot."""
         return torch.arange(self.num_graphs, device=self.batch.device
@@ -76,17 +99,11 @@ class HypergraphPrediction:
             existence [B, m])`` with probabilities.
         """
         B, m = self.num_graphs, self.max_edges
-        ptr = graph_ptr(self.batch, B)
-        n_max = int((ptr[1:] - ptr[:-1]).max()) if B > 0 else 0
+        _, n_max, pos, mask = self._node_layout()
         node, slot = self.incidence_index
-        pos = node - ptr[self.batch[node]]
         dense = self.incidence_logit.new_full((B, m, max(n_max, 0)),
                                               fill_value)
-        dense[slot // m, slot % m, pos] = self.incidence
-        all_pos = torch.arange(self.num_nodes, device=ptr.device)
-        all_pos = all_pos - ptr[self.batch]
-        mask = torch.zeros(B, n_max, dtype=torch.bool, device=ptr.device)
-        mask[self.batch, all_pos] = True
+        dense[slot // m, slot % m, pos[node]] = self.incidence
         return dense, mask, self.existence.view(B, m)
 
     def to_hyperedge_index(self, threshold: float = 0.5,

@@ -2,27 +2,31 @@ r"""The recurrent hypergraph refiner (Zhang, Burghouts, Snoek, LoG 2022)."""
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
-from torch.nn import LayerNorm, Linear, Module, ModuleList, Parameter
+from torch.nn import LayerNorm, Linear, ModuleList, Parameter
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
+from torch_geometric_hyper.nn.base import (
+    PairScorer,
+    RecurrentModel,
+    check_set_input,
+)
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
     DEFAULT_CHUNK_ELEMENTS,
     CandidateIncidence,
     incidence_matmul,
-    pair_mlp,
 )
-from torch_geometric_hyper.nn.prediction import (
+from torch_geometric_hyper.nn.prediction import (  # noqa: F401
     HypergraphPrediction,
     RefinerState,
 )
 
 
-class RefinementStep(Module):
+class RefinementStep(PairScorer):
     r"""One refinement step of :class:`HypergraphRefiner` (the layer of the
     layer/model pair).
 
@@ -56,15 +60,9 @@ class RefinementStep(Module):
 
     def __init__(self, hidden_channels: int,
                  chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
-        super().__init__()
+        super().__init__(hidden_channels, chunk_elements)
         d = hidden_channels
-        self.hidden_channels = d
-        self.chunk_elements = chunk_elements
-        self.lin_inc_node = Linear(d, d)
-        self.lin_inc_edge = Linear(d, d, bias=False)
-        self.inc_weight = Parameter(torch.empty(d))
-        self.lin_inc_out = Linear(d, 1)
-        self.lin_exist = Linear(d, 1)
+        self._add_incidence_mlp(previous=True)
         self.edge_norm_in = LayerNorm(2 * d)
         self.edge_deepset = DeepSet(2 * d, d)
         self.edge_norm = LayerNorm(d)
@@ -73,11 +71,8 @@ class RefinementStep(Module):
         self.node_norm = LayerNorm(d)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        for module in self.children():
-            module.reset_parameters()
-        bound = 1.0 / math.sqrt(self.hidden_channels)
-        torch.nn.init.uniform_(self.inc_weight, -bound, bound)
+    def _uniform_parameters(self):
+        return (self.inc_weight, )
 
     def forward(self, x_hat: Tensor, node: Tensor, edge: Tensor,
                 incidence: Tensor, candidates: CandidateIncidence,
@@ -123,11 +118,8 @@ class RefinementStep(Module):
                     num_graphs: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Incidence, gate and slot update: returns ``(edge, gated
         incidence, incidence_logit, existence_logit)``."""
-        inc_logit = pair_mlp(self.lin_inc_node(node), self.lin_inc_edge(edge),
-                             incidence, self.inc_weight,
-                             self.lin_inc_out.weight.view(-1),
-                             self.lin_inc_out.bias, candidates.index,
-                             self.chunk_elements)
+        inc_logit = self._incidence_logit(node, edge, incidence,
+                                          self.inc_weight, candidates.index)
         exist_logit = self.lin_exist(edge).view(-1)
         gated = torch.sigmoid(inc_logit) * torch.sigmoid(exist_logit)[
             candidates.slot]
@@ -147,11 +139,8 @@ class RefinementStep(Module):
         h = self.node_norm_in(torch.cat([x_hat, node, msg], dim=-1))
         return self.node_norm(node + self.node_deepset(h, batch, num_graphs))
 
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}({self.hidden_channels})'
 
-
-class HypergraphRefiner(Module):
+class HypergraphRefiner(RecurrentModel):
     r"""Recurrent set-to-hypergraph refiner from `"Pruning Edges and
     Gradients to Learn Hypergraphs from Larger Sets"
     <https://arxiv.org/abs/2106.13919>`_ (Zhang, Burghouts, Snoek, LoG 2022).
@@ -308,19 +297,6 @@ class HypergraphRefiner(Module):
                             state.batch, state.num_graphs, state.max_edges,
                             state.iteration + 1)
 
-    def run(self, state: RefinerState, num_steps: int,
-            return_all: bool = False
-            ) -> Union[RefinerState, Tuple[RefinerState,
-                                           List[HypergraphPrediction]]]:
-        """Runs ``num_steps`` steps from ``state``; with ``return_all`` also
-        returns the prediction of every step."""
-        preds = []
-        for _ in range(num_steps):
-            state = self.step(state)
-            if return_all:
-                preds.append(state.prediction())
-        return (state, preds) if return_all else state
-
     def forward(self, x: Tensor, batch: Optional[Tensor] = None,
                 num_graphs: Optional[int] = None, *,
                 num_iterations: Optional[int] = None,
@@ -352,42 +328,13 @@ class HypergraphRefiner(Module):
         T = self.num_iterations if num_iterations is None else num_iterations
         if T < 1 and state.incidence_logit is None:
             raise ValueError("'num_iterations' must be at least 1")
-        state = self.run(state, T)
-        pred = state.prediction()
-        return (pred, state) if return_state else pred
+        return self._run_and_predict(state, T, return_state)
 
     # ------------------------------------------------------------------
     def _check_input(self, x: Tensor, batch: Optional[Tensor],
                      num_graphs: Optional[int]):
-        if not isinstance(x, Tensor) or x.dim() != 2:
-            raise ValueError(f"'x' must be a 2-D tensor [num_nodes, "
-                             f"in_channels], got "
-                             f"{getattr(x, 'shape', type(x))}")
-        if x.size(1) != self.in_channels:
-            raise ValueError(f"'x' has {x.size(1)} features per node but the "
-                             f"model was built with in_channels="
-                             f"{self.in_channels}")
-        if x.size(0) == 0:
-            raise ValueError("the input set is empty (x has 0 rows): a set "
-                             "needs at least one node")
-        if not x.is_floating_point():
-            raise ValueError(f"'x' must be a floating-point tensor, got "
-                             f"{x.dtype}; convert it with x.float()")
-        if x.device.type == 'cpu' and not torch.compiler.is_compiling() \
-                and not bool(torch.isfinite(x).all()):
-            raise ValueError("'x' contains NaN or infinite values; clean or "
-                             "impute the node features first")
-        if batch is None:
-            batch = x.new_zeros(x.size(0), dtype=torch.long)
-            num_graphs = 1 if num_graphs is None else num_graphs
-        else:
-            if batch.shape != (x.size(0), ):
-                raise ValueError(f"'batch' must have shape [num_nodes] = "
-                                 f"[{x.size(0)}], got {list(batch.shape)}")
-            batch = batch.long()
-            if num_graphs is None:
-                num_graphs = int(batch.max()) + 1
-        return x, batch, int(num_graphs)
+        return check_set_input(x, batch, num_graphs, self.in_channels,
+                               check_sorted=False, check_finite=True)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '

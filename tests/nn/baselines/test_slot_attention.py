@@ -2,11 +2,13 @@ import pytest
 import torch
 
 from tests.conftest import make_batch
-from torch_geometric_hyper.nn import MatchedIncidenceLoss, SlotAttention
-from torch_geometric_hyper.testing import (
-    assert_node_permutation_equivariant,
-    assert_slot_permutation_equivariant,
+from tests.nn.helpers import (
+    check_graph_alone_equals_graph_in_mixed_batch,
+    check_node_permutation_equivariance,
+    check_shapes_and_repr,
+    check_slot_permutation_equivariance,
 )
+from torch_geometric_hyper.nn import MatchedIncidenceLoss, SlotAttention
 
 
 def small(**kw):
@@ -14,38 +16,20 @@ def small(**kw):
 
 
 def test_shapes_and_repr():
-    model = small()
-    x, batch = make_batch([4, 6])
-    pred = model(x.double(), batch, 2)
-    assert pred.incidence_logit.shape == (10 * 5, )
-    assert pred.existence_logit.shape == (2 * 5, )
-    assert repr(model) == ('SlotAttention(3, 16, max_edges=5, '
-                           'num_iterations=3)')
+    check_shapes_and_repr(small(), 'SlotAttention(3, 16, max_edges=5, '
+                          'num_iterations=3)')
 
 
 def test_node_permutation_equivariance():
-    x, batch = make_batch([5, 7, 3])
-    assert_node_permutation_equivariant(small(), x.double(), batch, 3,
-                                        atol=1e-10)
+    check_node_permutation_equivariance(small())
 
 
 def test_slot_permutation_equivariance():
-    x, batch = make_batch([5, 7])
-    assert_slot_permutation_equivariant(small(), x.double(), batch, 2,
-                                        atol=1e-10)
+    check_slot_permutation_equivariance(small())
 
 
 def test_graph_alone_equals_graph_in_mixed_batch():
-    model = small()
-    x, batch = make_batch([4, 9, 2])
-    x = x.double()
-    slots = torch.randn(15, 16, dtype=torch.double)
-    inc_full, _, ex_full = model(x, batch, 3, slots=slots).to_dense()
-    for g, (lo, hi) in enumerate([(0, 4), (4, 13), (13, 15)]):
-        alone = model(x[lo:hi], None, 1, slots=slots[g * 5:(g + 1) * 5])
-        inc, _, ex = alone.to_dense()
-        assert torch.allclose(inc[0], inc_full[g, :, :hi - lo], atol=1e-12)
-        assert torch.allclose(ex[0], ex_full[g], atol=1e-12)
+    check_graph_alone_equals_graph_in_mixed_batch(small())
 
 
 def test_iterations_matter_and_gradients_flow():

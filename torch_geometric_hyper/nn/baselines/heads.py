@@ -7,15 +7,22 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
-from torch.nn import Linear, Module
+from torch.nn import Linear, Module, Parameter
+from torch_geometric.utils import to_dense_batch
 
+from torch_geometric_hyper.nn.base import (  # noqa: F401 (re-exported)
+    PairScorer,
+    check_set_input,
+    positive_int,
+)
 from torch_geometric_hyper.nn.functional import (
     DEFAULT_CHUNK_ELEMENTS,
-    pair_mlp,
+    CandidateIncidence,
 )
+from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
 
-class HyperedgeHead(Module):
+class HyperedgeHead(PairScorer):
     r"""The refiner's output heads, applied once to final latents.
 
     .. math::
@@ -36,21 +43,11 @@ class HyperedgeHead(Module):
 
     def __init__(self, hidden_channels: int,
                  chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
-        super().__init__()
-        d = hidden_channels
-        self.hidden_channels = d
-        self.chunk_elements = chunk_elements
-        self.lin_inc_node = Linear(d, d)
-        self.lin_inc_edge = Linear(d, d, bias=False)
-        self.lin_inc_out = Linear(d, 1)
-        self.lin_exist = Linear(d, 1)
-        self.register_buffer('_zero', torch.zeros(d), persistent=False)
+        super().__init__(hidden_channels, chunk_elements)
+        self._add_incidence_mlp(previous=False)
+        self.register_buffer('_zero', torch.zeros(hidden_channels),
+                             persistent=False)
         self.reset_parameters()
-
-    def reset_parameters(self):
-        for module in (self.lin_inc_node, self.lin_inc_edge,
-                       self.lin_inc_out, self.lin_exist):
-            module.reset_parameters()
 
     def forward(self, node: Tensor, edge: Tensor,
                 index: Tensor) -> Tuple[Tensor, Tensor]:
@@ -65,15 +62,10 @@ class HyperedgeHead(Module):
             ``(incidence_logit, existence_logit)`` of shapes
             :math:`(\text{nnz})` and :math:`(M)`.
         """
-        zero = self._zero.to(node.dtype)
-        inc = pair_mlp(self.lin_inc_node(node), self.lin_inc_edge(edge),
-                       node.new_zeros(index.size(1)), zero,
-                       self.lin_inc_out.weight.view(-1),
-                       self.lin_inc_out.bias, index, self.chunk_elements)
+        inc = self._incidence_logit(node, edge,
+                                    node.new_zeros(index.size(1)),
+                                    self._zero.to(node.dtype), index)
         return inc, self.lin_exist(edge).view(-1)
-
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}({self.hidden_channels})'
 
 
 def reset_slot_parameters(mu: Tensor, log_sigma: Tensor) -> None:
@@ -101,40 +93,74 @@ def draw_slots(mu: Tensor, log_sigma: Tensor, num_slots: int, like: Tensor,
     return mu + torch.exp(log_sigma) * noise
 
 
-def check_set_input(x, batch, num_graphs, in_channels: int):
-    r"""Validates ``(x, batch, num_graphs)`` of a set model; returns them
-    with defaults filled in (one graph when ``batch`` is ``None``)."""
-    if not isinstance(x, Tensor) or x.dim() != 2:
-        raise ValueError(f"'x' must be a 2-D tensor [num_nodes, "
-                         f"in_channels], got {getattr(x, 'shape', type(x))}")
-    if x.size(1) != in_channels:
-        raise ValueError(f"'x' has {x.size(1)} features per node but the "
-                         f"model was built with in_channels={in_channels}")
-    if x.size(0) == 0:
-        raise ValueError("the input set is empty (x has 0 rows): a set needs "
-                         "at least one node")
-    if not x.is_floating_point():
-        raise ValueError(f"'x' must be a floating-point tensor, got "
-                         f"{x.dtype}; convert it with x.float()")
-    if batch is None:
-        batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
-        num_graphs = 1 if num_graphs is None else num_graphs
-    else:
-        if tuple(batch.shape) != (x.size(0), ):
-            raise ValueError(f"'batch' must have shape [num_nodes] = "
-                             f"[{x.size(0)}], got {list(batch.shape)}")
-        batch = batch.long()
-        if not torch.compiler.is_compiling() and batch.numel() > 1 and bool(
-                (batch[1:] < batch[:-1]).any()):
-            raise ValueError("'batch' must be sorted (nodes of a graph "
-                             "contiguous), as PyG batches are")
-        if num_graphs is None:
-            num_graphs = int(batch.max()) + 1
-    return x, batch, int(num_graphs)
+def dense_sets(h: Tensor, batch: Tensor, num_graphs: int):
+    r"""Pads the sets of a batch to :math:`(B, n_{max}, d)` with a node mask;
+    raises a :class:`ValueError` on an empty set."""
+    counts = torch.bincount(batch, minlength=num_graphs)
+    if counts.numel() > num_graphs:
+        raise ValueError(f"'batch' holds graph ids up to "
+                         f"{counts.numel() - 1} but num_graphs={num_graphs}")
+    if bool((counts == 0).any()):
+        g = int((counts == 0).nonzero()[0])
+        raise ValueError(f"graph {g} of the batch has no nodes: every set "
+                         f"needs at least one node")
+    return to_dense_batch(h, batch, batch_size=num_graphs,
+                          max_num_nodes=int(counts.max()))
 
 
-def positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or int(value) != value or int(value) < 1:
-        raise ValueError(f"'{name}' must be a positive integer, got "
-                         f"{value!r}")
-    return int(value)
+class SlotBaseline(Module):
+    r"""What the one-shot slot baselines (:class:`SetTransformer
+    <torch_geometric_hyper.nn.SetTransformer>`, :class:`SlotAttention
+    <torch_geometric_hyper.nn.SlotAttention>`) share: the checked sizes,
+    the input projection ``lin_in``, the refiner's slot distribution
+    (``slot_mu``, ``slot_log_sigma``), the forward prologue (input checks,
+    slot draw) and the epilogue (:class:`HyperedgeHead` on all
+    ``(node, slot)`` pairs of each graph, a
+    :class:`~torch_geometric_hyper.nn.HypergraphPrediction`).
+
+    A subclass builds its own modules after ``super().__init__`` and ends
+    its ``__init__`` with :meth:`_finish_init` (which adds the head last and
+    resets the parameters).
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int,
+                 max_edges: int):
+        super().__init__()
+        self.in_channels = positive_int('in_channels', in_channels)
+        self.hidden_channels = d = positive_int('hidden_channels',
+                                                hidden_channels)
+        self.max_edges = positive_int('max_edges', max_edges)
+        self.lin_in = Linear(self.in_channels, d)
+        self.slot_mu = Parameter(torch.empty(d))
+        self.slot_log_sigma = Parameter(torch.empty(d))
+
+    def _finish_init(self, chunk_elements: int):
+        self.head = HyperedgeHead(self.hidden_channels, chunk_elements)
+        self.reset_parameters()
+
+    def _prologue(self, x: Tensor, batch: Optional[Tensor],
+                  num_graphs: Optional[int], slots: Optional[Tensor],
+                  generator: Optional[torch.Generator]):
+        """Checks the input and draws the slots: ``(x, batch, B, slots
+        [B m, d])``."""
+        x, batch, B = check_set_input(x, batch, num_graphs, self.in_channels)
+        slots = draw_slots(self.slot_mu, self.slot_log_sigma,
+                           B * self.max_edges, x, slots, generator)
+        return x, batch, B, slots
+
+    def _predict(self, node: Tensor, edge: Tensor, batch: Tensor,
+                 num_graphs: int) -> HypergraphPrediction:
+        """The heads on all ``(node, slot)`` pairs of each graph."""
+        m = self.max_edges
+        candidates = CandidateIncidence.complete(batch, num_graphs, m)
+        inc, exist = self.head(node, edge, candidates.index)
+        return HypergraphPrediction(inc, exist, candidates.index, batch,
+                                    num_graphs, m)
+
+    def _repr_extra(self) -> str:
+        return ''
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, '
+                f'{self.hidden_channels}, max_edges={self.max_edges}'
+                f'{self._repr_extra()})')

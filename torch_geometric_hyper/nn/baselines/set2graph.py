@@ -14,12 +14,13 @@ from torch_geometric.utils import scatter
 
 from torch_geometric_hyper.nn.baselines.heads import (
     check_set_input,
+    dense_sets,
     positive_int,
 )
-from torch_geometric_hyper.nn.baselines.set_transformer import dense_sets
 from torch_geometric_hyper.nn.deepsets import DeepSetLayer
 from torch_geometric_hyper.nn.graph_refiner import AdjacencyPrediction
-from torch_geometric_hyper.nn.loss import _check_reduction
+from torch_geometric_hyper.nn.loss import _LabelBCELoss
+from torch_geometric_hyper.nn.prediction import _NodeBatch
 
 
 # --------------------------------------------------------------------------
@@ -211,7 +212,7 @@ def _unique_rows(rows: Tensor, num_nodes: int) -> Tuple[Tensor, Tensor]:
 # Predictions and loss
 # --------------------------------------------------------------------------
 @dataclass
-class TuplePrediction:
+class TuplePrediction(_NodeBatch):
     r"""Scores of candidate k-tuples (hyperedges of a fixed size k), the
     output of :class:`Set2Graph` for :math:`k \ge 3`.
 
@@ -242,10 +243,6 @@ class TuplePrediction:
     @property
     def k(self) -> int:
         return self.tuple_index.size(0)
-
-    @property
-    def num_nodes(self) -> int:
-        return self.batch.numel()
 
     def to_hyperedge_index(self, threshold: float = 0.5,
                            edge_size: Optional[int] = None,
@@ -312,7 +309,7 @@ def tuple_labels(tuple_index: Tensor, hyperedge_index: Tensor) -> Tensor:
     return torch.isin(inverse[:P], inverse[P:]).float()
 
 
-class TupleBCELoss(Module):
+class TupleBCELoss(_LabelBCELoss):
     r"""Set2Graph's loss for hyperedges of a fixed size :math:`k`: binary
     cross-entropy of every candidate tuple's score against "is a target
     hyperedge".
@@ -333,27 +330,12 @@ class TupleBCELoss(Module):
         - **output:** scalar, or :math:`(P)` with ``reduction='none'``
     """
 
-    def __init__(self, pos_weight: Optional[float] = None,
-                 reduction: str = 'mean'):
-        super().__init__()
-        _check_reduction(reduction)
-        self.pos_weight = pos_weight
-        self.reduction = reduction
-
     def forward(self, prediction: TuplePrediction, data) -> Tensor:
         index = getattr(data, 'hyperedge_index', data)
         if not isinstance(index, Tensor):
             raise ValueError("the target has no 'hyperedge_index'")
-        label = tuple_labels(prediction.tuple_index, index)
-        pos_weight = None if self.pos_weight is None else \
-            label.new_tensor(self.pos_weight)
-        return F.binary_cross_entropy_with_logits(
-            prediction.logit, label.to(prediction.logit.dtype),
-            pos_weight=pos_weight, reduction=self.reduction)
-
-    def __repr__(self) -> str:
-        pw = '' if self.pos_weight is None else f'pos_weight={self.pos_weight}'
-        return f'{self.__class__.__name__}({pw})'
+        return self._bce(prediction.logit,
+                         tuple_labels(prediction.tuple_index, index))
 
 
 # --------------------------------------------------------------------------

@@ -7,20 +7,15 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import LayerNorm, Linear, Module, ModuleList, Parameter
-from torch_geometric.utils import to_dense_batch
+from torch.nn import LayerNorm, Linear, Module, ModuleList
 
-from torch_geometric_hyper.nn.baselines.heads import (
-    HyperedgeHead,
-    check_set_input,
-    draw_slots,
+from torch_geometric_hyper.nn.baselines.heads import (  # noqa: F401
+    SlotBaseline,
+    dense_sets,
     positive_int,
     reset_slot_parameters,
 )
-from torch_geometric_hyper.nn.functional import (
-    DEFAULT_CHUNK_ELEMENTS,
-    CandidateIncidence,
-)
+from torch_geometric_hyper.nn.functional import DEFAULT_CHUNK_ELEMENTS
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
 
@@ -144,7 +139,7 @@ class PMA(Module):
                 f'num_heads={self.mab.num_heads})')
 
 
-class SetTransformer(Module):
+class SetTransformer(SlotBaseline):
     r"""The Set Transformer of `"Set Transformer: A Framework for
     Attention-based Permutation-Invariant Neural Networks"
     <https://arxiv.org/abs/1810.00825>`_ (Lee et al., ICML 2019), adapted to
@@ -209,25 +204,18 @@ class SetTransformer(Module):
                  num_decoder_layers: int = 1,
                  ff_channels: Optional[int] = None,
                  chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
-        super().__init__()
-        self.in_channels = positive_int('in_channels', in_channels)
-        self.hidden_channels = d = positive_int('hidden_channels',
-                                                hidden_channels)
-        self.max_edges = positive_int('max_edges', max_edges)
+        super().__init__(in_channels, hidden_channels, max_edges)
+        d = self.hidden_channels
         positive_int('num_encoder_layers', num_encoder_layers)
         if int(num_decoder_layers) < 0:
             raise ValueError(f"'num_decoder_layers' must be >= 0, got "
                              f"{num_decoder_layers!r}")
-        self.lin_in = Linear(self.in_channels, d)
         self.encoder = ModuleList([SAB(d, num_heads, ff_channels)
                                    for _ in range(int(num_encoder_layers))])
-        self.slot_mu = Parameter(torch.empty(d))
-        self.slot_log_sigma = Parameter(torch.empty(d))
         self.pma = PMA(d, num_heads, ff_channels)
         self.decoder = ModuleList([SAB(d, num_heads, ff_channels)
                                    for _ in range(int(num_decoder_layers))])
-        self.head = HyperedgeHead(d, chunk_elements)
-        self.reset_parameters()
+        self._finish_init(chunk_elements)
 
     def reset_parameters(self):
         self.lin_in.reset_parameters()
@@ -256,37 +244,18 @@ class SetTransformer(Module):
         if num_iterations is not None:
             raise ValueError("SetTransformer is one-shot: 'num_iterations' "
                              "must be None")
-        x, batch, B = check_set_input(x, batch, num_graphs, self.in_channels)
+        x, batch, B, seeds = self._prologue(x, batch, num_graphs, slots,
+                                            generator)
         m, d = self.max_edges, self.hidden_channels
-        seeds = draw_slots(self.slot_mu, self.slot_log_sigma, B * m, x,
-                           slots, generator)
         h, mask = dense_sets(self.lin_in(x), batch, B)
         for sab in self.encoder:
             h = sab(h, mask)
         edge = self.pma(seeds.view(B, m, d), h, mask)
         for sab in self.decoder:
             edge = sab(edge)
-        edge = edge.reshape(B * m, d)
-        candidates = CandidateIncidence.complete(batch, B, m)
-        inc, exist = self.head(h[mask], edge, candidates.index)
-        return HypergraphPrediction(inc, exist, candidates.index, batch, B, m)
+        return self._predict(h[mask], edge.reshape(B * m, d), batch, B)
 
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.in_channels}, '
-                f'{self.hidden_channels}, max_edges={self.max_edges}, '
-                f'encoder={len(self.encoder)}, decoder={len(self.decoder)})')
+    def _repr_extra(self) -> str:
+        return f', encoder={len(self.encoder)}, decoder={len(self.decoder)}'
 
 
-def dense_sets(h: Tensor, batch: Tensor, num_graphs: int):
-    r"""Pads the sets of a batch to :math:`(B, n_{max}, d)` with a node mask;
-    raises a :class:`ValueError` on an empty set."""
-    counts = torch.bincount(batch, minlength=num_graphs)
-    if counts.numel() > num_graphs:
-        raise ValueError(f"'batch' holds graph ids up to "
-                         f"{counts.numel() - 1} but num_graphs={num_graphs}")
-    if bool((counts == 0).any()):
-        g = int((counts == 0).nonzero()[0])
-        raise ValueError(f"graph {g} of the batch has no nodes: every set "
-                         f"needs at least one node")
-    return to_dense_batch(h, batch, batch_size=num_graphs,
-                          max_num_nodes=int(counts.max()))

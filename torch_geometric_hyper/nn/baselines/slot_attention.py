@@ -7,25 +7,20 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import GRUCell, LayerNorm, Linear, Module, Parameter
+from torch.nn import GRUCell, LayerNorm, Linear
 
 from torch_geometric_hyper.nn.baselines.heads import (
-    HyperedgeHead,
-    check_set_input,
-    draw_slots,
+    SlotBaseline,
+    dense_sets,
     positive_int,
     reset_slot_parameters,
 )
-from torch_geometric_hyper.nn.baselines.set_transformer import dense_sets
 from torch_geometric_hyper.nn.deepsets import DeepSet
-from torch_geometric_hyper.nn.functional import (
-    DEFAULT_CHUNK_ELEMENTS,
-    CandidateIncidence,
-)
+from torch_geometric_hyper.nn.functional import DEFAULT_CHUNK_ELEMENTS
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
 
-class SlotAttention(Module):
+class SlotAttention(SlotBaseline):
     r"""Slot Attention model of `"Object-Centric Learning with Slot
     Attention" <https://arxiv.org/abs/2006.15055>`_ (Locatello et al.,
     NeurIPS 2020), adapted to set-to-hypergraph prediction as a baseline for
@@ -91,18 +86,12 @@ class SlotAttention(Module):
                  num_iterations: int = 3, mlp_channels: Optional[int] = None,
                  epsilon: float = 1e-8,
                  chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
-        super().__init__()
-        self.in_channels = positive_int('in_channels', in_channels)
-        self.hidden_channels = d = positive_int('hidden_channels',
-                                                hidden_channels)
-        self.max_edges = positive_int('max_edges', max_edges)
+        super().__init__(in_channels, hidden_channels, max_edges)
+        d = self.hidden_channels
         self.num_iterations = positive_int('num_iterations', num_iterations)
         mlp = positive_int('mlp_channels', mlp_channels or d)
         self.epsilon = float(epsilon)
-        self.lin_in = Linear(self.in_channels, d)
         self.encoder = DeepSet(d, d)
-        self.slot_mu = Parameter(torch.empty(d))
-        self.slot_log_sigma = Parameter(torch.empty(d))
         self.norm_input = LayerNorm(d)
         self.norm_slot = LayerNorm(d)
         self.lin_q = Linear(d, d, bias=False)
@@ -112,8 +101,7 @@ class SlotAttention(Module):
         self.norm_mlp = LayerNorm(d)
         self.mlp1 = Linear(d, mlp)
         self.mlp2 = Linear(mlp, d)
-        self.head = HyperedgeHead(d, chunk_elements)
-        self.reset_parameters()
+        self._finish_init(chunk_elements)
 
     def reset_parameters(self):
         reset_slot_parameters(self.slot_mu, self.slot_log_sigma)
@@ -138,12 +126,11 @@ class SlotAttention(Module):
             num_iterations (int, optional): slot-attention rounds (default
                 ``self.num_iterations``).
         """
-        x, batch, B = check_set_input(x, batch, num_graphs, self.in_channels)
+        x, batch, B, edge = self._prologue(x, batch, num_graphs, slots,
+                                           generator)
         T = self.num_iterations if num_iterations is None else \
             positive_int('num_iterations', num_iterations)
         m, d = self.max_edges, self.hidden_channels
-        edge = draw_slots(self.slot_mu, self.slot_log_sigma, B * m, x, slots,
-                          generator)
         node = self.encoder(self.lin_in(x), batch, B)
         dense, mask = dense_sets(node, batch, B)
         h = self.norm_input(dense)
@@ -158,11 +145,8 @@ class SlotAttention(Module):
             update = (attn.transpose(1, 2) @ v).reshape(B * m, d)
             edge = self.gru(update, prev)
             edge = edge + self.mlp2(F.relu(self.mlp1(self.norm_mlp(edge))))
-        candidates = CandidateIncidence.complete(batch, B, m)
-        inc, exist = self.head(node, edge, candidates.index)
-        return HypergraphPrediction(inc, exist, candidates.index, batch, B, m)
+        return self._predict(node, edge, batch, B)
 
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.in_channels}, '
-                f'{self.hidden_channels}, max_edges={self.max_edges}, '
-                f'num_iterations={self.num_iterations})')
+    def _repr_extra(self) -> str:
+        return f', num_iterations={self.num_iterations}'
+

@@ -1,0 +1,158 @@
+r"""Pieces the refiner, its set-to-graph adaptation and the one-shot
+baselines share: the input checks of a set model and the base of the
+modules that score candidate pairs with the refiner's pair MLP."""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import torch
+from torch import Tensor
+from torch.nn import Linear, Module, Parameter
+
+from torch_geometric_hyper.nn.functional import (
+    DEFAULT_CHUNK_ELEMENTS,
+    pair_mlp,
+)
+
+
+def positive_int(name: str, value) -> int:
+    """``int(value)``, or a :class:`ValueError` naming ``name`` unless it is
+    a positive integer."""
+    if isinstance(value, bool) or int(value) != value or int(value) < 1:
+        raise ValueError(f"'{name}' must be a positive integer, got "
+                         f"{value!r}")
+    return int(value)
+
+
+def check_set_input(x, batch, num_graphs, in_channels: int, *,
+                    check_sorted: bool = True, check_finite: bool = False):
+    r"""Validates ``(x, batch, num_graphs)`` of a set model; returns them
+    with defaults filled in (one graph when ``batch`` is ``None``).
+
+    Args:
+        check_sorted (bool, optional): refuse an unsorted ``batch``.
+        check_finite (bool, optional): refuse NaN or infinite features
+            (checked on CPU tensors only, outside ``torch.compile``).
+    """
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        raise ValueError(f"'x' must be a 2-D tensor [num_nodes, "
+                         f"in_channels], got {getattr(x, 'shape', type(x))}")
+    if x.size(1) != in_channels:
+        raise ValueError(f"'x' has {x.size(1)} features per node but the "
+                         f"model was built with in_channels={in_channels}")
+    if x.size(0) == 0:
+        raise ValueError("the input set is empty (x has 0 rows): a set needs "
+                         "at least one node")
+    if not x.is_floating_point():
+        raise ValueError(f"'x' must be a floating-point tensor, got "
+                         f"{x.dtype}; convert it with x.float()")
+    if check_finite and x.device.type == 'cpu' and \
+            not torch.compiler.is_compiling() and \
+            not bool(torch.isfinite(x).all()):
+        raise ValueError("'x' contains NaN or infinite values; clean or "
+                         "impute the node features first")
+    if batch is None:
+        batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+        num_graphs = 1 if num_graphs is None else num_graphs
+    else:
+        if tuple(batch.shape) != (x.size(0), ):
+            raise ValueError(f"'batch' must have shape [num_nodes] = "
+                             f"[{x.size(0)}], got {list(batch.shape)}")
+        batch = batch.long()
+        if check_sorted and not torch.compiler.is_compiling() and \
+                batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
+            raise ValueError("'batch' must be sorted (nodes of a graph "
+                             "contiguous), as PyG batches are")
+        if num_graphs is None:
+            num_graphs = int(batch.max()) + 1
+    return x, batch, int(num_graphs)
+
+
+class RecurrentModel(Module):
+    r"""What the recurrent refiners share
+    (:class:`~torch_geometric_hyper.nn.HypergraphRefiner`,
+    :class:`~torch_geometric_hyper.nn.GraphRefiner`): running steps from a
+    state. A subclass defines ``step(state) -> state`` and states with a
+    ``prediction()``."""
+
+    def run(self, state, num_steps: int, return_all: bool = False):
+        """Runs ``num_steps`` steps from ``state``; with ``return_all`` also
+        returns the prediction of every step."""
+        preds = []
+        for _ in range(num_steps):
+            state = self.step(state)
+            if return_all:
+                preds.append(state.prediction())
+        return (state, preds) if return_all else state
+
+    def _run_and_predict(self, state, num_steps: int, return_state: bool):
+        """The end of ``forward``: ``num_steps`` steps, then the last
+        prediction (and the final state with ``return_state``)."""
+        state = self.run(state, num_steps)
+        pred = state.prediction()
+        return (pred, state) if return_state else pred
+
+
+class PairScorer(Module):
+    r"""Base of the modules that score candidate pairs with the refiner's
+    pair MLP :math:`z = w_2^\top \mathrm{ReLU}(a + b + w_p\, p + b_1) + b_2`
+    (:func:`~torch_geometric_hyper.nn.pair_mlp`):
+    :class:`~torch_geometric_hyper.nn.RefinementStep`,
+    :class:`~torch_geometric_hyper.nn.GraphRefinementStep` and
+    :class:`~torch_geometric_hyper.nn.HyperedgeHead`.
+
+    It holds ``hidden_channels`` and ``chunk_elements``, registers the
+    refiner's incidence and existence parameters
+    (:meth:`_add_incidence_mlp`), resets every child module and draws the
+    vectors named by :meth:`_uniform_parameters` from
+    :math:`U(-1/\sqrt d, 1/\sqrt d)`.
+    """
+
+    def __init__(self, hidden_channels: int,
+                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
+        super().__init__()
+        self.hidden_channels = hidden_channels
+        self.chunk_elements = chunk_elements
+
+    def _add_incidence_mlp(self, previous: bool = True):
+        r"""Registers :math:`W_n` (``lin_inc_node``, with the bias
+        :math:`b_1`), :math:`W_e` (``lin_inc_edge``), :math:`w_I`
+        (``inc_weight``, only with ``previous``), :math:`w_2, b_2`
+        (``lin_inc_out``) and the existence gate (``lin_exist``)."""
+        d = self.hidden_channels
+        self.lin_inc_node = Linear(d, d)
+        self.lin_inc_edge = Linear(d, d, bias=False)
+        if previous:
+            self.inc_weight = Parameter(torch.empty(d))
+        self.lin_inc_out = Linear(d, 1)
+        self.lin_exist = Linear(d, 1)
+
+    def _uniform_parameters(self) -> Iterable[Parameter]:
+        return ()
+
+    def reset_parameters(self):
+        for module in self.children():
+            module.reset_parameters()
+        bound = 1.0 / math.sqrt(self.hidden_channels)
+        for weight in self._uniform_parameters():
+            torch.nn.init.uniform_(weight, -bound, bound)
+
+    def _pair_logit(self, a: Tensor, b: Tensor, previous: Tensor,
+                    previous_weight: Tensor, lin_out: Linear,
+                    index: Tensor) -> Tensor:
+        """:func:`pair_mlp` with the output layer ``lin_out``."""
+        return pair_mlp(a, b, previous, previous_weight,
+                        lin_out.weight.view(-1), lin_out.bias, index,
+                        self.chunk_elements)
+
+    def _incidence_logit(self, node: Tensor, edge: Tensor, previous: Tensor,
+                         previous_weight: Tensor, index: Tensor) -> Tensor:
+        """The incidence MLP on the ``(node, slot)`` pairs of ``index``."""
+        return self._pair_logit(self.lin_inc_node(node),
+                                self.lin_inc_edge(edge), previous,
+                                previous_weight, self.lin_inc_out, index)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}({self.hidden_channels})'
+
