@@ -7,6 +7,12 @@ backward pass (with the loss) of
 * ``refiner``: HypergraphRefiner with m = 2n - 4 slots (the facet count of
   n points on a sphere) and one refinement step with gradient, memory
   O(m n) = O(n^2) floats for the incidence;
+* ``refiner_sparse``: the same refiner on a sparse candidate incidence:
+  slot j keeps the ``--candidates`` K nearest nodes of node j mod n (a
+  seed point) as its only candidate members, so the slot-node activations
+  are O(m K d) = O(n) at a fixed m/n ratio. The matched loss still builds
+  an m x m cost and an n x m table of log-odds (one float per entry, not
+  d), the only terms that stay quadratic;
 * ``set2graph_local``: Set2Graph on triples (i, j, l) with j, l among the
   K = 10 nearest neighbours of i (the local version its paper used), O(n K^2);
 * ``set2graph_full``: Set2Graph on all triples, O(n^3);
@@ -42,7 +48,7 @@ import _common as C  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NAME = 'memory_scaling'
-MODELS = ['refiner', 'set2graph_local', 'set2graph_full']
+MODELS = ['refiner', 'refiner_sparse', 'set2graph_local', 'set2graph_full']
 SIZES = [10, 20, 50, 100, 200, 500, 1000]
 QUICK_SIZES = [10, 30, 100]
 #: the CSV columns, in order
@@ -63,6 +69,8 @@ def parse_args(argv=None):
                    help="Set2Graph's tuple MLP width")
     p.add_argument('--neighbours', type=int, default=10,
                    help='K of the local Set2Graph')
+    p.add_argument('--candidates', type=int, default=16,
+                   help='refiner_sparse: candidate nodes per slot (K)')
     p.add_argument('--batch-size', type=int, default=1)
     p.add_argument('--max-gb', type=float, default=2.0,
                    help='do not run Set2Graph configurations whose tuple '
@@ -115,11 +123,14 @@ def measure(args, cfg):
     num_hyperedges = torch.tensor(counts)
 
     def step(x, batch, B, target, num_hyperedges):
-        if cfg['model'] == 'refiner':
+        if cfg['model'].startswith('refiner'):
             m = int(num_hyperedges.max())
             model = HypergraphRefiner(dim, cfg['hidden'], m,
                                       num_iterations=1)
-            pred = model(x, batch, B)
+            cand = None
+            if cfg['model'] == 'refiner_sparse':
+                cand = knn_candidates(x, batch, B, m, cfg['candidates'])
+            pred = model(x, batch, B, candidate_index=cand)
             loss = MatchedIncidenceLoss()(pred, target, num_hyperedges)
         else:
             local = cfg['model'] == 'set2graph_local'
@@ -143,6 +154,24 @@ def measure(args, cfg):
     return {'peak_bytes': _peak_rss_bytes() - base, 'seconds': seconds}
 
 
+def knn_candidates(x, batch, B, m, k):
+    """``[2, B m k]`` candidate pairs: slot j of graph g gets the k nodes
+    of g nearest to its node j mod n."""
+    import torch
+    out = []
+    ptr = torch.cat([batch.new_zeros(1),
+                     torch.bincount(batch, minlength=B).cumsum(0)])
+    for g in range(B):
+        pts = x[ptr[g]:ptr[g + 1]]
+        n = pts.size(0)
+        near = torch.cdist(pts, pts).topk(min(k, n), largest=False).indices
+        seed = torch.arange(m) % n
+        nodes = near[seed] + ptr[g]  # [m, k]
+        slots = (g * m + torch.arange(m))[:, None].expand_as(nodes)
+        out.append(torch.stack([nodes.reshape(-1), slots.reshape(-1)]))
+    return torch.cat(out, dim=1)
+
+
 # --------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------
@@ -151,17 +180,19 @@ def configs(args):
            for model in args.models]
     if not args.no_10d:
         for model in args.models:
-            if model != 'set2graph_local':  # 13 points: local = all
+            if model not in ('set2graph_local', 'refiner_sparse'):
+                # 13 points: local = all
                 out.append(dict(model=model, n=13, dim=10))
     for cfg in out:
         cfg.update(hidden=args.hidden, tuple_channels=args.tuple_channels,
-                   neighbours=args.neighbours, batch_size=args.batch_size)
+                   neighbours=args.neighbours, batch_size=args.batch_size,
+                   candidates=args.candidates)
     return out
 
 
 def tuple_bytes(cfg):
     """Set2Graph's tuple activations for ``cfg`` (None for the refiner)."""
-    if cfg['model'] == 'refiner':
+    if cfg['model'].startswith('refiner'):
         return None
     sys.path.insert(0, ROOT)
     from torch_geometric_hyper.nn import tuple_tensor_bytes
@@ -200,7 +231,7 @@ def _fmt_bytes(b):
 
 def plot(rows):
     fig, (ax, ) = C.new_figure(size=(6.4, 4.2))
-    colors = dict(zip(MODELS, ['#4c72b0', '#dd8452', '#c44e52']))
+    colors = dict(zip(MODELS, ['#4c72b0', '#55a868', '#dd8452', '#c44e52']))
     for model in MODELS:
         pts = sorted((r['n'], r) for r in rows
                      if r['model'] == model and r['dim'] == 3)

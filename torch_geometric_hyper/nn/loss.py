@@ -126,13 +126,17 @@ class MatchedIncidenceLoss(Module):
         t_node, t_edge = hyperedge_index[0].long(), hyperedge_index[1].long()
         t_graph = torch.arange(B, device=device).repeat_interleave(
             num_hyperedges, output_size=total)
-        members = diff.new_zeros(total, m).index_add_(0, t_edge,
-                                                      diff[t_node])
-        # Row gathers of [B, m] views: no [T, m] index tensor is kept.
-        cost_real = -(base.view(B, m)[t_graph] + members
-                      + log_pe.view(B, m)[t_graph]) \
-            / denom[t_graph, None]  # [T, m]
-        reduced = cost_real - cost_pad.view(B, m)[t_graph]
+        # members[q, s] = sum of the log-odds of slot s over target q's
+        # nodes: a sparse [T, N] 0/1 matrix times diff, no [nnz_T, m] gather.
+        target = torch.sparse_coo_tensor(
+            torch.stack([t_edge, t_node]),
+            torch.ones(t_node.numel(), dtype=z.dtype, device=device),
+            (total, N), check_invariants=False).coalesce()
+        members = torch.sparse.mm(target, diff)  # [T, m]
+        # cost_real - cost_pad per (target, slot): the row sums of
+        # log(1 - I) cancel, leaving the members and the gate's log-odds.
+        gate = (log_pe - log_qe).view(B, m)
+        reduced = (members + gate[t_graph]) / -denom[t_graph, None]
 
         cols = self._assign(reduced.detach(), counts)
         cols = cols.to(device)
