@@ -84,7 +84,7 @@ def main(argv=None):
     p.add_argument('--val-samples', type=int, default=512)
     p.add_argument('--val-every', type=int, default=100)
     p.add_argument('--root', default='data/convex_hull')
-    p.add_argument('--out', default='benchmarks/results/compare_models')
+    p.add_argument('--out', default='runs/compare_models')
     p.add_argument('--quick', action='store_true',
                    help='tiny settings that finish in a few minutes')
     p.add_argument('--collect', nargs='*', default=None, metavar='DIR',
