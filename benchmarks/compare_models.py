@@ -4,7 +4,7 @@ Runs ``examples/convex_hull.py`` once per model (refiner, stacked,
 set2graph, set_transformer, slot_attention) and set size, each in its own
 single-threaded subprocess with the same budget of process CPU time (so
 jobs sharing the machine do not change each other's budget), and prints
-validation F1 (strict and the reference convention), test F1 and the
+validation F1 (strict, and as the reference code counts it), test F1 and the
 parameter count side by side. Writes ``compare_models.csv`` / ``.json``
 and a bar chart ``compare_models.png`` under ``--out``.
 
@@ -30,12 +30,12 @@ MODELS = ['refiner', 'stacked', 'set2graph', 'set_transformer',
           'slot_attention']
 PATTERNS = {
     'val_f1': r'best val F1 ([\d.]+)',
-    'val_f1_reference': r'best val F1 [\d.]+ \(reference convention '
+    'val_f1_reference': r'best val F1 [\d.]+ \(reference metric '
                         r'([\d.]+)\)',
     'batches': r'after (\d+) batches',
     'cpu_minutes': r'\(([\d.]+) CPU min\)',
     'test_f1': r'test F1 ([\d.]+)',
-    'test_f1_reference': r'test F1 [\d.]+ \(reference convention ([\d.]+)',
+    'test_f1_reference': r'test F1 [\d.]+ \(reference metric ([\d.]+)',
     'parameters': r'with ([\d,]+) parameters',
 }
 

@@ -286,7 +286,7 @@ def main(argv=None):
             state['bad'] += 1
         checkpoint(last_path)
         tqdm.write(f"step {state['step']:6d}  val F1 {res['f1']:.4f}  "
-                   f"(reference convention {res['f1_reference']:.4f}, "
+                   f"(reference metric {res['f1_reference']:.4f}, "
                    f"duplicates/set {res['duplicates']:.2f})  "
                    f"val loss {res['loss']:.4f}"
                    f"{'  *best*' if improved else ''}")
@@ -341,12 +341,12 @@ def main(argv=None):
     val = state.get('best_val') or evaluate(model, val_loader, args.T,
                                             device, args.dim, loss_fn=loss_fn)
     total = time.perf_counter() - start
-    print(f"best val F1 {val['f1']:.4f} (reference convention "
+    print(f"best val F1 {val['f1']:.4f} (reference metric "
           f"{val['f1_reference']:.4f}) after {state['step']} batches "
           f"(best at batch {state.get('best_step')}), "
           f"{state['train_seconds'] / 60:.1f} min of training "
           f"({state['cpu_seconds'] / 60:.1f} CPU min)")
-    print(f"test F1 {test['f1']:.4f} (reference convention "
+    print(f"test F1 {test['f1']:.4f} (reference metric "
           f"{test['f1_reference']:.4f}, duplicates/set "
           f"{test['duplicates']:.2f}) on {len(test_ds)} sets")
     print(f'total wall time {total / 60:.2f} min')

@@ -108,10 +108,12 @@ def evaluate(model, loader, device):
         pred = model(data.x, data.batch, data.num_graphs)
         loss += float(loss_fn(pred, data)) * data.num_graphs
         graphs += data.num_graphs
-        m = adjacency_metrics(pred.edge_index(), data.edge_index, data.batch,
-                              data.num_graphs, reduce=False)
-        for k, v in m.items():
-            per_graph.setdefault(k, []).append(v)
+        for conv, suffix in (('pairs', ''), ('reference', '_reference')):
+            m = adjacency_metrics(pred.edge_index(), data.edge_index,
+                                  data.batch, data.num_graphs, reduce=False,
+                                  convention=conv)
+            for k, v in m.items():
+                per_graph.setdefault(k + suffix, []).append(v)
         lab = pair_labels(pred.pair_index, data.edge_index,
                           pred.num_nodes).bool()
         pos = pred.adjacency > 0.5

@@ -68,3 +68,31 @@ def test_from_dense_rejects_mismatched_x():
     with pytest.raises(ValueError, match='rows'):
         HypergraphData.from_dense_incidence(torch.ones(2, 3),
                                             x=torch.randn(4, 1))
+
+
+def test_dense_batch_incidence_padded_with_masks():
+    d1 = HypergraphData(x=torch.randn(4, 2),
+                        hyperedge_index=torch.tensor([[0, 1, 3], [0, 0, 1]]),
+                        num_hyperedges=3)  # hyperedge 2 is empty
+    d2 = HypergraphData(x=torch.randn(2, 2),
+                        hyperedge_index=torch.tensor([[0, 1], [0, 0]]),
+                        num_hyperedges=1)
+    d3 = HypergraphData(x=torch.randn(3, 2), num_hyperedges=0)
+    batch = next(iter(DataLoader([d1, d2, d3], batch_size=3)))
+    with pytest.raises(ValueError, match=r'to_dense_batch_incidence\(\)'):
+        batch.to_dense_incidence()
+    inc, edge_mask, node_mask = batch.to_dense_batch_incidence()
+    assert inc.shape == (3, 3, 4)
+    assert edge_mask.tolist() == [[True] * 3, [True, False, False],
+                                  [False] * 3]
+    assert node_mask.tolist() == [[True] * 4, [True, True, False, False],
+                                  [True, True, True, False]]
+    assert torch.equal(inc[0], d1.to_dense_incidence())
+    assert torch.equal(inc[1, :1, :2], d2.to_dense_incidence())
+    assert inc[1].sum() == 2 and inc[2].sum() == 0
+    for i in range(3):  # the per-graph method named by the error
+        assert torch.equal(batch.get_example(i).to_dense_incidence(),
+                           inc[i][edge_mask[i]][:, node_mask[i]])
+    one, em, nm = d1.to_dense_batch_incidence()
+    assert torch.equal(one[0], d1.to_dense_incidence())
+    assert em.all() and nm.all()

@@ -119,4 +119,63 @@ def test_candidate_f1_and_evaluate():
     assert out['recall'] == pytest.approx(1 / 3)
     assert out['precision'] == pytest.approx(0.5)
     assert out['accuracy'] == pytest.approx(6 / 12)
+    # reference convention: the 4 diagonal entries join the true negatives
+    assert out['accuracy_reference'] == pytest.approx(10 / 16)
+    assert out['recall_reference'] == pytest.approx(1 / 3)
     assert out['candidate_f1'] == pytest.approx(0.5)
+
+
+def reference_delaunay_metrics(target, pred):
+    """The reference code's count, re-derived: [B, n, n] 0/1 target and
+    probabilities, full matrix, diagonal of the prediction zeroed, 1e-8
+    added to the denominators."""
+    eye = torch.eye(pred.size(-1), dtype=torch.bool).expand_as(pred)
+    p = (pred > 0.5).double().masked_fill(eye, 0.0)
+    t = target.double()
+    tp = (t * p).sum((1, 2))
+    tn = ((1 - t) * (1 - p)).sum((1, 2))
+    fp = ((1 - t) * p).sum((1, 2))
+    fn = (t * (1 - p)).sum((1, 2))
+    eps = 1e-8
+    return {'accuracy': (tp + tn) / (tp + tn + fp + fn),
+            'precision': tp / (tp + fp + eps), 'recall': tp / (tp + fn + eps),
+            'f1': 2 * tp / (2 * tp + fp + fn + eps)}
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+def test_reference_convention_equals_dense_reference(seed):
+    gen = torch.Generator().manual_seed(seed)
+    B, n = 5, 6
+    prob = torch.rand(B, n, n, generator=gen)
+    prob = (prob + prob.transpose(1, 2)) / 2
+    target = (torch.rand(B, n, n, generator=gen) > 0.6).double()
+    target = torch.triu(target, 1)
+    target = target + target.transpose(1, 2)
+    prob[0] = 0.0  # graph 0: nothing to find, nothing predicted
+    target[0] = 0.0
+    prob[1] = 0.0  # graph 1: nothing predicted
+    batch = torch.arange(B).repeat_interleave(n)
+
+    def edges(adj):
+        g, i, j = adj.nonzero(as_tuple=True)
+        return torch.stack([g * n + i, g * n + j])
+
+    eye = torch.eye(n, dtype=torch.bool)
+    pred_edges = edges((prob > 0.5) & ~eye)
+    ours = adjacency_metrics(pred_edges, edges(target > 0), batch, B,
+                             reduce=False, convention='reference')
+    ref = reference_delaunay_metrics(target, prob)
+    for key in ('accuracy', 'precision', 'recall', 'f1'):
+        assert torch.allclose(ours[key], ref[key], atol=1e-7), key
+    assert ours['f1'][0] == 0.0 and ours['precision'][1] == 0.0
+    # the default convention differs only in the accuracy (and the empty
+    # graph): acc_ref = (acc n(n-1) + n) / n^2
+    pairs = adjacency_metrics(pred_edges, edges(target > 0), batch, B,
+                              reduce=False)
+    assert pairs['f1'][0] == 1.0
+    assert torch.allclose(pairs['f1'][2:], ours['f1'][2:], atol=1e-7)
+    assert torch.allclose(ours['accuracy'],
+                          (pairs['accuracy'] * n * (n - 1) + n) / n ** 2)
+    with pytest.raises(ValueError, match="'convention' must be one of"):
+        adjacency_metrics(pred_edges, edges(target > 0), batch, B,
+                          convention='full')

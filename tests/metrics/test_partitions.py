@@ -1,4 +1,5 @@
 import itertools
+import os
 
 import pytest
 import torch
@@ -172,3 +173,56 @@ def test_decode_partition_of_an_adjacency_prediction():
                                torch.tensor([0] * 3 + [1] * 2), 2)
     assert decode_partition(pred).tolist() == [0, 0, 0, 1, 1]
     assert decode_partition(pred, threshold=0.6).tolist() == [0, 0, 1, 2, 2]
+
+
+SHARED_JETS = os.path.join(os.path.dirname(__file__), '..', '..', '..',
+                           'shared', 'data', 'jets', 'validation',
+                           'valid_data.root')
+
+
+def reference_scores(true, pred):
+    """P, R, F1 as the reference's jets evaluation defines them (pair loops;
+    P or R is 0 on an empty denominator, F1 is 0 when P or R is)."""
+    tp, fp, fn, _ = brute(pred, true)
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p and r else 0.0)
+
+
+@pytest.mark.skipif(
+    not os.path.exists(SHARED_JETS),
+    reason=f'real jets sample not found at {os.path.abspath(SHARED_JETS)} '
+    '(the project shared folder); the full data is Zenodo record 4044628')
+def test_real_jets_against_sklearn(tmp_path):
+    metrics = pytest.importorskip('sklearn.metrics')
+    pytest.importorskip('uproot')
+    from torch_geometric.loader import DataLoader
+
+    from torch_geometric_hyper.datasets import ParticlePartitioning
+    os.makedirs(tmp_path / 'raw')
+    os.symlink(os.path.abspath(SHARED_JETS),
+               tmp_path / 'raw' / 'valid_data.root')
+    ds = ParticlePartitioning(str(tmp_path), 'val', log=False)
+    data = next(iter(DataLoader(ds[:600], batch_size=600)))
+    true = target_partition(data.hyperedge_index, data.num_nodes)
+    # Two imperfect predictions: tracks grouped by the sign of their
+    # (standardised) transverse impact parameter d0, and the truth with
+    # every fourth track moved to a cluster of its own.
+    by_d0 = (data.x[:, 0] > 0).long()
+    moved = true.clone()
+    every4 = torch.arange(data.num_nodes) % 4 == 0
+    moved[every4] = true.max() + 1 + torch.arange(int(every4.sum()))
+    for pred in (by_d0, moved):
+        ours = partition_scores(pred, true, data.batch, data.num_graphs)
+        for g in range(data.num_graphs):
+            m = data.batch == g
+            t, p = true[m].numpy(), pred[m].numpy()
+            assert float(ours['ri'][g]) == pytest.approx(
+                metrics.rand_score(t, p))
+            assert float(ours['ari'][g]) == pytest.approx(
+                metrics.adjusted_rand_score(t, p))
+            ref = reference_scores(t.tolist(), p.tolist())
+            assert [float(ours[k][g]) for k in
+                    ('precision', 'recall', 'f1')] == pytest.approx(ref)
+        # the predictions are imperfect, so the check is not vacuous
+        assert 0.0 < float(ours['ari'].mean()) < 1.0

@@ -1,7 +1,7 @@
 r"""A :class:`torch_geometric.data.Data` subclass for hypergraphs."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -147,12 +147,80 @@ class HypergraphData(Data):
     def num_hyperedges(self, value):
         self._store['num_hyperedges'] = value
 
+    def _is_batched(self) -> bool:
+        value = self._store.get('num_hyperedges', None)
+        return isinstance(self, Batch) or (isinstance(value, Tensor)
+                                           and value.numel() != 1)
+
     def to_dense_incidence(self, dtype: torch.dtype = torch.float) -> Tensor:
-        r"""The :math:`(\text{num\_hyperedges}, N)` 0/1 incidence matrix."""
+        r"""The :math:`(\text{num\_hyperedges}, N)` 0/1 incidence matrix of
+        one hypergraph.
+
+        Raises:
+            ValueError: on a batch; use :meth:`to_dense_batch_incidence`
+                (padded, with masks) or ``batch.get_example(i)
+                .to_dense_incidence()`` for graph ``i``.
+        """
+        if self._is_batched():
+            raise ValueError(
+                "to_dense_incidence() builds the matrix of one hypergraph, "
+                "but this is a batch; call to_dense_batch_incidence() for a "
+                "padded [B, max_hyperedges, max_nodes] tensor with masks, or "
+                "batch.get_example(i).to_dense_incidence() for graph i")
         inc = torch.zeros(int(self.num_hyperedges), self.num_nodes,
                           dtype=dtype, device=self.hyperedge_index.device)
         inc[self.hyperedge_index[1], self.hyperedge_index[0]] = 1
         return inc
+
+    def to_dense_batch_incidence(self, dtype: torch.dtype = torch.float
+                                 ) -> Tuple[Tensor, Tensor, Tensor]:
+        r"""The incidence matrices of a batch, padded to the largest graph.
+
+        Works on one hypergraph too (:math:`B = 1`).
+
+        Args:
+            dtype (torch.dtype, optional): dtype of the incidence.
+
+        Returns:
+            ``(incidence, edge_mask, node_mask)``: the 0/1 incidence with
+            padding zeros, and which hyperedge rows and node columns are
+            real.
+
+        Shapes:
+            - **incidence:** :math:`(B, E_{\max}, N_{\max})`
+            - **edge_mask:** :math:`(B, E_{\max})`, bool
+            - **node_mask:** :math:`(B, N_{\max})`, bool
+        """
+        index = self.hyperedge_index
+        device = index.device
+        if self._is_batched():
+            edges = torch.as_tensor(self.num_hyperedges,
+                                    device=device).view(-1).long()
+            B = edges.numel()
+            batch = getattr(self, 'batch', None)
+            if batch is None:
+                raise ValueError("to_dense_batch_incidence() needs the "
+                                 "'batch' vector of a collated batch; "
+                                 "build it with Batch.from_data_list() or "
+                                 "a DataLoader")
+            nodes = torch.bincount(batch.to(device), minlength=B)
+        else:
+            B = 1
+            edges = torch.tensor([int(self.num_hyperedges)], device=device)
+            nodes = torch.tensor([int(self.num_nodes)], device=device)
+            batch = torch.zeros(int(self.num_nodes), dtype=torch.long,
+                                device=device)
+        node_ptr = torch.cumsum(nodes, 0) - nodes
+        edge_ptr = torch.cumsum(edges, 0) - edges
+        e_max = int(edges.max()) if B > 0 else 0
+        n_max = int(nodes.max()) if B > 0 else 0
+        inc = torch.zeros(B, e_max, n_max, dtype=dtype, device=device)
+        node, edge = index.long()
+        g = batch.to(device)[node]
+        inc[g, edge - edge_ptr[g], node - node_ptr[g]] = 1
+        edge_mask = torch.arange(e_max, device=device) < edges.view(-1, 1)
+        node_mask = torch.arange(n_max, device=device) < nodes.view(-1, 1)
+        return inc, edge_mask, node_mask
 
     @classmethod
     def from_dense_incidence(cls, incidence: Tensor, x: Optional[Tensor] = None,

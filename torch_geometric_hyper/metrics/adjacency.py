@@ -2,17 +2,28 @@ r"""Adjacency metrics for set-to-graph prediction (Delaunay edges).
 
 Per graph, the predicted and target graphs are symmetric :math:`n \times n`
 0/1 matrices (the prediction thresholded at 0.5, diagonal zero). Counting
-over their entries (by default the :math:`n(n-1)` off-diagonal ones; with
-``include_diagonal`` all :math:`n^2`, the diagonal being true negatives):
+over their entries:
 
 .. math::
     \text{acc} = \frac{tp + tn}{tp + tn + fp + fn},\quad
     P = \frac{tp}{tp + fp},\quad R = \frac{tp}{tp + fn},\quad
     F_1 = \frac{2\,tp}{2\,tp + fp + fn},
 
-then averaged over graphs. A ratio whose denominator is 0 is 1 when there
-was nothing to find and nothing predicted (e.g. precision with no
-predicted edge and no missed edge), else 0.
+then averaged over graphs. Two conventions (``convention``):
+
+* ``'pairs'`` (the default): the :math:`n(n-1)` off-diagonal entries; a
+  ratio whose denominator is 0 is 1 when there was nothing to find and
+  nothing predicted (e.g. precision with no predicted edge and no missed
+  edge), else 0.
+* ``'reference'``: as the paper authors' reference code
+  (``delaunay_adj_metrics``) counts: all :math:`n^2` entries, the zero
+  diagonal entering the true negatives, and every ratio with a zero
+  denominator is 0 (the reference adds :math:`10^{-8}` to denominators).
+
+Precision, recall and F1 agree between the two except on graphs where a
+denominator is 0; the accuracy differs: with :math:`a` the off-diagonal
+accuracy, the reference's is :math:`(a\,n(n-1) + n) / n^2`, higher by
+:math:`(1 - a)/n`.
 
 Everything is computed from edge lists in :math:`O(E)` (no dense matrix);
 :func:`dense_adjacency_metrics` is the dense single-graph reference.
@@ -38,6 +49,16 @@ def _unordered_keys(edge_index: Tensor, num_nodes: int, name: str) -> Tensor:
     a, b = torch.minimum(e[0], e[1]), torch.maximum(e[0], e[1])
     keep = a != b
     return torch.unique(a[keep] * num_nodes + b[keep])
+
+
+#: The counting conventions of :func:`adjacency_metrics`.
+CONVENTIONS = ('pairs', 'reference')
+
+
+def _check_convention(convention: str) -> None:
+    if convention not in CONVENTIONS:
+        raise ValueError(f"'convention' must be one of {CONVENTIONS}, got "
+                         f"{convention!r}")
 
 
 def _ratio(num: Tensor, den: Tensor, empty_ok: Tensor) -> Tensor:
@@ -92,11 +113,22 @@ def adjacency_confusion(pred_edge_index: Tensor, target_edge_index: Tensor,
 
 
 def adjacency_scores(tp: Tensor, fp: Tensor, fn: Tensor,
-                     tn: Tensor) -> Dict[str, Tensor]:
+                     tn: Tensor, convention: str = 'pairs'
+                     ) -> Dict[str, Tensor]:
     r"""Per-graph accuracy, precision, recall and F1 from confusion counts
-    (see the module docstring for the zero-denominator rule)."""
+    (see the module docstring for each convention's zero-denominator
+    rule)."""
+    _check_convention(convention)
     tp, fp, fn, tn = (torch.as_tensor(v) for v in (tp, fp, fn, tn))
     total = tp + fp + fn + tn
+    if convention == 'reference':
+        zero = torch.zeros_like(tp, dtype=torch.bool)
+        return {
+            'accuracy': _ratio(tp + tn, total, zero),
+            'precision': _ratio(tp, tp + fp, zero),
+            'recall': _ratio(tp, tp + fn, zero),
+            'f1': _ratio(2 * tp, 2 * tp + fp + fn, zero),
+        }
     return {
         'accuracy': _ratio(tp + tn, total, torch.ones_like(tp)),
         'precision': _ratio(tp, tp + fp, fn == 0),
@@ -108,13 +140,19 @@ def adjacency_scores(tp: Tensor, fp: Tensor, fn: Tensor,
 def adjacency_metrics(pred_edge_index: Tensor, target_edge_index: Tensor,
                       batch: Tensor, num_graphs: Optional[int] = None,
                       include_diagonal: bool = False,
-                      reduce: bool = True) -> Dict[str, object]:
+                      reduce: bool = True,
+                      convention: str = 'pairs') -> Dict[str, object]:
     r"""Accuracy, precision, recall and F1 per graph over the
     :math:`n \times n` entries, averaged over graphs (``reduce``) or as
-    :math:`(B)` tensors. Arguments as in :func:`adjacency_confusion`."""
+    :math:`(B)` tensors. Arguments as in :func:`adjacency_confusion`;
+    ``convention='reference'`` counts as the reference code does (all
+    :math:`n^2` entries, zero denominators give 0; it implies
+    ``include_diagonal``)."""
+    _check_convention(convention)
     counts = adjacency_confusion(pred_edge_index, target_edge_index, batch,
-                                 num_graphs, include_diagonal)
-    scores = adjacency_scores(**counts)
+                                 num_graphs,
+                                 include_diagonal or convention == 'reference')
+    scores = adjacency_scores(**counts, convention=convention)
     if not reduce:
         return scores
     return {k: float(v.mean()) if v.numel() else float('nan')
@@ -184,9 +222,11 @@ def evaluate_adjacency(prediction, data, threshold: float = 0.5,
                        include_diagonal: bool = False) -> Dict[str, float]:
     r"""All adjacency metrics of a batch: the per-graph averages of
     :func:`adjacency_metrics` (``accuracy``, ``precision``, ``recall``,
-    ``f1``) and the candidate-set ones of :func:`candidate_edge_f1`
-    (``candidate_precision``, ``candidate_recall``, ``candidate_f1``,
-    ``candidate_coverage``).
+    ``f1``), the same in the reference code's convention
+    (``accuracy_reference``, ``precision_reference``, ``recall_reference``,
+    ``f1_reference``) and the candidate-set ones of
+    :func:`candidate_edge_f1` (``candidate_precision``,
+    ``candidate_recall``, ``candidate_f1``, ``candidate_coverage``).
 
     Args:
         prediction (AdjacencyPrediction): the model's output.
@@ -194,9 +234,12 @@ def evaluate_adjacency(prediction, data, threshold: float = 0.5,
         threshold (float, optional): decision threshold.
         include_diagonal (bool, optional): see :func:`adjacency_confusion`.
     """
-    out = adjacency_metrics(prediction.edge_index(threshold), data.edge_index,
-                            prediction.batch, prediction.num_graphs,
-                            include_diagonal)
+    edge_index = prediction.edge_index(threshold)
+    out = adjacency_metrics(edge_index, data.edge_index, prediction.batch,
+                            prediction.num_graphs, include_diagonal)
+    ref = adjacency_metrics(edge_index, data.edge_index, prediction.batch,
+                            prediction.num_graphs, convention='reference')
+    out.update({f'{k}_reference': v for k, v in ref.items()})
     cand = candidate_edge_f1(prediction, data.edge_index, threshold)
     out.update({f'candidate_{k}': v for k, v in cand.items()})
     return out
