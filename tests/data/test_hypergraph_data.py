@@ -96,3 +96,70 @@ def test_dense_batch_incidence_padded_with_masks():
     one, em, nm = d1.to_dense_batch_incidence()
     assert torch.equal(one[0], d1.to_dense_incidence())
     assert em.all() and nm.all()
+
+
+def test_pyg_round_trip_keeps_empty_and_trailing_hyperedges():
+    from torch_geometric.data.hypergraph_data import HyperGraphData
+    from torch_geometric_hyper.data import PyGHypergraphData
+    # hyperedge 1 empty in the middle, 3 and 4 trailing; node 5 isolated
+    data = HypergraphData(x=torch.randn(6, 2),
+                          hyperedge_index=torch.tensor([[0, 1, 2, 3, 1],
+                                                        [0, 0, 2, 2, 2]]),
+                          num_hyperedges=5, y=torch.tensor([1.0]),
+                          hyperedge_attr=torch.randn(5, 3))
+    pyg = data.to_pyg()
+    assert isinstance(pyg, HyperGraphData)
+    assert isinstance(pyg, PyGHypergraphData)
+    assert torch.equal(pyg.edge_index, data.hyperedge_index)
+    assert pyg.num_edges == 5 and pyg.num_nodes == 6
+    assert torch.equal(pyg.edge_attr, data.hyperedge_attr)
+    back = HypergraphData.from_pyg(pyg)
+    assert back.num_hyperedges == 5 and back.num_nodes == 6
+    assert torch.equal(back.to_dense_incidence(), data.to_dense_incidence())
+    assert torch.equal(back.x, data.x) and torch.equal(back.y, data.y)
+    assert torch.equal(back.hyperedge_attr, data.hyperedge_attr)
+    # from PyG's own class, without a stored count
+    plain = HyperGraphData(x=torch.randn(4, 2),
+                           edge_index=torch.tensor([[0, 1, 3], [0, 0, 1]]))
+    ours = HypergraphData.from_pyg(plain)
+    assert ours.num_hyperedges == 2 and ours.num_nodes == 4
+    assert HypergraphData.from_pyg(plain, num_hyperedges=4).num_hyperedges \
+        == 4
+    # no member at all: PyG's class cannot count that, ours can
+    empty = HypergraphData(x=torch.randn(3, 2), num_hyperedges=2).to_pyg()
+    assert empty.num_edges == 2 and empty.num_nodes == 3
+    assert HypergraphData.from_pyg(empty).num_hyperedges == 2
+    with pytest.raises(TypeError, match='from_pyg'):
+        HypergraphData.from_pyg(torch.zeros(2, 3))
+
+
+def test_pyg_batches_and_hypergraph_conv():
+    from torch_geometric.nn import HypergraphConv
+    graphs = [
+        HypergraphData(x=torch.randn(4, 3),
+                       hyperedge_index=torch.tensor([[0, 1, 3], [0, 0, 1]]),
+                       num_hyperedges=3),  # trailing empty hyperedge 2
+        HypergraphData(x=torch.randn(3, 3), num_hyperedges=1),  # empty
+        HypergraphData(x=torch.randn(5, 3),
+                       hyperedge_index=torch.tensor([[0, 2, 4, 1],
+                                                     [0, 0, 0, 1]])),
+    ]
+    ours = next(iter(DataLoader(graphs, batch_size=3)))
+    pyg = next(iter(DataLoader([g.to_pyg() for g in graphs], batch_size=3)))
+    # PyG's batching now offsets hyperedge ids exactly as ours does
+    assert torch.equal(pyg.edge_index, ours.hyperedge_index)
+    assert pyg.num_edges == int(ours.num_hyperedges.sum()) == 6
+    torch.manual_seed(0)
+    conv = HypergraphConv(3, 8)
+    out_pyg = conv(pyg.x, pyg.edge_index, num_edges=pyg.num_edges)
+    out_ours = conv(ours.x, ours.hyperedge_index,
+                    num_edges=int(ours.num_hyperedges.sum()))
+    assert torch.allclose(out_pyg, out_ours)
+    # graph by graph gives the same node outputs as the batch
+    ptr = ours.ptr.tolist()
+    for g, data in enumerate(graphs):
+        single = data.to_pyg()
+        out = conv(single.x, single.edge_index, num_edges=single.num_edges)
+        assert torch.allclose(out, out_pyg[ptr[g]:ptr[g + 1]], atol=1e-6)
+    with pytest.raises(ValueError, match='to_data_list'):
+        ours.to_pyg()

@@ -6,6 +6,7 @@ from typing import Any, Optional, Tuple
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
+from torch_geometric.data.hypergraph_data import HyperGraphData
 
 
 class HypergraphData(Data):
@@ -222,6 +223,83 @@ class HypergraphData(Data):
         node_mask = torch.arange(n_max, device=device) < nodes.view(-1, 1)
         return inc, edge_mask, node_mask
 
+    def to_pyg(self) -> 'HyperGraphData':
+        r"""This hypergraph as PyG's own
+        :class:`~torch_geometric.data.hypergraph_data.HyperGraphData`:
+        ``hyperedge_index`` becomes ``edge_index`` and ``hyperedge_attr``
+        becomes ``edge_attr``; every other attribute is copied.
+
+        PyG's class infers the number of hyperedges from the largest id, so
+        trailing empty hyperedges would vanish and an empty incidence cannot
+        be counted. The returned object therefore is a
+        :class:`PyGHypergraphData`, a :class:`HyperGraphData` that also
+        stores ``num_hyperedges`` and reports it as ``num_edges`` (so PyG's
+        batching offsets hyperedge ids past trailing empty hyperedges).
+        Pass ``num_edges=data.num_edges`` to
+        :class:`~torch_geometric.nn.HypergraphConv` to keep them there too.
+
+        Raises:
+            ValueError: on a batch; convert its graphs one by one
+                (``batch.to_data_list()``).
+        """
+        if self._is_batched():
+            raise ValueError("to_pyg() converts one hypergraph, but this is "
+                             "a batch; convert batch.to_data_list() one by "
+                             "one and batch them again with PyG's "
+                             "DataLoader")
+        kwargs = {k: v for k, v in self.items()
+                  if k not in ('hyperedge_index', 'num_hyperedges',
+                               'hyperedge_attr', 'num_nodes')}
+        if 'hyperedge_attr' in self:
+            kwargs['edge_attr'] = self.hyperedge_attr
+        out = PyGHypergraphData(edge_index=self.hyperedge_index,
+                                num_hyperedges=int(self.num_hyperedges),
+                                **kwargs)
+        out.num_nodes = self.num_nodes
+        return out
+
+    @classmethod
+    def from_pyg(cls, data: Data,
+                 num_hyperedges: Optional[int] = None) -> 'HypergraphData':
+        r"""Builds a :class:`HypergraphData` from PyG's
+        :class:`~torch_geometric.data.hypergraph_data.HyperGraphData` (or
+        any :class:`~torch_geometric.data.Data` whose ``edge_index`` holds
+        an incidence, row 0 node, row 1 hyperedge), the inverse of
+        :meth:`to_pyg`.
+
+        Args:
+            data (torch_geometric.data.Data): one hypergraph.
+            num_hyperedges (int, optional): the number of hyperedges,
+                counting trailing empty ones (default: ``data``'s
+                ``num_hyperedges`` attribute when set, else the largest
+                hyperedge id + 1).
+        """
+        if not isinstance(data, Data):
+            raise TypeError(f"from_pyg() expects a torch_geometric Data / "
+                            f"HyperGraphData, got {type(data).__name__}")
+        if isinstance(data, Batch):
+            raise ValueError("from_pyg() converts one hypergraph, but got a "
+                             "batch; convert data.to_data_list() one by one")
+        index = data.edge_index
+        if index is None:
+            index = torch.zeros(2, 0, dtype=torch.long)
+        if num_hyperedges is None:
+            stored = data._store.get('num_hyperedges', None)
+            num_hyperedges = (int(stored) if stored is not None else
+                              int(index[1].max()) + 1 if index.numel() else 0)
+        kwargs = {k: v for k, v in data._store.items()
+                  if k not in ('edge_index', 'num_hyperedges', 'edge_attr',
+                               'num_nodes')}
+        if data._store.get('edge_attr', None) is not None:
+            kwargs['hyperedge_attr'] = data.edge_attr
+        if 'x' not in kwargs or kwargs['x'] is None:
+            n = data._store.get('num_nodes', None)
+            kwargs['num_nodes'] = (int(n) if n is not None else
+                                   int(index[0].max()) + 1
+                                   if index.numel() else 0)
+        return cls(hyperedge_index=index, num_hyperedges=num_hyperedges,
+                   **kwargs)
+
     @classmethod
     def from_dense_incidence(cls, incidence: Tensor, x: Optional[Tensor] = None,
                              **kwargs) -> 'HypergraphData':
@@ -240,4 +318,46 @@ class HypergraphData(Data):
                    num_hyperedges=incidence.size(0), **kwargs)
 
 
-torch.serialization.add_safe_globals([HypergraphData])
+class PyGHypergraphData(HyperGraphData):
+    r"""PyG's :class:`~torch_geometric.data.hypergraph_data.HyperGraphData`
+    with an explicit hyperedge count, as :meth:`HypergraphData.to_pyg`
+    returns it.
+
+    ``num_edges`` is the stored ``num_hyperedges`` (a :math:`(B)` tensor's
+    sum once batched) instead of the largest hyperedge id + 1, so trailing
+    empty hyperedges count and an empty incidence (no member at all) is a
+    valid hypergraph with 0 hyperedges. ``num_nodes`` is the stored count
+    when set (PyG's class replaces it by the largest node id + 1 whenever
+    it happens to equal the number of hyperedges, losing trailing isolated
+    nodes). Everything else is PyG's class.
+    """
+
+    @property
+    def num_nodes(self) -> Optional[int]:
+        value = self._store.get('num_nodes', None)
+        if value is not None:
+            return int(torch.as_tensor(value).sum())
+        x = self._store.get('x', None)
+        if isinstance(x, Tensor):
+            return x.size(0)
+        index = self._store.get('edge_index', None)
+        if index is None or index.numel() == 0:
+            return None
+        return int(index[0].max()) + 1
+
+    @num_nodes.setter
+    def num_nodes(self, value: Optional[int]) -> None:
+        self._store.num_nodes = value
+
+    @property
+    def num_edges(self) -> int:
+        value = self._store.get('num_hyperedges', None)
+        if value is not None:
+            return int(torch.as_tensor(value).sum())
+        index = self._store.get('edge_index', None)
+        if index is None or index.numel() == 0:
+            return 0
+        return int(index[1].max()) + 1
+
+
+torch.serialization.add_safe_globals([HypergraphData, PyGHypergraphData])

@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from torch_geometric_hyper.data.unique import unique_hyperedges
 from torch_geometric_hyper.nn.functional import CandidateIncidence
 
 
@@ -108,7 +109,8 @@ class HypergraphPrediction(_NodeBatch):
 
     def to_hyperedge_index(self, threshold: float = 0.5,
                            edge_size: Optional[int] = None,
-                           existence_threshold: float = 0.5
+                           existence_threshold: float = 0.5,
+                           unique: bool = False
                            ) -> Tuple[Tensor, Tensor]:
         r"""Decodes a discrete hypergraph that
         :class:`torch_geometric.nn.HypergraphConv` accepts directly.
@@ -118,6 +120,14 @@ class HypergraphPrediction(_NodeBatch):
         3 for facets of a 3-D hull), else the nodes with
         :math:`I_{ji} >` ``threshold``. Hyperedges are renumbered
         consecutively, graph by graph.
+
+        Several slots may decode to the same node set. With ``unique``, only
+        the first of each is kept within a graph
+        (:func:`~torch_geometric_hyper.data.unique_hyperedges`), so a
+        :class:`~torch_geometric.nn.HypergraphConv` on the result does not
+        weigh a repeated hyperedge twice; metrics that count duplicates
+        (:func:`~torch_geometric_hyper.metrics.evaluate_hyperedges`) decode
+        without it.
 
         Returns:
             ``(hyperedge_index [2, nnz'], hyperedge_batch [E'])``: global node
@@ -148,7 +158,11 @@ class HypergraphPrediction(_NodeBatch):
         uniq, new_id = torch.unique(slot, return_inverse=True)
         order = torch.argsort(new_id * max(1, self.num_nodes) + node)
         index = torch.stack([node, new_id])[:, order]
-        return index, uniq // m
+        edge_batch = uniq // m
+        if unique:
+            index, keep = unique_hyperedges(index, uniq.numel(), edge_batch)
+            edge_batch = edge_batch[keep]
+        return index, edge_batch
 
 
 @dataclass

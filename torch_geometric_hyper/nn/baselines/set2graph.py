@@ -12,6 +12,7 @@ from torch import Tensor
 from torch.nn import Linear, Module, ModuleList
 from torch_geometric.utils import scatter
 
+from torch_geometric_hyper.data.unique import unique_hyperedges
 from torch_geometric_hyper.nn.baselines.heads import (
     check_set_input,
     dense_sets,
@@ -246,13 +247,15 @@ class TuplePrediction(_NodeBatch):
 
     def to_hyperedge_index(self, threshold: float = 0.5,
                            edge_size: Optional[int] = None,
-                           existence_threshold: float = 0.5
+                           existence_threshold: float = 0.5,
+                           unique: bool = False
                            ) -> Tuple[Tensor, Tensor]:
         r"""Decodes the tuples with probability above
         ``existence_threshold`` (the signature of
         :meth:`HypergraphPrediction.to_hyperedge_index
         <torch_geometric_hyper.nn.HypergraphPrediction.to_hyperedge_index>`;
-        ``threshold`` is unused since the members of a tuple are fixed).
+        ``threshold`` is unused since the members of a tuple are fixed;
+        ``unique`` keeps the first of tuples with the same node set).
 
         Returns:
             ``(hyperedge_index [2, k E'], hyperedge_batch [E'])``.
@@ -267,7 +270,11 @@ class TuplePrediction(_NodeBatch):
         edge = torch.arange(E, device=members.device).repeat_interleave(
             self.k)
         index = torch.stack([members.t().reshape(-1), edge])
-        return index, self.batch[members[0]]
+        edge_batch = self.batch[members[0]]
+        if unique:
+            index, keep = unique_hyperedges(index, E, edge_batch)
+            edge_batch = edge_batch[keep]
+        return index, edge_batch
 
 
 def _target_tuples(hyperedge_index: Tensor, k: int) -> Tensor:
