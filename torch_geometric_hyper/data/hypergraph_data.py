@@ -334,6 +334,8 @@ class PyGHypergraphData(HyperGraphData):
 
     @property
     def num_nodes(self) -> Optional[int]:
+        """Number of nodes: the stored count, else ``x``'s rows, else the
+        largest node id + 1."""
         value = self._store.get('num_nodes', None)
         if value is not None:
             return int(torch.as_tensor(value).sum())
@@ -351,6 +353,8 @@ class PyGHypergraphData(HyperGraphData):
 
     @property
     def num_edges(self) -> int:
+        """Number of hyperedges: the stored ``num_hyperedges`` (summed over
+        a batch), else the largest hyperedge id + 1, else 0."""
         value = self._store.get('num_hyperedges', None)
         if value is not None:
             return int(torch.as_tensor(value).sum())
