@@ -269,7 +269,11 @@ def main(argv=None):
         save_atomic({'model': model.state_dict(),
                      'optimizer': opt.state_dict(), 'state': state,
                      'rng': torch.get_rng_state(), 'args': vars(args),
-                     'max_edges': max_edges}, path)
+                     'max_edges': max_edges,
+                     # what torch_geometric_hyper.nn.load_model and the
+                     # predict command need to rebuild the model
+                     'model_config': model.config(),
+                     'metadata': {'edge_size': args.dim}}, path)
 
     def validate():
         t0 = time.perf_counter()

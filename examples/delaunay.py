@@ -196,6 +196,7 @@ def main(argv=None):
         if is_best:
             best = dict(metrics, step=step)
         state = {'model': model.state_dict(), 'optimizer': opt.state_dict(),
+                 'model_config': model.config(),
                  'epoch': epoch_done, 'step': step, 'best': best,
                  'skip_rng': (trainer.rng.getstate()
                               if hasattr(trainer, 'rng') else None),

@@ -286,6 +286,7 @@ def main(argv=None):
 
     def checkpoint(epoch, path):
         atomic_save({'model': model.state_dict(),
+                     'model_config': model.config(),
                      'optimizer': optimizer.state_dict(),
                      'skip_rng': (trainer.rng.getstate()
                                   if hasattr(trainer, 'rng') else None),

@@ -4,10 +4,17 @@ from torch_geometric_hyper.datasets.delaunay import (
     Delaunay,
     delaunay_edge_index,
 )
+from torch_geometric_hyper.datasets.own_sets import (
+    HypergraphSets,
+    read_sets_csv,
+    read_sets_npz,
+    write_sets_npz,
+)
 from torch_geometric_hyper.datasets.particle_partitioning import (
     FLAVOURS,
     ParticlePartitioning,
 )
 
 __all__ = ['SetToHypergraph', 'ConvexHull', 'Delaunay',
-           'delaunay_edge_index', 'ParticlePartitioning']
+           'delaunay_edge_index', 'ParticlePartitioning', 'HypergraphSets',
+           'read_sets_npz', 'write_sets_npz', 'read_sets_csv']

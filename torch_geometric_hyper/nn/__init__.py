@@ -1,3 +1,8 @@
+from torch_geometric_hyper.nn.config import (
+    Configurable,
+    load_model,
+    save_model,
+)
 from torch_geometric_hyper.nn.deepsets import DeepSet, DeepSetLayer
 from torch_geometric_hyper.nn.functional import (
     CandidateIncidence,
@@ -59,4 +64,7 @@ __all__ = [
     'CandidateIncidence',
     'pair_mlp',
     'incidence_matmul',
+    'Configurable',
+    'save_model',
+    'load_model',
 ] + baselines.__all__

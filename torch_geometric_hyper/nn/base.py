@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from torch.nn import Linear, Module, Parameter
 
+from torch_geometric_hyper.nn.config import Configurable
 from torch_geometric_hyper.nn.functional import (
     DEFAULT_CHUNK_ELEMENTS,
     pair_mlp,
@@ -69,7 +70,7 @@ def check_set_input(x, batch, num_graphs, in_channels: int, *,
     return x, batch, int(num_graphs)
 
 
-class RecurrentModel(Module):
+class RecurrentModel(Configurable, Module):
     r"""What the recurrent refiners share
     (:class:`~torch_geometric_hyper.nn.HypergraphRefiner`,
     :class:`~torch_geometric_hyper.nn.GraphRefiner`): running steps from a

@@ -10,6 +10,7 @@ from torch import Tensor
 from torch.nn import Linear, Module, Parameter
 from torch_geometric.utils import to_dense_batch
 
+from torch_geometric_hyper.nn.config import Configurable
 from torch_geometric_hyper.nn.base import (  # noqa: F401 (re-exported)
     PairScorer,
     check_set_input,
@@ -108,7 +109,7 @@ def dense_sets(h: Tensor, batch: Tensor, num_graphs: int):
                           max_num_nodes=int(counts.max()))
 
 
-class SlotBaseline(Module):
+class SlotBaseline(Configurable, Module):
     r"""What the one-shot slot baselines (:class:`SetTransformer
     <torch_geometric_hyper.nn.SetTransformer>`, :class:`SlotAttention
     <torch_geometric_hyper.nn.SlotAttention>`) share: the checked sizes,

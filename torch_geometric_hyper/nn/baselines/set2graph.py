@@ -12,6 +12,7 @@ from torch import Tensor
 from torch.nn import Linear, Module, ModuleList
 from torch_geometric.utils import scatter
 
+from torch_geometric_hyper.nn.config import Configurable
 from torch_geometric_hyper.data.unique import unique_hyperedges
 from torch_geometric_hyper.nn.baselines.heads import (
     check_set_input,
@@ -374,7 +375,7 @@ class _AttentionDeepSetLayer(DeepSetLayer):
         return self.lin(h) + self.lin_centered(h - pooled)
 
 
-class Set2Graph(Module):
+class Set2Graph(Configurable, Module):
     r"""Set2Graph of `"Set2Graph: Learning Graphs From Sets"
     <https://arxiv.org/abs/2002.08772>`_ (Serviansky et al., NeurIPS 2020):
     a set-to-set encoder, a broadcast of the node features to k-tuples and

@@ -1,0 +1,219 @@
+r"""Predict hyperedges for your own sets with a trained model.
+
+.. code-block:: bash
+
+    python -m torch_geometric_hyper.predict --checkpoint runs/convex_hull/best.pt \
+        --input sets.npz --output hyperedges.npz
+
+The checkpoint is a file of :func:`~torch_geometric_hyper.nn.save_model` or
+a ``best.pt`` / ``last.pt`` of the example scripts (both store the model's
+configuration beside its weights). The input is a ``.npz`` file or a nodes
+CSV (formats in :mod:`torch_geometric_hyper.datasets.own_sets`; hyperedges
+in the input are ignored). The output, ``.npz`` or ``.csv`` by its
+extension, holds the predicted hyperedges of every set in the same format
+(plus, in ``.npz``, ``existence``: each hyperedge's existence probability).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from typing import List, Optional
+
+import numpy as np
+import torch
+from torch_geometric.loader import DataLoader
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        prog='python -m torch_geometric_hyper.predict',
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--checkpoint', required=True,
+                   help='model file (save_model) or an example\'s best.pt')
+    p.add_argument('--input', required=True,
+                   help='sets: .npz, or a nodes .csv')
+    p.add_argument('--output', required=True,
+                   help='hyperedges file: .npz or .csv')
+    p.add_argument('--edge-size', type=int, default=None,
+                   help='nodes per hyperedge (top incidences of each slot); '
+                   'default: the checkpoint\'s, else threshold decoding')
+    p.add_argument('--threshold', type=float, default=0.5,
+                   help='incidence threshold when no edge size is set')
+    p.add_argument('--existence-threshold', type=float, default=0.5)
+    p.add_argument('--keep-duplicates', action='store_true',
+                   help='keep slots that decode to the same node set')
+    p.add_argument('--iterations', type=int, default=None,
+                   help='refinement steps (recurrent models; default: the '
+                   'model\'s)')
+    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the slot initialisation')
+    return p.parse_args(argv)
+
+
+def _load_checkpoint(path: str, device):
+    from torch_geometric_hyper.nn import load_model
+    if not os.path.exists(path):
+        raise SystemExit(f"error: no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+    except Exception as err:
+        raise SystemExit(f"error: {path} is not a readable torch checkpoint "
+                         f"({type(err).__name__}: {err})")
+    try:
+        model, meta = load_model(ckpt)
+    except ValueError as err:
+        raise SystemExit(f"error: {path}: {err}")
+    if isinstance(ckpt, dict) and 'edge_size' not in meta:
+        args = ckpt.get('args') or {}
+        if 'dim' in args and 'num_points' in args:  # convex-hull example
+            meta['edge_size'] = int(args['dim'])
+    return model.to(device), meta
+
+
+def _read_input(path: str):
+    from torch_geometric_hyper.datasets import (
+        HypergraphSets,
+        read_sets_csv,
+        read_sets_npz,
+    )
+    try:
+        if path.endswith('.npz'):
+            sets = read_sets_npz(path)
+        elif path.endswith('.csv'):
+            sets = read_sets_csv(path)
+        else:
+            raise ValueError(f"{path}: the input must be a .npz or .csv "
+                             f"file")
+        return HypergraphSets([(x, None) for x, _ in sets], source=path)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"error: {err}")
+
+
+@torch.no_grad()
+def predict(model, dataset, edge_size: Optional[int] = None,
+            threshold: float = 0.5, existence_threshold: float = 0.5,
+            unique: bool = True, iterations: Optional[int] = None,
+            batch_size: int = 64, device='cpu', seed: int = 0):
+    r"""Predicted hyperedges of every set of ``dataset``.
+
+    Returns:
+        ``(sets, existence)``: per set, a list of node-index lists (local to
+        the set), and per set the existence probability of each (zeros for
+        models without an existence gate).
+    """
+    from torch_geometric_hyper.data import unique_hyperedges
+    from torch_geometric_hyper.metrics import hyperedge_sets
+    from torch_geometric_hyper.nn import HypergraphRefiner, Set2Graph
+    from torch_geometric_hyper.nn.base import RecurrentModel
+    model.eval()
+    in_channels = getattr(model, 'in_channels', None)
+    if in_channels is not None and dataset.num_features != in_channels:
+        raise ValueError(f"the model takes {in_channels} features per node, "
+                         f"the input sets have {dataset.num_features}")
+    gen = torch.Generator(device=device).manual_seed(seed)
+    out_sets: List[list] = []
+    out_exist: List[np.ndarray] = []
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        batch = batch.to(device)
+        kwargs = {}
+        if isinstance(model, RecurrentModel) and iterations is not None:
+            kwargs['num_iterations'] = iterations
+        if isinstance(model, HypergraphRefiner) or \
+                not isinstance(model, (Set2Graph, RecurrentModel)):
+            kwargs['generator'] = gen
+        pred = model(batch.x, batch.batch, batch.num_graphs, **kwargs)
+        B = batch.num_graphs
+        if hasattr(pred, 'pair_index'):  # a graph: edges as 2-node sets
+            e = pred.edge_index(threshold)
+            e = e[:, e[0] < e[1]]
+            index = torch.stack([e.flatten(), torch.arange(
+                e.size(1), device=e.device).repeat(2)])
+            edge_graph = batch.batch[e[0]]
+            g = edge_graph.cpu().numpy()
+            exist = [np.zeros(int((g == b).sum()), np.float32)
+                     for b in range(B)]
+        else:
+            index, edge_graph = pred.to_hyperedge_index(
+                threshold, edge_size, existence_threshold)
+            score = torch.zeros(edge_graph.numel(), device=index.device)
+            if hasattr(pred, 'existence_logit'):
+                # hyperedge ids follow the ascending ids of decoded slots
+                slots = torch.unique(_decoded_slots(
+                    pred, threshold, edge_size, existence_threshold))
+                if slots.numel() == edge_graph.numel():
+                    score = pred.existence[slots]
+            if unique:
+                index, keep = unique_hyperedges(index, edge_graph.numel(),
+                                                edge_graph)
+                edge_graph, score = edge_graph[keep], score[keep]
+            g = edge_graph.cpu().numpy()
+            p = score.float().cpu().numpy()
+            exist = [p[g == b] for b in range(B)]
+        sets = hyperedge_sets(index, edge_graph, batch.ptr, B)
+        out_sets += [[list(e) for e in s] for s in sets]
+        out_exist += exist
+    return out_sets, out_exist
+
+
+def _decoded_slots(pred, threshold, edge_size, existence_threshold):
+    # the slots to_hyperedge_index keeps, in its order (ascending ids)
+    exists = pred.existence > existence_threshold
+    if edge_size is None:
+        node, slot = pred.incidence_index
+        keep = (pred.incidence > threshold) & exists[slot]
+        return slot[keep]
+    return torch.nonzero(exists).view(-1)
+
+
+def write_output(path: str, sets: List[list], existence, num_nodes):
+    from torch_geometric_hyper.datasets import write_sets_npz
+    if path.endswith('.npz'):
+        flat = np.concatenate(existence) if existence else np.zeros(0)
+        # x carries no information here: one zero column per node
+        write_sets_npz(path, [(np.zeros((n, 1)), s)
+                              for n, s in zip(num_nodes, sets)],
+                       existence=flat.astype(np.float32))
+    elif path.endswith('.csv'):
+        tmp = f'{path}.tmp{os.getpid()}'
+        with open(tmp, 'w', newline='') as f:
+            w = csv.writer(f)
+            w.writerow(['set', 'hyperedge', 'node'])
+            for s, hyper in enumerate(sets):
+                for e, members in enumerate(hyper):
+                    for i in members:
+                        w.writerow([s, e, i])
+        os.replace(tmp, path)
+    else:
+        raise SystemExit(f"error: {path}: the output must be a .npz or .csv "
+                         f"file")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    model, meta = _load_checkpoint(args.checkpoint, device)
+    dataset = _read_input(args.input)
+    edge_size = args.edge_size if args.edge_size is not None \
+        else meta.get('edge_size')
+    try:
+        sets, exist = predict(model, dataset, edge_size, args.threshold,
+                              args.existence_threshold,
+                              not args.keep_duplicates, args.iterations,
+                              args.batch_size, device, args.seed)
+    except ValueError as err:
+        raise SystemExit(f"error: {args.input}: {err}")
+    num_nodes = [int(d.num_nodes) for d in dataset]
+    write_output(args.output, sets, exist, num_nodes)
+    total = sum(len(s) for s in sets)
+    print(f"{len(sets)} sets, {total} hyperedges "
+          f"({total / max(1, len(sets)):.1f} per set) -> {args.output}",
+          file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()
