@@ -1,3 +1,6 @@
+import os
+import os.path as osp
+
 import numpy as np
 import pytest
 import torch
@@ -108,3 +111,45 @@ def test_degenerate_draws_are_redrawn(tmp_path, monkeypatch):
 def test_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         ConvexHull(tmp_path, log=False, **kwargs)
+
+
+def test_corrupt_cache_is_regenerated(tmp_path):
+    ds = ConvexHull(str(tmp_path), 'val', num_points=8, num_samples=20,
+                    log=False)
+    expect = ds[7].x.clone()
+    path = ds.processed_paths[0]
+    for damage in (b'', b'garbage', open(path, 'rb').read()[:100]):
+        with open(path, 'wb') as f:
+            f.write(damage)
+        with pytest.warns(UserWarning, match=rf'{path}.*could not be loaded'):
+            again = ConvexHull(str(tmp_path), 'val', num_points=8,
+                               num_samples=20, log=False)
+        assert len(again) == 20 and torch.equal(again[7].x, expect)
+    # no temporary file is left behind
+    assert [f for f in os.listdir(osp.dirname(path)) if '.tmp' in f] == []
+
+
+def _build(root, queue):
+    try:
+        ds = ConvexHull(root, 'train', num_points=10, num_samples=300,
+                        log=False)
+        queue.put((len(ds), float(ds[299].x.sum())))
+    except Exception as err:  # pragma: no cover - reported to the parent
+        queue.put(repr(err))
+
+
+def test_two_processes_build_the_same_cache(tmp_path):
+    import multiprocessing as mp
+    ctx = mp.get_context('spawn')
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_build, args=(str(tmp_path), queue))
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert results[0] == results[1] and results[0][0] == 300
+    ds = ConvexHull(str(tmp_path), 'train', num_points=10, num_samples=300,
+                    log=False)
+    assert float(ds[299].x.sum()) == results[0][1]

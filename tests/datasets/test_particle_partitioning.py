@@ -103,9 +103,10 @@ def test_missing_files_clear_error(tmp_path, monkeypatch):
     # no network: make the download fail at once
     monkeypatch.setattr(ParticlePartitioning, 'url',
                         'file:///nonexistent/dir/{}')
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(FileNotFoundError) as info:
         ParticlePartitioning(str(tmp_path), 'test', log=False)
     msg = str(info.value)
+    assert msg.startswith("the jets data file for split 'test' is missing")
     assert osp.join(str(tmp_path), 'raw', 'test_data.root') in msg
     assert 'training_data.root' in msg and 'valid_data.root' in msg
     assert 'by hand' in msg
@@ -133,7 +134,10 @@ SHARED = osp.join(osp.dirname(__file__), '..', '..', '..', 'shared', 'data',
 
 @pytest.mark.skipif(not osp.exists(osp.join(SHARED, 'validation',
                                             'valid_data.root')),
-                    reason='shared jets sample not available')
+                    reason=f'shared jets sample not found at '
+                    f'{osp.abspath(SHARED)}; see the docs page "Particle '
+                    f'jets", section "Getting the data" '
+                    f'(docs/guides/jets.rst)')
 def test_shared_sample(tmp_path):
     os.makedirs(tmp_path / 'raw')
     os.symlink(osp.abspath(osp.join(SHARED, 'validation', 'valid_data.root')),
@@ -147,3 +151,79 @@ def test_shared_sample(tmp_path):
     assert d.hyperedge_index[0].tolist() == list(range(d.num_nodes))
     # the fixed standardisation roughly (not exactly) centres the sample
     assert ds._data.x.mean(0).abs().max() < 2.0
+
+
+def _quick_fail(fn, match, exc=ValueError):
+    import time
+    start = time.perf_counter()
+    with pytest.raises(exc, match=match):
+        fn()
+    return time.perf_counter() - start
+
+
+@pytest.mark.parametrize('content, match', [
+    (b'', 'is empty'),
+    (b'PK\x03\x04 not root', 'is not a ROOT file'),
+])
+def test_broken_raw_file_names_file_and_problem(tmp_path, content, match):
+    os.makedirs(tmp_path / 'raw')
+    (tmp_path / 'raw' / 'valid_data.root').write_bytes(content)
+    _quick_fail(lambda: ParticlePartitioning(str(tmp_path), 'val',
+                                             log=False),
+                rf'valid_data.root {match}.*expected a ROOT file')
+
+
+def test_truncated_raw_file(root, tmp_path):
+    path, _, _ = root
+    raw = osp.join(path, 'raw', 'valid_data.root')
+    whole = open(raw, 'rb').read()
+    with open(raw, 'wb') as f:
+        f.write(whole[:len(whole) // 2])
+    _quick_fail(lambda: ParticlePartitioning(path, 'val', log=False),
+                rf'valid_data.root is truncated: its header records '
+                rf'{len(whole)} bytes but the file has {len(whole) // 2}')
+
+
+def test_missing_branch_names_branch_and_schema(tmp_path):
+    trk, jet = _jets()
+    del trk['trk_pt']
+    os.makedirs(tmp_path / 'raw')
+    _write(str(tmp_path / 'raw' / 'test_data.root'), trk, jet)
+    _quick_fail(lambda: ParticlePartitioning(str(tmp_path), 'test',
+                                             log=False),
+                r"lacks the branches \['trk_pt'\]; expected a ROOT file "
+                r"with a TTree 'tree'")
+
+
+def test_missing_file_says_missing_and_where(tmp_path, monkeypatch):
+    def offline(self, url, path):
+        raise OSError('no network')
+
+    monkeypatch.setattr(ParticlePartitioning, '_fetch', offline)
+    with pytest.raises(FileNotFoundError) as info:
+        ParticlePartitioning(str(tmp_path), 'val', log=False)
+    text = str(info.value)
+    assert text.startswith("the jets data file for split 'val' is missing")
+    assert osp.join(str(tmp_path), 'raw', 'valid_data.root') in text
+    assert 'https://zenodo.org/record/4044628/files/valid_data.root' in text
+    assert 'could not download' not in text
+
+
+def test_corrupt_cache_is_rebuilt_from_raw(root):
+    path, _, _ = root
+    ds = ParticlePartitioning(path, 'train', log=False)
+    expect = [d.x.clone() for d in ds]
+    processed = ds.processed_paths[0]
+    whole = open(processed, 'rb').read()
+    with open(processed, 'wb') as f:
+        f.write(whole[:len(whole) // 3])
+    with pytest.warns(UserWarning, match=r'could not be loaded.*rebuilding'):
+        again = ParticlePartitioning(path, 'train', log=False)
+    assert len(again) == 3 and again.num_skipped == 1
+    assert all(torch.equal(a.x, b) for a, b in zip(again, expect))
+    # the stats file too
+    with open(ds.processed_paths[1], 'w') as f:
+        f.write('{"num_read": 4')
+    with pytest.warns(UserWarning, match='train_stats.json'):
+        again = ParticlePartitioning(path, 'train', log=False)
+    assert again.num_skipped == 1

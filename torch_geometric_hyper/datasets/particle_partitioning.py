@@ -13,6 +13,7 @@ import torch
 from torch_geometric.data import InMemoryDataset
 
 from torch_geometric_hyper.data import HypergraphData
+from torch_geometric_hyper.datasets.cache import HealingCache, temporary_path
 
 #: Per-track branches, in the order of the first six node features.
 TRACK_FEATURES = ('trk_d0', 'trk_z0', 'trk_phi', 'trk_ctgtheta', 'trk_pt',
@@ -27,6 +28,45 @@ FEATURE_STD = (14.13, 10.69, 1.817, 1.890, 7.484, 1.0, 49.13, 1.215, 1.816,
 #: ``jet_flav`` code of each flavour.
 FLAVOURS: Dict[str, int] = {'bottom': 5, 'charm': 4, 'light': 0}
 
+#: Every branch read, in the TTree ``tree``.
+BRANCHES = TRACK_FEATURES + ('trk_vtx_index', ) + JET_FEATURES + \
+    ('jet_flav', )
+#: The expected layout, named in error messages.
+SCHEMA = ("a ROOT file with a TTree 'tree', one entry per jet, jagged "
+          "per-track branches " + ', '.join(TRACK_FEATURES) +
+          ", trk_vtx_index and per-jet branches " +
+          ', '.join(JET_FEATURES) + ", jet_flav (Zenodo record 4044628)")
+
+
+def check_root_file(path: str) -> None:
+    r"""Fails fast, naming ``path``, on a file that cannot be a whole ROOT
+    file: missing, empty, without the ``root`` magic bytes, or shorter than
+    the length its header records (a truncated download)."""
+    import struct
+    if not osp.exists(path):
+        raise FileNotFoundError(f"{path} is missing; expected {SCHEMA}")
+    size = osp.getsize(path)
+    if size == 0:
+        raise ValueError(f"{path} is empty (0 bytes); expected {SCHEMA}")
+    with open(path, 'rb') as f:
+        head = f.read(20)
+    if head[:4] != b'root':
+        raise ValueError(f"{path} is not a ROOT file (it starts with "
+                         f"{head[:4]!r}, not b'root'); expected {SCHEMA}")
+    if len(head) < 16:
+        raise ValueError(f"{path} is truncated: {size} bytes, shorter than "
+                         f"a ROOT header")
+    version = struct.unpack('>i', head[4:8])[0]
+    if version >= 1000000:  # large-file header: 8-byte fEND
+        end = struct.unpack('>q', head[12:20])[0] if len(head) >= 20 else -1
+    else:
+        end = struct.unpack('>i', head[12:16])[0]
+    if end > size:
+        raise ValueError(f"{path} is truncated: its header records {end} "
+                         f"bytes but the file has {size}; download it "
+                         f"again")
+
+
 _INSTALL_HINT = ("reading the jets data needs uproot and awkward: "
                  "pip install torch_geometric_hyper[jets]")
 
@@ -40,7 +80,7 @@ def _import_uproot():
     return uproot
 
 
-class ParticlePartitioning(InMemoryDataset):
+class ParticlePartitioning(HealingCache, InMemoryDataset):
     r"""Jets of charged tracks whose hyperedges are the decay vertices.
 
     The secondary-vertex finding data of Shlomi et al. (2020), used by
@@ -73,7 +113,12 @@ class ParticlePartitioning(InMemoryDataset):
     ``root/raw/valid_data.root`` (``'val'``) and
     ``root/raw/test_data.root`` (``'test'``), as published in Zenodo record
     4044628. A missing file is downloaded from there; when that fails (no
-    network), an error names the files to put in place by hand. Processing
+    network), a :class:`FileNotFoundError` says which files are missing,
+    where they go and where to download them. A damaged file (empty,
+    truncated, not ROOT, a branch missing) fails at once with a
+    :class:`ValueError` naming it and the expected layout
+    (:data:`SCHEMA`). A processed cache that cannot be loaded is rebuilt
+    from the raw file. Processing
     needs ``uproot`` and ``awkward`` (``pip install
     torch_geometric_hyper[jets]``); loading a processed cache does not.
 
@@ -117,13 +162,16 @@ class ParticlePartitioning(InMemoryDataset):
         self.flavour = flavour
         super().__init__(root, transform, pre_transform, pre_filter,
                          force_reload=force_reload, log=log)
-        self.load(self.processed_paths[0], data_cls=HypergraphData)
-        with open(self.processed_paths[1]) as f:
-            self.stats = json.load(f)
+        self.load_processed(self._load)
         if flavour is not None:
             code = FLAVOURS[flavour]
             keep = (self._data.flavour.view(-1) == code).nonzero().view(-1)
             self._indices = keep.tolist()
+
+    def _load(self):
+        self.load(self.processed_paths[0], data_cls=HypergraphData)
+        with open(self.processed_paths[1]) as f:
+            self.stats = json.load(f)
 
     # -- InMemoryDataset ------------------------------------------------
     @property
@@ -146,22 +194,21 @@ class ParticlePartitioning(InMemoryDataset):
                 failed.append((name, e))
         if failed:
             lines = '\n'.join(
-                f"  {osp.join(self.raw_dir, n)}   <- "
-                f"{self.url.format(n)}   ({type(e).__name__}: {e})"
-                for n, e in failed)
-            all_files = ', '.join(
-                osp.join(self.raw_dir, f)
-                for f in self.split_files.values())
-            raise RuntimeError(
-                f"could not download the jets data for split "
-                f"'{self.split}'. Put these files in place by hand:\n"
-                f"{lines}\n(all three splits: {all_files}; Zenodo record "
-                f"4044628)")
+                f"  {osp.join(self.raw_dir, n)}\n    download: "
+                f"{self.url.format(n)}\n    (tried automatically: "
+                f"{type(e).__name__}: {e})" for n, e in failed)
+            all_files = ', '.join(self.split_files.values())
+            raise FileNotFoundError(
+                f"the jets data file for split '{self.split}' is missing. "
+                f"Put it here by hand, downloaded from Zenodo record "
+                f"4044628 (the docs page 'Particle jets' says how):\n"
+                f"{lines}\n(the three splits: {all_files}, all in "
+                f"{self.raw_dir})")
 
     def _fetch(self, url: str, path: str):
         if self.log:
             print(f'Downloading {url}')
-        tmp = path + '.part'
+        tmp = temporary_path(path)
         with urllib.request.urlopen(url, timeout=self.download_timeout) as r, \
                 open(tmp, 'wb') as f:
             while True:
@@ -184,11 +231,12 @@ class ParticlePartitioning(InMemoryDataset):
             print(f"Skipped {stats['num_skipped']} of {stats['num_read']} "
                   f"jets with fewer than 2 tracks")
         path, stats_path = self.processed_paths
-        self.save(data_list, path + '.tmp')
-        with open(stats_path + '.tmp', 'w') as f:
+        tmp, stats_tmp = temporary_path(path), temporary_path(stats_path)
+        self.save(data_list, tmp)
+        with open(stats_tmp, 'w') as f:
             json.dump(stats, f)
-        os.replace(path + '.tmp', path)
-        os.replace(stats_path + '.tmp', stats_path)
+        os.replace(tmp, path)
+        os.replace(stats_tmp, stats_path)
 
     @staticmethod
     def read_jets(path: str, log: bool = False, desc: str = 'jets',
@@ -200,23 +248,36 @@ class ParticlePartitioning(InMemoryDataset):
         import awkward as ak
         from tqdm.auto import tqdm
 
-        branches = list(TRACK_FEATURES) + ['trk_vtx_index'] + \
-            list(JET_FEATURES) + ['jet_flav']
+        branches = list(BRANCHES)
         mean = np.asarray(FEATURE_MEAN, dtype=np.float32)
         std = np.asarray(FEATURE_STD, dtype=np.float32)
-        with uproot.open(path) as file:
+        check_root_file(path)
+        try:
+            file = uproot.open(path)
+        except Exception as err:
+            raise ValueError(f"{path}: uproot cannot open it "
+                             f"({type(err).__name__}: {err}); expected "
+                             f"{SCHEMA}") from None
+        with file:
             if 'tree' not in file:
-                raise ValueError(f"'{path}' has no TTree 'tree' (keys: "
-                                 f"{file.keys()})")
+                raise ValueError(f"{path} has no TTree 'tree' (keys: "
+                                 f"{file.keys()}); expected {SCHEMA}")
             tree = file['tree']
             absent = [b for b in branches if b not in tree.keys()]
             if absent:
-                raise ValueError(f"'{path}' lacks the branches {absent}")
+                raise ValueError(f"{path}: the TTree 'tree' lacks the "
+                                 f"branches {absent}; expected {SCHEMA}")
             data_list, num_read, skipped = [], 0, 0
             bar = tqdm(total=tree.num_entries, disable=not log, desc=desc,
                        leave=False)
-            for chunk in tree.iterate(branches, step_size=step_size,
-                                      library='ak'):
+            try:
+                chunks = list(tree.iterate(branches, step_size=step_size,
+                                           library='ak'))
+            except Exception as err:  # a damaged basket
+                raise ValueError(f"{path}: reading the branches failed "
+                                 f"({type(err).__name__}: {err}); the file "
+                                 f"is damaged or truncated") from None
+            for chunk in chunks:
                 counts = ak.to_numpy(ak.num(chunk['trk_vtx_index']))
                 offsets = np.concatenate([[0], np.cumsum(counts)])
                 trk = np.stack([

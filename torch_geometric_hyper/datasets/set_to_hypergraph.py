@@ -1,6 +1,7 @@
 r"""Base class of generated set-to-hypergraph datasets."""
 from __future__ import annotations
 
+import os
 from typing import Callable, Iterable, List, Optional, Tuple, Type
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 from torch_geometric.data import Data, InMemoryDataset
 
 from torch_geometric_hyper.data import HypergraphData
+from torch_geometric_hyper.datasets.cache import HealingCache, temporary_path
 
 SPLITS = ('train', 'val', 'test')
 
@@ -58,7 +60,7 @@ def draw_non_degenerate(draw: Callable, tries: int = 100):
     raise RuntimeError('could not draw a non-degenerate point set')
 
 
-class SetToHypergraph(InMemoryDataset):
+class SetToHypergraph(HealingCache, InMemoryDataset):
     r"""An :class:`~torch_geometric.data.InMemoryDataset` of generated
     set-to-hypergraph samples.
 
@@ -69,7 +71,10 @@ class SetToHypergraph(InMemoryDataset):
     three splits never share a sample. They are generated once, with a
     progress bar, and cached under ``root/processed`` in a file named after
     the configuration (written to a temporary file, then renamed, so an
-    interrupted run leaves no truncated cache).
+    interrupted run leaves no truncated cache). Two processes building the
+    same cache take turns (a lock file); a cache that cannot be loaded is
+    reported with its path and generated again
+    (:class:`~torch_geometric_hyper.datasets.cache.HealingCache`).
 
     Args:
         root (str): cache directory.
@@ -104,7 +109,8 @@ class SetToHypergraph(InMemoryDataset):
         self.seed = int(seed)
         super().__init__(root, transform, pre_transform, pre_filter,
                          force_reload=force_reload, log=log)
-        self.load(self.processed_paths[0], data_cls=self.data_cls)
+        self.load_processed(lambda: self.load(self.processed_paths[0],
+                                              data_cls=self.data_cls))
 
     #: The :class:`~torch_geometric.data.Data` subclass of the samples
     #: (a plain graph dataset sets :class:`~torch_geometric.data.Data`).
@@ -147,9 +153,8 @@ class SetToHypergraph(InMemoryDataset):
                 data = self.pre_transform(data)
             data_list.append(data)
         path = self.processed_paths[0]
-        tmp = path + '.tmp'
+        tmp = temporary_path(path)
         self.save(data_list, tmp)
-        import os
         os.replace(tmp, path)
 
     @property
