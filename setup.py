@@ -1,7 +1,7 @@
 from setuptools import find_packages, setup
 
 extras = {
-    'test': ['pytest>=7', 'scikit-learn>=1.0'],
+    'test': ['pytest>=7', 'scikit-learn>=1.0', 'hypothesis>=6'],
     'scatter': ['torch-scatter'],
     'jets': ['uproot>=5', 'awkward>=2'],
     'lapx': ['lapx>=0.5'],

@@ -184,3 +184,26 @@ def test_training_reduces_loss_on_one_set():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.3 * losses[0]
+
+
+def test_input_dtype_follows_model_and_num_graphs_checked():
+    torch.manual_seed(0)
+    model = HypergraphRefiner(3, 8, max_edges=4, num_iterations=2)
+    x = torch.randn(5, 3)
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    ref = model(x, generator=gen())
+    out = model(x.double(), generator=gen())  # float64 follows the model
+    assert out.incidence_logit.dtype == torch.float32
+    assert torch.allclose(out.incidence_logit, ref.incidence_logit,
+                          atol=1e-6)
+    with pytest.raises(ValueError, match=r"floating-point .* x.float\(\)"):
+        model(x.long())
+    batch = torch.tensor([0, 0, 1, 1, 2])
+    with pytest.raises(ValueError, match='graph id 2 but num_graphs=2'):
+        model(x, batch, 2)
+    with pytest.raises(ValueError, match="'num_graphs' must be a positive"):
+        model(x, batch, 0)
+    with pytest.raises(ValueError, match='negative graph id'):
+        model(x, torch.tensor([-1, 0, 0, 1, 1]), 2)
+    with pytest.raises(ValueError, match="'batch' must hold integer"):
+        model(x, batch.float(), 3)

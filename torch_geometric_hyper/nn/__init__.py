@@ -1,3 +1,4 @@
+from torch_geometric_hyper.nn.base import set_input_validation
 from torch_geometric_hyper.nn.config import (
     Configurable,
     load_model,
@@ -67,4 +68,5 @@ __all__ = [
     'Configurable',
     'save_model',
     'load_model',
+    'set_input_validation',
 ] + baselines.__all__

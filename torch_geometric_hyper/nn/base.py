@@ -4,7 +4,7 @@ modules that score candidate pairs with the refiner's pair MLP."""
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Iterable, Optional
 
 import torch
 from torch import Tensor
@@ -26,15 +26,42 @@ def positive_int(name: str, value) -> int:
     return int(value)
 
 
+_VALIDATION = {'device_checks': False}
+
+
+def set_input_validation(enabled: bool) -> None:
+    r"""Also runs, on accelerator tensors, the input checks that need a
+    host synchronisation (graph ids within ``num_graphs``, a sorted
+    ``batch``, finite features). On CPU tensors they always run (they cost
+    nothing there); on a GPU they are off by default so that a forward pass
+    does not wait for the device. The checks on shapes, dtypes and sizes
+    are always on."""
+    _VALIDATION['device_checks'] = bool(enabled)
+
+
+def _sync_checks_allowed(t: Tensor) -> bool:
+    return (t.device.type == 'cpu' or _VALIDATION['device_checks']) and \
+        not torch.compiler.is_compiling()
+
+
 def check_set_input(x, batch, num_graphs, in_channels: int, *,
-                    check_sorted: bool = True, check_finite: bool = False):
+                    check_sorted: bool = True, check_finite: bool = False,
+                    dtype: Optional[torch.dtype] = None):
     r"""Validates ``(x, batch, num_graphs)`` of a set model; returns them
     with defaults filled in (one graph when ``batch`` is ``None``).
 
+    Always checked: ``x`` is a 2-D floating tensor with ``in_channels``
+    columns and at least one row, ``batch`` a 1-D integer tensor with one
+    entry per node, ``num_graphs`` a non-negative integer. Checked on CPU
+    tensors (and on GPU after :func:`set_input_validation`): every graph id
+    lies in ``[0, num_graphs)``, ``batch`` is sorted (``check_sorted``),
+    the features are finite (``check_finite``).
+
     Args:
         check_sorted (bool, optional): refuse an unsorted ``batch``.
-        check_finite (bool, optional): refuse NaN or infinite features
-            (checked on CPU tensors only, outside ``torch.compile``).
+        check_finite (bool, optional): refuse NaN or infinite features.
+        dtype (torch.dtype, optional): the model's floating dtype; floating
+            ``x`` of another dtype is converted to it.
     """
     if not isinstance(x, Tensor) or x.dim() != 2:
         raise ValueError(f"'x' must be a 2-D tensor [num_nodes, "
@@ -48,23 +75,45 @@ def check_set_input(x, batch, num_graphs, in_channels: int, *,
     if not x.is_floating_point():
         raise ValueError(f"'x' must be a floating-point tensor, got "
                          f"{x.dtype}; convert it with x.float()")
-    if check_finite and x.device.type == 'cpu' and \
-            not torch.compiler.is_compiling() and \
+    if dtype is not None and x.dtype != dtype:
+        x = x.to(dtype)
+    if check_finite and _sync_checks_allowed(x) and \
             not bool(torch.isfinite(x).all()):
         raise ValueError("'x' contains NaN or infinite values; clean or "
                          "impute the node features first")
+    if num_graphs is not None:
+        if isinstance(num_graphs, Tensor):
+            num_graphs = int(num_graphs)
+        if isinstance(num_graphs, bool) or int(num_graphs) != num_graphs \
+                or num_graphs < 1:
+            raise ValueError(f"'num_graphs' must be a positive integer, got "
+                             f"{num_graphs!r}")
     if batch is None:
         batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
         num_graphs = 1 if num_graphs is None else num_graphs
     else:
-        if tuple(batch.shape) != (x.size(0), ):
+        if not isinstance(batch, Tensor) or \
+                tuple(batch.shape) != (x.size(0), ):
             raise ValueError(f"'batch' must have shape [num_nodes] = "
-                             f"[{x.size(0)}], got {list(batch.shape)}")
+                             f"[{x.size(0)}], got "
+                             f"{list(getattr(batch, 'shape', []))}")
+        if batch.is_floating_point() or batch.dtype == torch.bool:
+            raise ValueError(f"'batch' must hold integer graph ids, got "
+                             f"{batch.dtype}")
         batch = batch.long()
-        if check_sorted and not torch.compiler.is_compiling() and \
-                batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
-            raise ValueError("'batch' must be sorted (nodes of a graph "
-                             "contiguous), as PyG batches are")
+        if _sync_checks_allowed(batch):
+            if check_sorted and batch.numel() > 1 and \
+                    bool((batch[1:] < batch[:-1]).any()):
+                raise ValueError("'batch' must be sorted (nodes of a graph "
+                                 "contiguous), as PyG batches are")
+            lo, hi = int(batch.min()), int(batch.max())
+            if lo < 0:
+                raise ValueError(f"'batch' holds the negative graph id {lo}")
+            if num_graphs is not None and hi >= num_graphs:
+                raise ValueError(f"'batch' holds graph id {hi} but "
+                                 f"num_graphs={num_graphs}; pass num_graphs "
+                                 f">= {hi + 1} (batch.num_graphs for a PyG "
+                                 f"batch) or leave it None")
         if num_graphs is None:
             num_graphs = int(batch.max()) + 1
     return x, batch, int(num_graphs)

@@ -474,7 +474,8 @@ class GraphRefiner(RecurrentModel):
         return self._run_and_predict(state, int(T), return_state)
 
     def _check_input(self, x, batch, num_graphs):
-        return check_set_input(x, batch, num_graphs, self.in_channels)
+        return check_set_input(x, batch, num_graphs, self.in_channels,
+                               dtype=self.lin_in.weight.dtype)
 
     def __repr__(self) -> str:
         knn = f', knn={self.knn}' if self.knn is not None else ''

@@ -334,7 +334,8 @@ class HypergraphRefiner(RecurrentModel):
     def _check_input(self, x: Tensor, batch: Optional[Tensor],
                      num_graphs: Optional[int]):
         return check_set_input(x, batch, num_graphs, self.in_channels,
-                               check_sorted=False, check_finite=True)
+                               check_sorted=False, check_finite=True,
+                               dtype=self.lin_in.weight.dtype)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '

@@ -144,7 +144,8 @@ class SlotBaseline(Configurable, Module):
                   generator: Optional[torch.Generator]):
         """Checks the input and draws the slots: ``(x, batch, B, slots
         [B m, d])``."""
-        x, batch, B = check_set_input(x, batch, num_graphs, self.in_channels)
+        x, batch, B = check_set_input(x, batch, num_graphs, self.in_channels,
+                                      dtype=self.lin_in.weight.dtype)
         slots = draw_slots(self.slot_mu, self.slot_log_sigma,
                            B * self.max_edges, x, slots, generator)
         return x, batch, B, slots

@@ -555,7 +555,8 @@ class Set2Graph(Configurable, Module):
             if value is not None and key != 'generator':
                 raise ValueError(f"Set2Graph is one-shot and has no slots: "
                                  f"{key!r} must be None")
-        x, batch, B = check_set_input(x, batch, num_graphs, self.in_channels)
+        x, batch, B = check_set_input(x, batch, num_graphs, self.in_channels,
+                                      dtype=next(self.parameters()).dtype)
         counts = torch.bincount(batch, minlength=B)
         self.memory_bytes(int(counts.max()), B)
         occ = tuple_occurrences(x, batch, B, self.k, self.neighbours)
