@@ -26,7 +26,7 @@ import resource
 import subprocess
 import sys
 import time
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 WORKER_FLAG = '--worker'
 
@@ -422,23 +422,31 @@ def time_training(step, batches, device) -> Dict[str, float]:
 
 
 def throughput_main(script: str, argv: Sequence[str], args, run_one,
-                    columns: Sequence[Column], title: str) -> Dict:
+                    columns: Sequence[Column], title: str,
+                    configs: Optional[Sequence[Dict]] = None,
+                    bar_label: Callable[[Dict], str] = lambda r: str(
+                        r['size'])) -> Dict:
     """Parent/worker logic of a throughput script: in a worker, runs
-    ``run_one(args, size)`` and emits its row; in the parent, runs one
-    fresh worker per size of ``args.sizes`` and finishes with a table, the
-    CSV/JSON files and a bar chart of samples/s and peak memory."""
+    ``run_one(args, size)`` (or ``run_one(args, config)`` when ``configs``
+    is given) and emits its row; in the parent, runs one fresh worker per
+    size of ``args.sizes`` (or per config) and finishes with a table, the
+    CSV/JSON files and a bar chart of samples/s and peak memory (bars
+    named by ``bar_label(row)``)."""
+    whole_config = configs is not None
+
     def worker(args, cfg):
-        return run_one(args, cfg['size'])
+        return run_one(args, cfg if whole_config else cfg['size'])
 
     cfg = worker_config(args)
     if cfg is not None:
         return emit(worker(args, cfg))
-    rows = [run_config(script, argv, args, {'size': size}, worker)
-            for size in args.sizes]
+    if configs is None:
+        configs = [{'size': size} for size in args.sizes]
+    rows = [run_config(script, argv, args, dict(c), worker) for c in configs]
 
     def plot(rows):
         fig, axes = new_figure(2)
-        labels = [str(r['size']) for r in rows]
+        labels = [bar_label(r) for r in rows]
         for ax, key, label in (
                 (axes[0], 'samples_per_s', 'samples / s'),
                 (axes[1], 'peak_minus_imports_mib',

@@ -6,6 +6,11 @@ relative to the RSS right after the imports; CUDA peak too on a GPU). Each
 configuration runs in a fresh subprocess so the peak RSS of one does not
 hide another's. Writes CSV, JSON and a PNG under ``--out``.
 
+Both modes of the refiner are measured by default, each configuration
+reported with its mode and thread count: activation checkpointing ``on``
+(recompute the pair activations in backward: less memory) and ``off``
+(store them: faster). ``--checkpointing on`` or ``off`` measures one.
+
     python benchmarks/train_throughput.py                 # n=30, 50, 20-100
     python benchmarks/train_throughput.py --sizes 30 --batches 1 --threads 1
     python benchmarks/train_throughput.py --quick         # n=30, 2 batches
@@ -28,33 +33,44 @@ def parse_args(argv=None):
     p = C.base_parser(__doc__, 'train_throughput')
     C.add_throughput_options(p, CONFIGS, batches=4, hidden=128, T=16, B=4,
                              S=2, root=osp.join('data', 'bench_hull'))
+    p.add_argument('--checkpointing', nargs='+', default=['on', 'off'],
+                   choices=['on', 'off'],
+                   help='activation checkpointing modes to measure')
     args = p.parse_args(argv)
     if args.quick and args.sizes == list(CONFIGS):
         args.sizes, args.batches = ['30'], min(args.batches, 2)
     return args
 
 
-def run_one(args, size):
+def run_one(args, cfg):
     from torch_geometric_hyper.datasets import ConvexHull
     from torch_geometric_hyper.nn import (HypergraphRefiner,
                                           MatchedIncidenceLoss)
+    size, mode = cfg['size'], cfg['checkpointing']
     points, m = CONFIGS[size]
     return C.training_throughput_row(
-        args, {'size': size, 'max_edges': m},
+        args, {'size': size, 'checkpointing': mode, 'max_edges': m},
         lambda num: ConvexHull(args.root, 'train', num_points=points,
                                num_samples=num, log=False),
-        lambda: HypergraphRefiner(3, args.hidden, m, args.T),
+        lambda: HypergraphRefiner(3, args.hidden, m, args.T,
+                                  checkpoint=mode == 'on'),
         MatchedIncidenceLoss())
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    # alternate the modes within each size, so a drift in the machine's
+    # load hits both alike
+    configs = [{'size': size, 'checkpointing': mode}
+               for size in args.sizes for mode in args.checkpointing]
     return C.throughput_main(
         __file__, argv, args, run_one,
-        C.throughput_columns(('max_edges', 'm', 'd')),
+        C.throughput_columns(('checkpointing', 'ckpt', ''),
+                             ('max_edges', 'm', 'd')),
         f'Refiner training throughput, convex hull (d={args.hidden}, '
-        f'T={args.T}, B={args.B}, S={args.S})')
+        f'T={args.T}, B={args.B}, S={args.S})', configs=configs,
+        bar_label=lambda r: f"{r['size']} ckpt {r['checkpointing']}")
 
 
 if __name__ == '__main__':

@@ -7,11 +7,14 @@ def test_train_throughput_quick_outputs(tmp_path):
                                     '--batches', 1, '--device', 'cpu'],
                tmp_path)
     rows = check_outputs(tmp_path / 'out' / 'train_throughput_quick',
-                         ['size', 'max_edges', 'seconds_per_batch',
-                          'samples_per_s', 'peak_rss_mib',
-                          'rss_after_imports_mib'], 1,
+                         ['size', 'checkpointing', 'max_edges',
+                          'seconds_per_batch', 'samples_per_s',
+                          'peak_rss_mib', 'rss_after_imports_mib',
+                          'threads'], 2,
                          ['seconds_per_batch', 'samples_per_s'])
-    assert rows[0]['size'] == '30' and rows[0]['max_edges'] == 56
+    assert [r['size'] for r in rows] == ['30', '30']
+    assert [r['checkpointing'] for r in rows] == ['on', 'off']
+    assert rows[0]['max_edges'] == 56
 
 
 def test_graph_throughput_quick_outputs(tmp_path):
