@@ -246,7 +246,7 @@ class ParticlePartitioning(HealingCache, InMemoryDataset):
         at least two tracks) and ``{'num_read', 'num_skipped'}``."""
         uproot = _import_uproot()
         import awkward as ak
-        from tqdm.auto import tqdm
+        from torch_geometric_hyper.utils import Progress
 
         branches = list(BRANCHES)
         mean = np.asarray(FEATURE_MEAN, dtype=np.float32)
@@ -268,8 +268,7 @@ class ParticlePartitioning(HealingCache, InMemoryDataset):
                 raise ValueError(f"{path}: the TTree 'tree' lacks the "
                                  f"branches {absent}; expected {SCHEMA}")
             data_list, num_read, skipped = [], 0, 0
-            bar = tqdm(total=tree.num_entries, disable=not log, desc=desc,
-                       leave=False)
+            bar = Progress(tree.num_entries, desc, enabled=log)
             try:
                 chunks = list(tree.iterate(branches, step_size=step_size,
                                            library='ak'))

@@ -140,12 +140,12 @@ class SetToHypergraph(HealingCache, InMemoryDataset):
         pass
 
     def process(self):
-        from tqdm.auto import tqdm
+        from torch_geometric_hyper.utils import progress
         rng = np.random.default_rng([self.seed, SPLITS.index(self.split)])
         data_list = []
-        for _ in tqdm(range(self.num_samples), disable=not self.log,
-                      desc=f'Generating {self.__class__.__name__} '
-                      f'{self.split}', leave=False):
+        for _ in progress(range(self.num_samples), enabled=self.log,
+                          desc=f'Generating {self.__class__.__name__} '
+                          f'{self.split}'):
             data = self.generate(rng)
             if self.pre_filter is not None and not self.pre_filter(data):
                 continue
