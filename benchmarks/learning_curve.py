@@ -1,0 +1,266 @@
+"""Learning curves: validation F1 against batches, wall and CPU seconds.
+
+Trains any convex-hull model (``--models``) with several seeds
+(``--seeds``), each run in a fresh process, and evaluates every
+``--eval-every`` batches on the same validation sets: F1 in the strict
+convention and as the reference code counts it (``f1_reference``). The
+evaluation time is excluded from the clocks. Reports per model and
+evaluation point the median and the spread (min, max) over seeds, and per
+model the median time to reach ``--target`` reference F1 (wall seconds,
+training CPU seconds and batches; runs that never reach it count as not
+reached). Writes CSV (one row per run and evaluation), JSON and a PNG
+(median with min-max band against batches and wall seconds).
+
+    python benchmarks/learning_curve.py --models refiner set_transformer \\
+        --seeds 1 2 3 --batches 300 --eval-every 25 --threads 2
+    python benchmarks/learning_curve.py --quick     # tiny, about a minute
+
+Models: ``refiner`` (backprop with skips, activation checkpointing as the
+model's default), ``refiner_nockpt`` (the same with checkpointing off),
+``stacked``, ``set_transformer``, ``slot_attention`` (one-shot, matched
+loss).
+"""
+import os
+import os.path as osp
+import statistics
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import _common as C  # noqa: E402
+
+MODELS = ('refiner', 'refiner_nockpt', 'stacked', 'set_transformer',
+          'slot_attention')
+
+
+def parse_args(argv=None):
+    p = C.base_parser(__doc__, 'learning_curve')
+    p.add_argument('--models', nargs='+', default=['refiner'],
+                   choices=MODELS)
+    p.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3])
+    p.add_argument('--num-points', type=int, default=30)
+    p.add_argument('--hidden', type=int, default=None)
+    p.add_argument('--T', type=int, default=16)
+    p.add_argument('--B', type=int, default=4)
+    p.add_argument('--S', type=int, default=2)
+    p.add_argument('--batch-size', type=int, default=None)
+    p.add_argument('--lr', type=float, default=3e-4)
+    p.add_argument('--batches', type=int, default=None,
+                   help='training batches per run')
+    p.add_argument('--eval-every', type=int, default=None,
+                   help='batches between evaluations')
+    p.add_argument('--train-samples', type=int, default=None)
+    p.add_argument('--val-samples', type=int, default=None)
+    p.add_argument('--target', type=float, default=0.43,
+                   help='reference F1 whose time to reach is reported')
+    p.add_argument('--root', default=osp.join('data', 'bench_hull'))
+    args = p.parse_args(argv)
+    quick = args.quick
+    C.apply_defaults(args, hidden=16 if quick else 128,
+                     batch_size=16 if quick else 64,
+                     batches=12 if quick else 300,
+                     eval_every=4 if quick else 25,
+                     train_samples=256 if quick else 20_000,
+                     val_samples=32 if quick else 256)
+    if quick:
+        args.num_points = min(args.num_points, 10)
+        args.T, args.B, args.S = min(args.T, 4), min(args.B, 2), \
+            min(args.S, 2)
+    for name in ('batches', 'eval_every', 'batch_size', 'hidden'):
+        if getattr(args, name) < 1:
+            p.error(f'--{name.replace("_", "-")} must be positive')
+    return args
+
+
+def build(args, model_name: str, max_edges: int):
+    from torch_geometric_hyper.nn import (HypergraphRefiner,
+                                          SetTransformer, SlotAttention,
+                                          StackedHypergraphRefiner)
+    from torch_geometric_hyper.train import BackpropWithSkips, OneShot
+    d, T = args.hidden, args.T
+    if model_name in ('refiner', 'refiner_nockpt', 'stacked'):
+        Model = StackedHypergraphRefiner if model_name == 'stacked' \
+            else HypergraphRefiner
+        kw = {'checkpoint': False} if model_name == 'refiner_nockpt' else {}
+        model = Model(3, d, max_edges, T, **kw)
+        trainer = BackpropWithSkips(T, args.B, args.S, seed=args.seed)
+        return model, trainer, {'num_iterations': T}
+    Model = SetTransformer if model_name == 'set_transformer' \
+        else SlotAttention
+    return Model(3, d, max_edges), OneShot(), {}
+
+
+def run_one(args, cfg):
+    """One model and seed: train, evaluating every ``eval_every`` batches;
+    returns ``{'points': [...]}``."""
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    from torch_geometric_hyper.datasets import ConvexHull
+    from torch_geometric_hyper.metrics import evaluate_hyperedges
+    from torch_geometric_hyper.nn import MatchedIncidenceLoss
+    torch.set_num_threads(args.threads)
+    seed = cfg['seed']
+    args.seed = seed
+    torch.manual_seed(seed)
+    n = args.num_points
+    train_ds = ConvexHull(args.root, 'train', num_points=n,
+                          num_samples=args.train_samples, log=False)
+    val_ds = ConvexHull(args.root, 'val', num_points=n,
+                        num_samples=args.val_samples, log=False)
+    m = max(train_ds.max_hyperedges, val_ds.max_hyperedges)
+    model, trainer, eval_kw = build(args, cfg['model'], m)
+    loss_fn = MatchedIncidenceLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    gen = torch.Generator().manual_seed(seed)
+    val = list(DataLoader(val_ds, batch_size=256))
+
+    @torch.no_grad()
+    def evaluate():
+        model.eval()
+        egen = torch.Generator().manual_seed(0)
+        strict, ref = [], []
+        for batch in val:
+            pred = model(batch.x, batch.batch, batch.num_graphs,
+                         generator=egen, **eval_kw)
+            res = evaluate_hyperedges(pred, batch, edge_size=3)
+            strict.append(res['f1'])
+            ref.append(res['f1_reference'])
+        model.train()
+        return (float(torch.cat(strict).mean()),
+                float(torch.cat(ref).mean()))
+
+    points, done, wall, cpu = [], 0, 0.0, 0.0
+    while done < args.batches:
+        for batch in DataLoader(train_ds, batch_size=args.batch_size,
+                                shuffle=True, generator=gen):
+            t0, c0 = time.perf_counter(), time.process_time()
+            trainer(model, opt, loss_fn, batch)
+            wall += time.perf_counter() - t0
+            cpu += time.process_time() - c0
+            done += 1
+            if done % args.eval_every == 0 or done == args.batches:
+                f1, f1_ref = evaluate()
+                points.append({'batches': done, 'wall_s': wall,
+                               'cpu_s': cpu, 'f1': f1,
+                               'f1_reference': f1_ref})
+            if done >= args.batches:
+                break
+    return {'points': points}
+
+
+def summarise(rows, target):
+    """Per model: median/min/max F1 at each evaluation point, and the
+    median over seeds of the first wall/CPU seconds and batches at which
+    the reference F1 reached ``target``."""
+    out = []
+    models = sorted({r['model'] for r in rows}, key=MODELS.index)
+    for model in models:
+        runs = {}
+        for r in rows:
+            if r['model'] == model:
+                runs.setdefault(r['seed'], []).append(r)
+        reach = []
+        for seed, pts in runs.items():
+            hit = [p for p in sorted(pts, key=lambda p: p['batches'])
+                   if p['f1_reference'] >= target]
+            reach.append(hit[0] if hit else None)
+        got = [h for h in reach if h is not None]
+
+        def med(key):
+            # not-reached runs count as infinitely late
+            vals = sorted([h[key] for h in got] +
+                          [float('inf')] * (len(reach) - len(got)))
+            return statistics.median(vals) if vals else float('nan')
+        last = [max(p, key=lambda p: p['batches']) for p in runs.values()]
+        f1s = [p['f1_reference'] for p in last]
+        out.append({'model': model, 'seeds': len(runs),
+                    'reached': f'{len(got)}/{len(reach)}',
+                    'median_wall_s_to_target': med('wall_s'),
+                    'median_cpu_s_to_target': med('cpu_s'),
+                    'median_batches_to_target': med('batches'),
+                    'final_f1_reference_median': statistics.median(f1s),
+                    'final_f1_reference_min': min(f1s),
+                    'final_f1_reference_max': max(f1s),
+                    'final_f1_median': statistics.median(
+                        [p['f1'] for p in last])})
+    return out
+
+
+def plot(rows):
+    fig, axes = C.new_figure(2)
+    for i, model in enumerate(sorted({r['model'] for r in rows},
+                                     key=MODELS.index)):
+        sub = [r for r in rows if r['model'] == model]
+        for ax, x in ((axes[0], 'batches'), (axes[1], 'wall_s')):
+            by_batch = {}
+            for r in sub:
+                by_batch.setdefault(r['batches'], []).append(r)
+            xs, med, lo, hi = [], [], [], []
+            for b in sorted(by_batch):
+                group = by_batch[b]
+                xs.append(statistics.median(g[x] for g in group))
+                vals = [g['f1_reference'] for g in group]
+                med.append(statistics.median(vals))
+                lo.append(min(vals))
+                hi.append(max(vals))
+            ax.plot(xs, med, marker='.', color=f'C{i}', label=model)
+            ax.fill_between(xs, lo, hi, color=f'C{i}', alpha=0.2)
+    axes[0].set_xlabel('batches')
+    axes[1].set_xlabel('training wall seconds')
+    for ax in axes:
+        ax.set_ylabel('validation F1 (reference metric)')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    cfg = C.worker_config(args)
+    if cfg is not None:
+        return C.emit(run_one(args, cfg))
+    # data first, so that runs do not race to generate it
+    from torch_geometric_hyper.datasets import ConvexHull
+    for split, num in (('train', args.train_samples),
+                       ('val', args.val_samples)):
+        ConvexHull(args.root, split, num_points=args.num_points,
+                   num_samples=num, log=False)
+    rows = []
+    # alternate the models within each seed (shared-machine noise)
+    for seed in args.seeds:
+        for model in args.models:
+            res = C.run_config(__file__, argv, args,
+                               {'model': model, 'seed': seed}, run_one)
+            for p in res['points']:
+                rows.append({'model': model, 'seed': seed, **p})
+            print(f"{model} seed {seed}: F1 {res['points'][-1]['f1']:.3f} "
+                  f"(reference {res['points'][-1]['f1_reference']:.3f}) "
+                  f"after {res['points'][-1]['batches']} batches, "
+                  f"{res['points'][-1]['wall_s']:.0f} s", flush=True)
+    summary = summarise(rows, args.target)
+    title = (f'Learning curves, convex hull n={args.num_points}, '
+             f'd={args.hidden}, T={args.T}, B={args.B}, S={args.S}, batch '
+             f'{args.batch_size}, {args.threads} thread(s)')
+    out = C.finish(args, rows, [
+        ('model', 'model', ''), ('seed', 'seed', 'd'),
+        ('batches', 'batches', 'd'), ('wall_s', 'wall s', '.1f'),
+        ('cpu_s', 'CPU s', '.1f'), ('f1', 'F1', '.3f'),
+        ('f1_reference', 'F1 ref', '.3f')], plot, title,
+        extra_meta={'summary': summary, 'target': args.target})
+    C.print_table(summary, [
+        ('model', 'model', ''), ('reached', f'reached {args.target}', ''),
+        ('median_wall_s_to_target', 'median wall s', '.1f'),
+        ('median_cpu_s_to_target', 'median CPU s', '.1f'),
+        ('median_batches_to_target', 'median batches', '.0f'),
+        ('final_f1_reference_median', 'final F1 ref (median)', '.3f'),
+        ('final_f1_reference_min', 'min', '.3f'),
+        ('final_f1_reference_max', 'max', '.3f')],
+        f'Time to reference F1 {args.target} (median over seeds)')
+    return out
+
+
+if __name__ == '__main__':
+    os.environ.setdefault('PYTHONUNBUFFERED', '1')
+    main()
