@@ -26,3 +26,17 @@ def test_graph_throughput_quick_outputs(tmp_path):
                           'samples_per_s', 'peak_minus_imports_mib'], 1,
                          ['seconds_per_batch', 'samples_per_s'])
     assert rows[0]['knn'] == 16
+
+
+def test_profile_step_quick_outputs(tmp_path):
+    run_script('profile_step', [], tmp_path)
+    rows = check_outputs(tmp_path / 'out' / 'profile_step_quick',
+                         ['size', 'batch_ms', 'pair MLP %',
+                          'assignment %', 'Python / dispatch %'], 1,
+                         ['batch_ms', 'pair MLP %'])
+    shares = [v for k, v in rows[0].items() if k.endswith(' %')]
+    assert len(shares) == 8 and all(v >= 0 for v in shares)
+    # the categories cover the batch's wall time (more when operators on
+    # other threads overlap it)
+    assert sum(shares) >= 99.0
+    assert rows[0]['pair MLP %'] > 0 and rows[0]['DeepSets %'] > 0
