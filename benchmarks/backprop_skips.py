@@ -13,7 +13,7 @@ back-propagated iterations B, for
 S is capped at T // B (T = 4, B = 4: one update). Each (method, T,
 checkpointing) runs in a fresh subprocess; peak memory is the peak RSS
 minus the RSS right after the imports (both are written). Activation
-checkpointing (the refiner's default) recomputes each step in the backward
+checkpointing (on; the refiner's default 'auto' is off at these sizes) recomputes each step in the backward
 pass and stores only its inputs; ``--checkpointing off on`` measures both.
 
 Part ``training``: the paper's Figure 3 setting scaled down to a CPU: a

@@ -76,7 +76,8 @@ def parse_args(argv=None):
     g.add_argument('--max-edges', type=int, default=None,
                    help='slots per set (default: most facets in the data)')
     g.add_argument('--no-checkpointing', action='store_true',
-                   help='store step activations instead of recomputing')
+                   help='always store step activations (default: stored '
+                   'unless one step\'s exceed 256 MiB, then recomputed)')
     g = p.add_argument_group('training')
     g.add_argument('--method', default='skips',
                    choices=['skips', 'bptt', 'tbptt'])
@@ -143,7 +144,7 @@ def build_model(args, max_edges, device):
         Model = StackedHypergraphRefiner if args.model == 'stacked' \
             else HypergraphRefiner
         model = Model(dim, d, max_edges, args.T,
-                      checkpoint=not args.no_checkpointing)
+                      checkpoint=False if args.no_checkpointing else 'auto')
         if args.method == 'skips':
             trainer = BackpropWithSkips(args.T, args.B, args.S,
                                         args.grad_clip, seed=args.seed)

@@ -92,8 +92,9 @@ def parse_args(argv=None):
                    'broadcast')
     p.add_argument('--max-grad-norm', type=float, default=None)
     p.add_argument('--activation-checkpointing', action='store_true',
-                   help='recompute step activations in backward (less '
-                   'memory, slower)')
+                   help='always recompute step activations in backward '
+                   '(less memory, slower; default: only when one step\'s '
+                   'would exceed 256 MiB)')
     p.add_argument('--checkpoint-dir', default=None,
                    help='default: ROOT/checkpoints (refiner), '
                    'ROOT/checkpoints_set2graph')
@@ -165,7 +166,8 @@ def build_model(args):
         return model, OneShot(args.max_grad_norm), SameVertexBCELoss()
     model = HypergraphRefiner(10, args.hidden, args.max_edges,
                               args.iterations,
-                              checkpoint=args.activation_checkpointing)
+                              checkpoint=True if args.activation_checkpointing
+                              else 'auto')
     loss_fn = PartitionLoss(args.f1_weight, gate=args.gate_f1,
                             pair_rule=args.pair_rule)
     trainer = BackpropWithSkips(args.iterations, args.backprop, args.updates,

@@ -207,3 +207,30 @@ def test_input_dtype_follows_model_and_num_graphs_checked():
         model(x, torch.tensor([-1, 0, 0, 1, 1]), 2)
     with pytest.raises(ValueError, match="'batch' must hold integer"):
         model(x, batch.float(), 3)
+
+
+def test_auto_checkpointing_decision_and_equal_gradients():
+    from torch_geometric_hyper.nn.base import (step_activation_bytes,
+                                               use_checkpointing)
+    # 64 hulls of 30 points, 56 slots: about 7 MB per step, stored
+    small = step_activation_bytes(64 * 56 * 30, 64 * (30 + 56), 128)
+    assert 1e6 < small < 2e7
+    assert use_checkpointing('auto', 64 * 56 * 30, 64 * 86, 128) is False
+    # one hull of 10,000 points with 20,000 slots over all pairs: recompute
+    assert use_checkpointing('auto', 10_000 * 20_000, 30_000, 128) is True
+    assert use_checkpointing(True, 1, 1, 1) is True
+    assert use_checkpointing(False, 10**12, 10**9, 512) is False
+    with pytest.raises(ValueError, match="'checkpoint' must be True, False "
+                                         "or 'auto'"):
+        HypergraphRefiner(3, 8, 4, checkpoint='yes')
+    # the three modes compute the same values and gradients
+    x, batch = torch.randn(9, 3), torch.tensor([0] * 4 + [1] * 5)
+    grads = []
+    for mode in ('auto', True, False):
+        torch.manual_seed(0)
+        model = HypergraphRefiner(3, 8, 4, num_iterations=2, checkpoint=mode)
+        pred = model(x, batch, 2, generator=torch.Generator().manual_seed(1))
+        pred.incidence_logit.sum().backward()
+        grads.append(model.lin_in.weight.grad.clone())
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+    assert torch.allclose(grads[0], grads[2], atol=1e-6)

@@ -119,6 +119,47 @@ def check_set_input(x, batch, num_graphs, in_channels: int, *,
     return x, batch, int(num_graphs)
 
 
+#: Default budget of :func:`use_checkpointing` in ``'auto'`` mode: the
+#: activations one refinement step may store (bytes).
+CHECKPOINT_BUDGET = 256 * 2**20
+
+
+def step_activation_bytes(num_pairs: int, num_rows: int, hidden: int,
+                          element_size: int = 4) -> int:
+    r"""Estimated activations one refinement step stores for backward when
+    it is not checkpointed: about :math:`2.5\,(N + M)\,d + 4\,\text{nnz}`
+    elements for :math:`N + M` node and slot rows and :math:`\text{nnz}`
+    candidate pairs (the pair MLP never stores its :math:`[\text{nnz}, d]`
+    hidden layer). The constants were fitted to the measured peak-memory
+    difference between the two modes (``benchmarks/train_throughput.py``,
+    n = 30 and n in [20, 100]) and round up."""
+    return int((2.5 * num_rows * hidden + 4 * num_pairs) * element_size)
+
+
+def use_checkpointing(mode, num_pairs: int, num_rows: int, hidden: int,
+                      element_size: int = 4,
+                      budget: int = CHECKPOINT_BUDGET) -> bool:
+    r"""Whether a training step recomputes its activations in backward.
+
+    ``mode`` ``True`` or ``False`` decides; ``'auto'`` checkpoints only when
+    the step's stored activations (:func:`step_activation_bytes`) would
+    exceed ``budget`` bytes: storing them is faster (no recomputation), so
+    it is chosen whenever it fits.
+    """
+    if mode == 'auto':
+        return step_activation_bytes(num_pairs, num_rows, hidden,
+                                     element_size) > budget
+    return bool(mode)
+
+
+def check_checkpoint_mode(mode):
+    """Refuses anything but ``True``, ``False`` and ``'auto'``."""
+    if mode not in (True, False, 'auto'):
+        raise ValueError(f"'checkpoint' must be True, False or 'auto', got "
+                         f"{mode!r}")
+    return mode
+
+
 class RecurrentModel(Configurable, Module):
     r"""What the recurrent refiners share
     (:class:`~torch_geometric_hyper.nn.HypergraphRefiner`,

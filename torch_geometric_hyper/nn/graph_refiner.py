@@ -2,7 +2,7 @@ r"""The set-to-graph adaptation of the recurrent refiner (Delaunay edges)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -14,7 +14,9 @@ from torch.utils.checkpoint import checkpoint
 from torch_geometric_hyper.nn.base import (
     PairScorer,
     RecurrentModel,
+    check_checkpoint_mode,
     check_set_input,
+    use_checkpointing,
 )
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
@@ -365,8 +367,11 @@ class GraphRefiner(RecurrentModel):
             of one shared. (default: :obj:`False`)
         chunk_elements (int, optional): working-set size (floats) of the
             per-pair kernels.
-        checkpoint (bool, optional): recompute each step's activations in the
-            backward pass. (default: :obj:`True`)
+        checkpoint (bool or str, optional): recompute each step's
+            activations in the backward pass; ``'auto'`` only when one
+            step's would exceed 256 MiB (see
+            :class:`~torch_geometric_hyper.nn.HypergraphRefiner`).
+            (default: :obj:`'auto'`)
 
     Shapes:
         - **input:** node features :math:`(N, F)`, batch vector :math:`(N)`
@@ -387,8 +392,9 @@ class GraphRefiner(RecurrentModel):
                  num_iterations: int = 32, knn: Optional[int] = None,
                  stacked: bool = False,
                  chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-                 checkpoint: bool = True):
+                 checkpoint: Union[bool, str] = 'auto'):
         super().__init__()
+        check_checkpoint_mode(checkpoint)
         for name, value in (('in_channels', in_channels),
                             ('hidden_channels', hidden_channels),
                             ('num_iterations', num_iterations)):
@@ -448,7 +454,9 @@ class GraphRefiner(RecurrentModel):
         module = self.steps[min(state.iteration, len(self.steps) - 1)]
         args = (self.lin_in(state.x), state.node, state.adjacency,
                 state.pairs, state.batch, state.num_graphs)
-        if self.checkpoint and torch.is_grad_enabled():
+        if torch.is_grad_enabled() and use_checkpointing(
+                self.checkpoint, state.pairs.nnz, state.node.size(0),
+                self.hidden_channels, state.node.element_size()):
             node, logit = checkpoint(module, *args, use_reentrant=False)
         else:
             node, logit = module(*args)

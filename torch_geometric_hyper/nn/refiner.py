@@ -2,7 +2,7 @@ r"""The recurrent hypergraph refiner (Zhang, Burghouts, Snoek, LoG 2022)."""
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -12,7 +12,9 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 from torch_geometric_hyper.nn.base import (
     PairScorer,
     RecurrentModel,
+    check_checkpoint_mode,
     check_set_input,
+    use_checkpointing,
 )
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
@@ -179,11 +181,15 @@ class HypergraphRefiner(RecurrentModel):
             (default: :obj:`False`)
         chunk_elements (int, optional): working-set size (floats) of the
             per-pair kernels.
-        checkpoint (bool, optional): recompute each step's activations in
-            the backward pass (activation checkpointing) instead of storing
-            them: a step then keeps only its inputs, for about 25% more
-            training time. Has no effect without gradients.
-            (default: :obj:`True`)
+        checkpoint (bool or str, optional): recompute each step's
+            activations in the backward pass (activation checkpointing)
+            instead of storing them: a step then keeps only its inputs, for
+            10-25% more training time. ``'auto'`` stores them unless one
+            step's would exceed
+            :data:`~torch_geometric_hyper.nn.base.CHECKPOINT_BUDGET`
+            (256 MiB; :func:`~torch_geometric_hyper.nn.base.use_checkpointing`),
+            decided per step from the batch's size. Has no effect without
+            gradients. (default: :obj:`'auto'`)
 
     Shapes:
         - **input:** node features :math:`(N, F)`, batch vector :math:`(N)`
@@ -204,8 +210,9 @@ class HypergraphRefiner(RecurrentModel):
     def __init__(self, in_channels: int, hidden_channels: int, max_edges: int,
                  num_iterations: int = 16, stacked: bool = False,
                  chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-                 checkpoint: bool = True):
+                 checkpoint: Union[bool, str] = 'auto'):
         super().__init__()
+        check_checkpoint_mode(checkpoint)
         for name, value in (('in_channels', in_channels),
                             ('hidden_channels', hidden_channels),
                             ('max_edges', max_edges),
@@ -290,8 +297,11 @@ class HypergraphRefiner(RecurrentModel):
         args = (x_hat, state.node, state.edge, state.incidence,
                 state.candidates, state.batch, state.slot_batch,
                 state.num_graphs)
-        node, edge, inc_logit, exist_logit = module(
-            *args, checkpoint=self.checkpoint and torch.is_grad_enabled())
+        ckpt = torch.is_grad_enabled() and use_checkpointing(
+            self.checkpoint, state.candidates.nnz,
+            state.node.size(0) + state.edge.size(0), self.hidden_channels,
+            state.node.element_size())
+        node, edge, inc_logit, exist_logit = module(*args, checkpoint=ckpt)
         return RefinerState(state.x, node, edge, torch.sigmoid(inc_logit),
                             inc_logit, exist_logit, state.candidates,
                             state.batch, state.num_graphs, state.max_edges,
@@ -357,7 +367,7 @@ class StackedHypergraphRefiner(HypergraphRefiner):
     def __init__(self, in_channels: int, hidden_channels: int, max_edges: int,
                  num_iterations: int = 16,
                  chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-                 checkpoint: bool = True):
+                 checkpoint: Union[bool, str] = 'auto'):
         super().__init__(in_channels, hidden_channels, max_edges,
                          num_iterations, stacked=True,
                          chunk_elements=chunk_elements, checkpoint=checkpoint)
