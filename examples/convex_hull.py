@@ -44,6 +44,7 @@ from torch_geometric_hyper.nn import (
 from torch_geometric_hyper.train import (
     BPTT,
     BackpropWithSkips,
+    NonFiniteLossError,
     OneShot,
     TruncatedBPTT,
 )
@@ -75,6 +76,9 @@ def parse_args(argv=None):
     g.add_argument('--hidden', type=int, default=128)
     g.add_argument('--max-edges', type=int, default=None,
                    help='slots per set (default: most facets in the data)')
+    g.add_argument('--skip-nonfinite', action='store_true',
+                   help='skip batches whose loss is NaN or infinite '
+                   '(counted) instead of stopping')
     g.add_argument('--no-checkpointing', action='store_true',
                    help='always store step activations (default: stored '
                    'unless one step\'s exceed 256 MiB, then recomputed)')
@@ -152,8 +156,9 @@ def build_model(args, max_edges, device):
             trainer = BPTT(args.T, args.grad_clip)
         else:
             trainer = TruncatedBPTT(args.T, args.B, args.grad_clip)
+        trainer.skip_nonfinite = args.skip_nonfinite
         return model.to(device), MatchedIncidenceLoss(), trainer
-    trainer = OneShot(args.grad_clip)
+    trainer = OneShot(args.grad_clip, skip_nonfinite=args.skip_nonfinite)
     if args.model == 'set2graph':
         # Facets of a d-dimensional hull are d-tuples.
         model = Set2Graph(dim, d, k=dim, tuple_channels=2 * d,
@@ -307,7 +312,15 @@ def main(argv=None):
                        disable=args.no_progress, leave=False)
             for batch in bar:
                 t0, c0 = time.perf_counter(), time.process_time()
-                stats = trainer(model, opt, loss_fn, batch.to(device))
+                try:
+                    stats = trainer(model, opt, loss_fn, batch.to(device))
+                except NonFiniteLossError as err:
+                    raise SystemExit(
+                        f"stopped at batch {state['step'] + 1} (epoch "
+                        f"{state['epoch']}): {err}. The last good "
+                        f"checkpoint is {last_path} (written atomically); "
+                        f"continue from it with --resume, or pass "
+                        f"--skip-nonfinite") from None
                 state['train_seconds'] += time.perf_counter() - t0
                 state['cpu_seconds'] = state.get('cpu_seconds', 0.0) + \
                     time.process_time() - c0
@@ -354,6 +367,9 @@ def main(argv=None):
     print(f"test F1 {test['f1']:.4f} (reference metric "
           f"{test['f1_reference']:.4f}, duplicates/set "
           f"{test['duplicates']:.2f}) on {len(test_ds)} sets")
+    if getattr(trainer, 'num_skipped', 0):
+        print(f'skipped {trainer.num_skipped} batches with a non-finite '
+              f'loss')
     print(f'total wall time {total / 60:.2f} min')
     return {'val': val, 'test': test, 'seconds': total,
             'parameters': num_params, 'model': args.model}

@@ -126,3 +126,37 @@ def test_particle_partitioning_example_models(model, tmp_path, capsys):
     assert f'{model} (' in text and ' parameters): training time' in text
     name = 'checkpoints' if model == 'refiner' else 'checkpoints_set2graph'
     assert (tmp_path / 'data' / name / 'best.pt').exists()
+
+
+def test_convex_hull_example_stops_on_nan_and_keeps_checkpoint(
+        tmp_path, monkeypatch, capsys):
+    mod = load('convex_hull')
+    args = ['--root', str(tmp_path / 'data'), '--out', str(tmp_path / 'run'),
+            '--num-points', '8', '--train-samples', '64', '--val-samples',
+            '16', '--test-samples', '16', '--hidden', '16', '--T', '2',
+            '--B', '1', '--S', '2', '--batch-size', '32', '--epochs', '1',
+            '--val-every', '1', '--no-progress']
+    real = mod.MatchedIncidenceLoss.forward
+    calls = [0]
+
+    def poisoned(self, *a, **k):
+        out = real(self, *a, **k)
+        if not torch.is_grad_enabled():  # validation
+            return out
+        calls[0] += 1
+        # the third training update (the second batch) goes NaN
+        return out * float('nan') if calls[0] == 3 else out
+
+    import torch
+    monkeypatch.setattr(mod.MatchedIncidenceLoss, 'forward', poisoned)
+    with pytest.raises(SystemExit, match=r'stopped at batch 2 .*non-finite|'
+                                         r'stopped at batch 2 .*nan'):
+        mod.main(args)
+    ckpt = torch.load(tmp_path / 'run' / 'last.pt', weights_only=False)
+    assert ckpt['state']['step'] == 1  # the last good one
+    # with --skip-nonfinite the run goes on and reports the count
+    calls[0] = 0
+    out = mod.main(args + ['--skip-nonfinite'])
+    assert 'skipped 1 batches with a non-finite loss' in \
+        capsys.readouterr().out
+    assert out['test']['f1'] >= 0.0

@@ -136,3 +136,52 @@ def test_fixed_skips_rejects_bad_settings():
     from torch_geometric_hyper.train import fixed_skips
     with pytest.raises(ValueError, match='B >= 1'):
         fixed_skips(4, 4, 2)
+
+
+def _nan_after(calls):
+    """A loss that becomes NaN from its ``calls``-th call on."""
+    from torch_geometric_hyper.nn import MatchedIncidenceLoss
+    inner, count = MatchedIncidenceLoss(), [0]
+
+    def loss_fn(pred, data):
+        count[0] += 1
+        out = inner(pred, data)
+        return out * float('nan') if count[0] >= calls else out
+    return loss_fn
+
+
+def test_nonfinite_loss_stops_without_touching_parameters():
+    import pytest
+    from torch_geometric_hyper.nn import HypergraphRefiner
+    from torch_geometric_hyper.train import (BackpropWithSkips,
+                                             NonFiniteLossError, OneShot)
+    torch.manual_seed(0)
+    data = _data()
+    model = HypergraphRefiner(data.x.size(1), 8, 6, num_iterations=4)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    trainer = BackpropWithSkips(4, 1, 2, seed=0)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(NonFiniteLossError, match='update 1 of this mini-'):
+        trainer(model, opt, _nan_after(1), data)
+    assert all(torch.equal(a, b) for a, b in zip(before,
+                                                 model.parameters()))
+    # skipping: the first update is taken, the NaN second one is not
+    trainer = BackpropWithSkips(4, 1, 2, seed=0, skip_nonfinite=True)
+    out = trainer(model, opt, _nan_after(2), data)
+    assert out['skipped'] == 1.0 and trainer.num_skipped == 1
+    assert torch.isfinite(torch.tensor(out['loss']))
+    after_first = [p.detach().clone() for p in model.parameters()]
+    assert not all(torch.equal(a, b) for a, b in zip(before, after_first))
+    out = trainer(model, opt, _nan_after(1), data)
+    assert trainer.num_skipped == 2
+    assert all(torch.equal(a, b) for a, b in zip(after_first,
+                                                 model.parameters()))
+    # the one-shot step too
+    from torch_geometric_hyper.nn import SetTransformer
+    st = SetTransformer(data.x.size(1), 8, 6)
+    opt = torch.optim.Adam(st.parameters())
+    with pytest.raises(NonFiniteLossError):
+        OneShot()(st, opt, _nan_after(1), data)
+    one = OneShot(skip_nonfinite=True)
+    assert one(st, opt, _nan_after(1), data)['skipped'] == 1.0
+    assert one.num_skipped == 1

@@ -1,6 +1,7 @@
 from torch_geometric_hyper.train.skips import (
     BPTT,
     BackpropWithSkips,
+    NonFiniteLossError,
     TruncatedBPTT,
     bptt_schedule,
     fixed_skips,
@@ -16,6 +17,7 @@ __all__ = [
     'BPTT',
     'TruncatedBPTT',
     'OneShot',
+    'NonFiniteLossError',
     'train_on_batch',
     'sample_skips',
     'fixed_skips',

@@ -8,6 +8,8 @@ from typing import Callable, Dict, Optional
 
 import torch
 
+from torch_geometric_hyper.train.skips import check_finite_loss
+
 
 class OneShot:
     r"""Plain training step: forward, loss, backward, optimizer step.
@@ -21,6 +23,9 @@ class OneShot:
         max_grad_norm (float, optional): clip the gradient norm to this.
         forward_kwargs (dict, optional): extra keyword arguments of every
             forward call.
+        skip_nonfinite (bool, optional): skip a mini-batch whose loss is NaN
+            or infinite (counted in :attr:`num_skipped`) instead of raising
+            :class:`~torch_geometric_hyper.train.NonFiniteLossError`.
 
     Example:
         >>> trainer = OneShot()  # doctest: +SKIP
@@ -28,12 +33,16 @@ class OneShot:
     """
 
     def __init__(self, max_grad_norm: Optional[float] = None,
-                 forward_kwargs: Optional[dict] = None):
+                 forward_kwargs: Optional[dict] = None,
+                 skip_nonfinite: bool = False):
         if max_grad_norm is not None and not max_grad_norm > 0:
             raise ValueError(f"'max_grad_norm' must be positive or None, got "
                              f"{max_grad_norm}")
         self.max_grad_norm = max_grad_norm
         self.forward_kwargs = dict(forward_kwargs or {})
+        self.skip_nonfinite = skip_nonfinite
+        #: Mini-batches skipped for a non-finite loss.
+        self.num_skipped = 0
 
     def __call__(self, model: torch.nn.Module,
                  optimizer: torch.optim.Optimizer, loss_fn: Callable, data,
@@ -54,13 +63,17 @@ class OneShot:
         pred = model(data.x, data.batch, data.num_graphs,
                      **self.forward_kwargs, **kwargs)
         loss = loss_fn(pred, data)
+        value = float(loss.detach())
         optimizer.zero_grad(set_to_none=True)
+        if not check_finite_loss(value, 0, self.skip_nonfinite):
+            self.num_skipped += 1
+            return {'loss': float('nan'), 'grad_steps': 1, 'skipped': 1.0}
         loss.backward()
         if self.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(),
                                            self.max_grad_norm)
         optimizer.step()
-        return {'loss': float(loss.detach()), 'grad_steps': 1}
+        return {'loss': value, 'grad_steps': 1, 'skipped': 0.0}
 
     def __repr__(self) -> str:
         clip = '' if self.max_grad_norm is None else \

@@ -18,6 +18,7 @@ and states with ``detach()`` and ``prediction()``, as
 """
 from __future__ import annotations
 
+import math
 import random
 from functools import lru_cache
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -117,10 +118,32 @@ def truncated_bptt_schedule(num_iterations: int,
     return [(num_iterations - backprop_iterations, backprop_iterations)]
 
 
+class NonFiniteLossError(FloatingPointError):
+    r"""A training loss was NaN or infinite. The optimizer step of that
+    update was not taken, so the parameters are those of the last good
+    update (and any checkpoint written before stays valid)."""
+
+
+def check_finite_loss(value: float, update: int, skip: bool) -> bool:
+    r"""``True`` if ``value`` is finite; else ``False`` when ``skip``, or a
+    :class:`NonFiniteLossError` naming the update."""
+    if math.isfinite(value):
+        return True
+    if skip:
+        return False
+    raise NonFiniteLossError(
+        f"the training loss is {value} at update {update + 1} of this "
+        f"mini-batch; no optimizer step was taken, the parameters are "
+        f"unchanged. Lower the learning rate, clip gradients, check the "
+        f"inputs for extreme values, or skip such batches "
+        f"(skip_nonfinite=True)")
+
+
 def train_on_batch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                    loss_fn: Callable, data, schedule: Schedule,
                    max_grad_norm: Optional[float] = None,
-                   init_kwargs: Optional[dict] = None) -> Dict[str, float]:
+                   init_kwargs: Optional[dict] = None,
+                   skip_nonfinite: bool = False) -> Dict[str, float]:
     r"""Trains ``model`` on one mini-batch following ``schedule``.
 
     Args:
@@ -131,10 +154,15 @@ def train_on_batch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         schedule: list of ``(skip, backprop)`` pairs.
         max_grad_norm (float, optional): clip the gradient norm to this.
         init_kwargs (dict, optional): extra arguments of ``init_state``.
+        skip_nonfinite (bool, optional): on a NaN or infinite loss, skip the
+            rest of this mini-batch (no optimizer step) instead of raising
+            :class:`NonFiniteLossError`. (default: :obj:`False`)
 
     Returns:
-        dict: ``loss`` (mean over updates) and ``grad_steps`` (largest
-        number of steps held in one autograd graph).
+        dict: ``loss`` (mean over the updates taken; NaN if none),
+        ``grad_steps`` (largest number of steps held in one autograd graph)
+        and ``skipped`` (1.0 if the batch was cut short by a non-finite
+        loss, else 0.0).
     """
     model.train()
     state = model.init_state(data.x, data.batch, data.num_graphs,
@@ -153,15 +181,22 @@ def train_on_batch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             state = model.step(state)
             loss = loss + loss_fn(state.prediction(), data)
         loss = loss / backprop
+        value = float(loss.detach())  # the batch's one host sync per update
+        if not check_finite_loss(value, len(losses), skip_nonfinite):
+            optimizer.zero_grad(set_to_none=True)
+            return {'loss': (sum(losses) / len(losses) if losses
+                             else float('nan')),
+                    'grad_steps': max(b for _, b in schedule),
+                    'skipped': 1.0}
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         optimizer.step()
-        losses.append(float(loss.detach()))
+        losses.append(value)
         state = state.detach()
     return {'loss': sum(losses) / len(losses),
-            'grad_steps': max(b for _, b in schedule)}
+            'grad_steps': max(b for _, b in schedule), 'skipped': 0.0}
 
 
 class BackpropWithSkips:
@@ -179,6 +214,9 @@ class BackpropWithSkips:
         num_updates (int): :math:`S` (paper: 2).
         max_grad_norm (float, optional): gradient clipping.
         seed (int, optional): seed of the skip sampler.
+        skip_nonfinite (bool, optional): skip a mini-batch whose loss is NaN
+            or infinite (counted in :attr:`num_skipped`) instead of raising
+            :class:`NonFiniteLossError`. (default: :obj:`False`)
 
     Example:
         >>> trainer = BackpropWithSkips(16, 4, 2)  # doctest: +SKIP
@@ -187,8 +225,11 @@ class BackpropWithSkips:
 
     def __init__(self, num_iterations: int = 16, backprop_iterations: int = 4,
                  num_updates: int = 2, max_grad_norm: Optional[float] = None,
-                 seed: Optional[int] = None):
+                 seed: Optional[int] = None, skip_nonfinite: bool = False):
         sample_skips(num_iterations, backprop_iterations, num_updates)
+        self.skip_nonfinite = skip_nonfinite
+        #: Mini-batches skipped for a non-finite loss.
+        self.num_skipped = 0
         self.num_iterations = num_iterations
         self.backprop_iterations = backprop_iterations
         self.num_updates = num_updates
@@ -200,8 +241,11 @@ class BackpropWithSkips:
                               self.num_updates, rng=self.rng)
 
     def __call__(self, model, optimizer, loss_fn, data, **kwargs):
-        return train_on_batch(model, optimizer, loss_fn, data,
-                              self.schedule(), self.max_grad_norm, **kwargs)
+        out = train_on_batch(model, optimizer, loss_fn, data,
+                             self.schedule(), self.max_grad_norm,
+                             skip_nonfinite=self.skip_nonfinite, **kwargs)
+        self.num_skipped += int(out['skipped'])
+        return out
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(T={self.num_iterations}, '
