@@ -1,0 +1,232 @@
+"""Larger sets: training cost, memory and quality against the set size n.
+
+Trains, for a fixed budget of training seconds per configuration (each in a
+fresh process), and reports per n: seconds per training step, peak memory
+(peak RSS minus the RSS after the imports), the quality on validation sets
+and the candidate pairs per node; then the log-log slope of time and memory
+against n (1 = linear, 2 = quadratic). Writes CSV/JSON and a PNG (quality,
+time per step and memory against n, log-log).
+
+Tasks:
+
+* ``delaunay``: :class:`~torch_geometric_hyper.nn.GraphRefiner` on points
+  uniform in the unit square, candidates the symmetrised k nearest
+  neighbours (``--knn``, a k-d tree, O(n log n)); accuracy (ours and the
+  reference code's convention), precision, recall and F1 on the true
+  Delaunay edges, and the candidate coverage (share of true edges among
+  the candidates, the recall ceiling).
+* ``hull``: :class:`~torch_geometric_hyper.nn.HypergraphRefiner` on 3-D
+  spherical hulls with m = 2n - 4 slots (the facet count), over all n*m
+  pairs, or over K candidate nodes per slot (``--candidates K``) when the
+  installed refiner offers it; F1 strict and reference metric.
+
+    python benchmarks/larger_sets.py --task delaunay --sizes 1000 10000
+    python benchmarks/larger_sets.py --task hull --sizes 100 200 500 1000
+    python benchmarks/larger_sets.py --quick        # tiny, about a minute
+"""
+import inspect
+import math
+import os
+import os.path as osp
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import _common as C  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = C.base_parser(__doc__, 'larger_sets')
+    p.add_argument('--task', choices=['delaunay', 'hull'],
+                   default='delaunay')
+    p.add_argument('--sizes', nargs='+', type=int, default=None)
+    p.add_argument('--train-seconds', type=float, default=None,
+                   help='training budget per configuration (evaluation '
+                   'excluded)')
+    p.add_argument('--hidden', type=int, default=None)
+    p.add_argument('--T', type=int, default=None)
+    p.add_argument('--B', type=int, default=None)
+    p.add_argument('--S', type=int, default=None)
+    p.add_argument('--knn', type=int, default=16)
+    p.add_argument('--candidates', type=int, default=None,
+                   help='hull: K candidate nodes per slot (needs a refiner '
+                   'with num_candidates); default all pairs')
+    p.add_argument('--batch-size', type=int, default=None)
+    p.add_argument('--train-samples', type=int, default=None)
+    p.add_argument('--val-samples', type=int, default=None)
+    p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--root', default=osp.join('data', 'bench_larger'))
+    args = p.parse_args(argv)
+    q = args.quick
+    hull = args.task == 'hull'
+    C.apply_defaults(
+        args, sizes=([20, 40] if q else [100, 200, 500, 1000]) if hull
+        else ([50, 200] if q else [1000, 10000]),
+        train_seconds=5.0 if q else 300.0, hidden=16 if q else 64,
+        T=4 if q else 8, B=1 if q else 2, S=2, batch_size=2 if q else 4,
+        train_samples=8 if q else 64, val_samples=4 if q else 8)
+    return args
+
+
+def _refiner_kwargs(args):
+    from torch_geometric_hyper.nn import HypergraphRefiner
+    if args.candidates is None:
+        return {}
+    params = inspect.signature(HypergraphRefiner.__init__).parameters
+    if 'num_candidates' not in params:
+        raise SystemExit('--candidates needs a HypergraphRefiner with '
+                         'num_candidates (sparse candidates per slot)')
+    return {'num_candidates': args.candidates}
+
+
+def run_one(args, n):
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    from torch_geometric_hyper.train import BackpropWithSkips
+    probe = C.MemoryProbe()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    if args.task == 'delaunay':
+        from torch_geometric_hyper.datasets import Delaunay
+        from torch_geometric_hyper.metrics import evaluate_adjacency
+        from torch_geometric_hyper.nn import AdjacencyBCELoss, GraphRefiner
+        make = lambda split, num: Delaunay(  # noqa: E731
+            args.root, split, num_points=n, num_samples=num, log=False)
+        model = GraphRefiner(2, args.hidden, args.T, knn=args.knn)
+        loss_fn = AdjacencyBCELoss()
+
+        def evaluate(batch):
+            pred = model(batch.x, batch.batch, batch.num_graphs)
+            out = evaluate_adjacency(pred, batch)
+            return {k: out[k] for k in (
+                'accuracy', 'accuracy_reference', 'precision', 'recall',
+                'f1', 'candidate_coverage')}, pred.pair_index.size(1)
+    else:
+        from torch_geometric_hyper.datasets import ConvexHull
+        from torch_geometric_hyper.metrics import evaluate_hyperedges
+        from torch_geometric_hyper.nn import (HypergraphRefiner,
+                                              MatchedIncidenceLoss)
+        make = lambda split, num: ConvexHull(  # noqa: E731
+            args.root, split, num_points=n, num_samples=num, log=False)
+        model = HypergraphRefiner(3, args.hidden, 2 * n - 4, args.T,
+                                  **_refiner_kwargs(args))
+        loss_fn = MatchedIncidenceLoss()
+
+        def evaluate(batch):
+            pred = model(batch.x, batch.batch, batch.num_graphs,
+                         generator=torch.Generator().manual_seed(0))
+            out = evaluate_hyperedges(pred, batch, edge_size=3)
+            return {'f1': float(out['f1'].mean()),
+                    'f1_reference': float(out['f1_reference'].mean())}, \
+                pred.incidence_index.size(1)
+    t0 = time.perf_counter()
+    train_ds = make('train', args.train_samples)
+    val_ds = make('val', args.val_samples)
+    data_seconds = time.perf_counter() - t0
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    trainer = BackpropWithSkips(args.T, args.B, args.S, seed=args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    spent, steps, times = 0.0, 0, []
+    while spent < args.train_seconds:
+        for batch in DataLoader(train_ds, batch_size=args.batch_size,
+                                shuffle=True, generator=gen):
+            t = time.perf_counter()
+            trainer(model, opt, loss_fn, batch)
+            dt = time.perf_counter() - t
+            spent += dt
+            steps += 1
+            times.append(dt)
+            if spent >= args.train_seconds:
+                break
+    model.eval()
+    scores, pairs, graphs = {}, 0, 0
+    with torch.no_grad():
+        for batch in DataLoader(val_ds, batch_size=args.batch_size):
+            res, p = evaluate(batch)
+            for k, v in res.items():
+                scores[k] = scores.get(k, 0.0) + v * batch.num_graphs
+            pairs += p
+            graphs += batch.num_graphs
+    row = {'task': args.task, 'n': n, 'steps': steps,
+           # the first step includes one-off start-up costs
+           's_per_step': (sum(times[1:]) / max(1, len(times) - 1)
+                          if len(times) > 1 else times[0]),
+           'pairs_per_node': pairs / (graphs * n),
+           'batch_size': args.batch_size, 'hidden': args.hidden,
+           'data_seconds': data_seconds,
+           **{k: v / graphs for k, v in scores.items()}, **probe.report()}
+    if args.task == 'hull':
+        row['candidates'] = args.candidates or 'all'
+    return row
+
+
+def slope(rows, key):
+    """Least-squares slope of log(key) against log(n)."""
+    pts = [(math.log(r['n']), math.log(r[key])) for r in rows
+           if r.get(key, 0) > 0]
+    if len(pts) < 2:
+        return float('nan')
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    num = sum((x - mx) * (y - my) for x, y in pts)
+    den = sum((x - mx) ** 2 for x, _ in pts)
+    return num / den
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    cfg = C.worker_config(args)
+    if cfg is not None:
+        return C.emit(run_one(args, cfg['n']))
+    rows = [C.run_config(__file__, argv, args, {'n': n},
+                         lambda a, c: run_one(a, c['n']))
+            for n in args.sizes]
+    quality = 'f1'
+    slopes = {'time': slope(rows, 's_per_step'),
+              'memory': slope(rows, 'peak_minus_imports_mib')}
+
+    def plot(rows):
+        fig, axes = C.new_figure(3)
+        ns = [r['n'] for r in rows]
+        for ax, key, label in (
+                (axes[0], quality, 'validation F1'),
+                (axes[1], 's_per_step', 'seconds per training step'),
+                (axes[2], 'peak_minus_imports_mib',
+                 'peak RSS - imports (MiB)')):
+            ax.plot(ns, [max(r[key], 1e-6) for r in rows], marker='o')
+            ax.set_xscale('log')
+            ax.set_yscale('log')
+            ax.set_xlabel('set size n')
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3, which='both')
+        axes[1].set_title(f"slope {slopes['time']:.2f}", fontsize=9)
+        axes[2].set_title(f"slope {slopes['memory']:.2f}", fontsize=9)
+        return fig
+
+    extra = ([('accuracy', 'acc', '.4f'),
+              ('accuracy_reference', 'acc ref', '.4f'),
+              ('precision', 'P', '.3f'), ('recall', 'R', '.3f'),
+              ('f1', 'F1', '.3f'), ('candidate_coverage', 'coverage',
+                                    '.4f')]
+             if args.task == 'delaunay' else
+             [('candidates', 'K', ''), ('f1', 'F1', '.3f'),
+              ('f1_reference', 'F1 ref', '.3f')])
+    columns = [('n', 'n', 'd'), ('steps', 'steps', 'd'),
+               ('s_per_step', 's/step', '.3f'),
+               ('pairs_per_node', 'pairs/node', '.1f'),
+               ('peak_minus_imports_mib', 'peak-imports MiB', '.0f')] + extra
+    out = C.finish(args, rows, columns, plot,
+                   f'Larger sets: {args.task}, d={args.hidden}, T={args.T}, '
+                   f'B={args.B}, S={args.S}, batch {args.batch_size}, '
+                   f'{args.train_seconds:.0f} s of training per n',
+                   extra_meta={'slopes': slopes})
+    print(f"log-log slope against n: time per step {slopes['time']:.2f}, "
+          f"memory {slopes['memory']:.2f}")
+    return out
+
+
+if __name__ == '__main__':
+    os.environ.setdefault('PYTHONUNBUFFERED', '1')
+    main()

@@ -1,0 +1,42 @@
+from tests.benchmarks.helpers import check_outputs, run_script
+
+
+def test_larger_sets_delaunay_quick(tmp_path):
+    out = run_script('larger_sets', ['--sizes', 30, 60, '--train-seconds',
+                                     1, '--train-samples', 2,
+                                     '--val-samples', 2], tmp_path)
+    rows = check_outputs(tmp_path / 'out' / 'larger_sets_quick',
+                         ['n', 's_per_step', 'pairs_per_node', 'accuracy',
+                          'accuracy_reference', 'f1', 'candidate_coverage',
+                          'peak_minus_imports_mib'], 2,
+                         ['s_per_step', 'accuracy', 'candidate_coverage'])
+    assert [r['n'] for r in rows] == [30, 60]
+    for r in rows:
+        assert 0.5 < r['candidate_coverage'] <= 1.0
+        assert r['accuracy_reference'] >= r['accuracy']  # diagonal TNs
+    assert 'log-log slope against n' in out
+
+
+def test_larger_sets_hull_quick(tmp_path):
+    run_script('larger_sets', ['--task', 'hull', '--sizes', 10, 20,
+                               '--train-seconds', 1, '--train-samples', 2,
+                               '--val-samples', 2], tmp_path)
+    rows = check_outputs(tmp_path / 'out' / 'larger_sets_quick',
+                         ['n', 's_per_step', 'f1', 'f1_reference'], 2,
+                         ['s_per_step', 'f1'])
+    # all pairs: every node is a candidate of each of the 2n - 4 slots
+    assert [r['pairs_per_node'] for r in rows] == [16, 36]
+
+
+def test_slope():
+    import importlib.util
+    import os.path as osp
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    spec = importlib.util.spec_from_file_location(
+        'larger_sets', osp.join(root, 'benchmarks', 'larger_sets.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = [{'n': n, 't': 3.0 * n ** 2} for n in (10, 100, 1000)]
+    assert abs(mod.slope(rows, 't') - 2.0) < 1e-9
+    rows = [{'n': n, 't': 5.0 * n} for n in (100, 1000)]
+    assert abs(mod.slope(rows, 't') - 1.0) < 1e-9
