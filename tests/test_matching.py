@@ -34,3 +34,21 @@ def test_threaded_solves_match_serial_in_order():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match='rows <= cols'):
         linear_assignment(costs + [rng.random((5, 2))], num_threads=3)
+
+
+def test_auto_backend_by_size():
+    from torch_geometric_hyper.matching import (LAPX_MIN_COLUMNS,
+                                                resolve_backend)
+    assert resolve_backend('auto', LAPX_MIN_COLUMNS - 1) == 'scipy'
+    big = resolve_backend('auto', LAPX_MIN_COLUMNS)
+    assert big == ('lapx' if 'lapx' in available_backends() else 'scipy')
+    assert resolve_backend('scipy', 10_000) == 'scipy'
+    # 'auto' finds the optimum like the others, on small and large problems
+    rng = np.random.default_rng(0)
+    for rows, cols in ((5, 8), (70, 80)):
+        cost = rng.random((rows, cols))
+        auto, = linear_assignment([cost], 'auto')
+        ref, = linear_assignment([cost], 'scipy')
+        assert np.isclose(cost[np.arange(rows), auto].sum(),
+                          cost[np.arange(rows), ref].sum())
+        assert len(set(auto.tolist())) == rows

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment as _scipy_lsa
 
-__all__ = ['available_backends', 'linear_assignment']
+__all__ = ['available_backends', 'linear_assignment', 'resolve_backend']
 
 
 def _lapx_available() -> bool:
@@ -49,9 +49,28 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _POOLS[workers]
 
 
+#: With ``backend='auto'``, problems with at least this many columns go to
+#: lapx when it is installed. Measured per problem (random costs, 5% fewer
+#: rows than columns, 2-core CPU, 2026-11-28): scipy / lapx 0.00 / 0.03 ms
+#: at 10 columns, 0.17 / 0.15 at 56, 2.4 / 0.53 at 196, 64 / 19 at 1,000,
+#: 240 / 88 at 2,000.
+LAPX_MIN_COLUMNS = 64
+
+
+def resolve_backend(backend: str, columns: int) -> str:
+    r"""The solver ``backend`` names for a problem with ``columns``
+    columns: ``'auto'`` is lapx from :data:`LAPX_MIN_COLUMNS` columns when
+    installed, else scipy."""
+    if backend == 'auto':
+        return 'lapx' if columns >= LAPX_MIN_COLUMNS and \
+            _lapx_available() else 'scipy'
+    return backend
+
+
 def _solve(cost: np.ndarray, backend: str) -> np.ndarray:
     if cost.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
+    backend = resolve_backend(backend, cost.shape[1])
     if backend == 'lapx':
         return _solve_lapx(np.ascontiguousarray(cost, np.float64))
     return _scipy_lsa(cost)[1].astype(np.int64)
@@ -63,7 +82,7 @@ def _solve_all(costs: Sequence[np.ndarray], backend: str
 
 
 def linear_assignment(costs: Sequence[np.ndarray],
-                      backend: str = 'scipy',
+                      backend: str = 'auto',
                       num_threads: Optional[int] = None
                       ) -> List[np.ndarray]:
     r"""Solves :math:`\min_\pi \sum_t C_{t,\pi(t)}` for each cost matrix.
@@ -73,8 +92,10 @@ def linear_assignment(costs: Sequence[np.ndarray],
 
     Args:
         costs (list of numpy.ndarray): cost matrices, one per problem.
-        backend (str, optional): ``'scipy'`` (default,
-            :func:`scipy.optimize.linear_sum_assignment`) or ``'lapx'``
+        backend (str, optional): ``'auto'`` (default: lapx for problems
+            of at least :data:`LAPX_MIN_COLUMNS` columns when it is
+            installed, scipy otherwise), ``'scipy'``
+            (:func:`scipy.optimize.linear_sum_assignment`) or ``'lapx'``
             (optional package ``lapx``).
         num_threads (int, optional): solve the problems on this many
             threads (the solvers release the GIL, and while they run the
@@ -84,9 +105,9 @@ def linear_assignment(costs: Sequence[np.ndarray],
     Returns:
         list of numpy.ndarray: for each problem the column of each row.
     """
-    if backend not in ('scipy', 'lapx'):
+    if backend not in ('auto', 'scipy', 'lapx'):
         raise ValueError(f"unknown assignment backend '{backend}'; choose "
-                         f"one of {available_backends()}")
+                         f"'auto' or one of {available_backends()}")
     if backend == 'lapx' and not _lapx_available():
         raise ValueError("backend 'lapx' needs the optional package lapx: "
                          "pip install lapx")

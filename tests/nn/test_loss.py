@@ -182,3 +182,39 @@ def test_bad_targets(index, counts, match):
 def test_bad_reduction():
     with pytest.raises(ValueError, match='reduction'):
         MatchedIncidenceLoss('max')
+
+
+@pytest.mark.parametrize('keep', [0.3, 0.7])
+def test_sparse_candidates_cost_equals_dense_table(keep):
+    # Pruned candidates: the loss built by joining memberships with the
+    # candidate pairs equals the one built from the dense [N, m] table.
+    from torch_geometric_hyper.nn import loss as L
+    gen = torch.Generator().manual_seed(1)
+    sizes, m = [6, 8, 5], 5
+    batch = torch.cat([torch.full((n, ), g) for g, n in enumerate(sizes)])
+    full = CandidateIncidence.complete(batch, len(sizes), m)
+    mask = torch.rand(full.nnz, generator=gen) < keep
+    index = full.index[:, mask]
+    z = (torch.randn(index.size(1), generator=gen,
+                     dtype=torch.double) * 2).requires_grad_()
+    ze = torch.randn(len(sizes) * m, generator=gen, dtype=torch.double)
+    pred = HypergraphPrediction(z, ze, index, batch, len(sizes), m)
+    targets = [[[0, 1, 2], [3, 4, 5], [1, 5]], [[0, 7], [2, 3, 4]],
+               [[0, 1, 2, 3, 4]]]
+    t_index, counts = batched_target(targets, sizes)
+    results = []
+    for rule in (lambda *a: True, lambda *a: False):
+        old = L._sparse_members_cheaper
+        L._sparse_members_cheaper = rule
+        try:
+            loss = MatchedIncidenceLoss()(pred, t_index, counts)
+            grad, = torch.autograd.grad(loss, z)
+        finally:
+            L._sparse_members_cheaper = old
+        results.append((loss.detach(), grad))
+    assert torch.allclose(results[0][0], results[1][0])
+    assert torch.allclose(results[0][1], results[1][1])
+    # the automatic choice takes the join when it touches fewer entries
+    assert L._sparse_members_cheaper(nnz=16_000, N=1000, m=2000, nnz_t=6000)
+    assert not L._sparse_members_cheaper(nnz=2_000_000, N=1000, m=2000,
+                                         nnz_t=6000)

@@ -54,7 +54,8 @@ class MatchedIncidenceLoss(Module):
             costs) or ``'none'`` (per-graph mean matched cost, shape
             :math:`(B)`).
         backend (str, optional): assignment solver, see
-            :func:`torch_geometric_hyper.matching.linear_assignment`.
+            :func:`torch_geometric_hyper.matching.linear_assignment`
+            (default ``'auto'``: lapx for large problems when installed).
 
     Shapes:
         - **input:** a :class:`HypergraphPrediction`, target
@@ -63,7 +64,7 @@ class MatchedIncidenceLoss(Module):
         - **output:** scalar (or :math:`(B)` with ``reduction='none'``)
     """
 
-    def __init__(self, reduction: str = 'mean', backend: str = 'scipy'):
+    def __init__(self, reduction: str = 'mean', backend: str = 'auto'):
         super().__init__()
         _check_reduction(reduction)
         self.reduction = reduction
@@ -114,10 +115,6 @@ class MatchedIncidenceLoss(Module):
 
         node, slot = pred.incidence_index
         base = log_q.new_zeros(B * m).index_add_(0, slot, log_q)
-        # log-odds per node and local slot; pruned pairs: log 0 - log 1.
-        flat = node * m + slot % m
-        diff = log_q.new_full((N * m, ), -100.0)
-        diff = diff.index_put((flat, ), log_p - log_q).view(N, m)
 
         denom = torch.bincount(pred.batch, minlength=B).to(z.dtype) + 1
         slot_graph = torch.arange(B, device=device).repeat_interleave(m)
@@ -126,13 +123,15 @@ class MatchedIncidenceLoss(Module):
         t_node, t_edge = hyperedge_index[0].long(), hyperedge_index[1].long()
         t_graph = torch.arange(B, device=device).repeat_interleave(
             num_hyperedges, output_size=total)
-        # members[q, s] = sum of the log-odds of slot s over target q's
-        # nodes: a sparse [T, N] 0/1 matrix times diff, no [nnz_T, m] gather.
-        target = torch.sparse_coo_tensor(
-            torch.stack([t_edge, t_node]),
-            torch.ones(t_node.numel(), dtype=z.dtype, device=device),
-            (total, N), check_invariants=False).coalesce()
-        members = torch.sparse.mm(target, diff)  # [T, m]
+        # members[q, s] = sum over target q's nodes i of the log-odds
+        # log p_si - log q_si, where a pruned pair (not a candidate) has
+        # p = 0: log 0 - log 1 = -100 after clamping.
+        if _sparse_members_cheaper(node.numel(), N, m, t_node.numel()):
+            members = _members_sparse(log_p - log_q, node, slot % m, N,
+                                      t_node, t_edge, total, m)
+        else:
+            members = _members_dense(log_p - log_q, node, slot % m, N,
+                                     t_node, t_edge, total, m)
         # cost_real - cost_pad per (target, slot): the row sums of
         # log(1 - I) cancel, leaving the members and the gate's log-odds.
         gate = (log_pe - log_qe).view(B, m)
@@ -164,6 +163,50 @@ class MatchedIncidenceLoss(Module):
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(reduction='{self.reduction}', "
                 f"backend='{self.backend}')")
+
+
+def _sparse_members_cheaper(nnz: int, N: int, m: int, nnz_t: int) -> bool:
+    # the join touches about nnz_t * (nnz / N) pairs; the dense way N * m
+    return N > 0 and nnz_t * (nnz / N) < N * m
+
+
+def _members_dense(delta: Tensor, node: Tensor, local: Tensor, N: int,
+                   t_node: Tensor, t_edge: Tensor, total: int,
+                   m: int) -> Tensor:
+    # log-odds per node and local slot in an [N, m] table (-100 where
+    # pruned), then a sparse [T, N] 0/1 matrix times it.
+    diff = delta.new_full((N * m, ), -100.0)
+    diff = diff.index_put((node * m + local, ), delta).view(N, m)
+    target = torch.sparse_coo_tensor(
+        torch.stack([t_edge, t_node]),
+        torch.ones(t_node.numel(), dtype=delta.dtype, device=delta.device),
+        (total, N), check_invariants=False).coalesce()
+    return torch.sparse.mm(target, diff)  # [T, m]
+
+
+def _members_sparse(delta: Tensor, node: Tensor, local: Tensor, N: int,
+                    t_node: Tensor, t_edge: Tensor, total: int,
+                    m: int) -> Tensor:
+    # No [N, m] table: join every target membership (q, i) with the
+    # candidate pairs (i, s) of node i, O(nnz_T * pairs per node).
+    # members[q, s] = sum_{i in q, (i, s) candidate} (delta_is + 100)
+    #                 - 100 |q|
+    order = torch.argsort(node, stable=True)
+    node_s, local_s, shifted = node[order], local[order], \
+        delta[order] + 100.0
+    count = torch.bincount(node_s, minlength=N)
+    start = torch.cumsum(count, 0) - count
+    c = count[t_node]  # candidate pairs of each membership's node
+    rep = torch.repeat_interleave(torch.arange(t_node.numel(),
+                                               device=node.device), c)
+    offset = torch.arange(rep.numel(), device=node.device) - \
+        torch.repeat_interleave(torch.cumsum(c, 0) - c, c)
+    k = start[t_node[rep]] + offset
+    q = t_edge[rep]
+    members = delta.new_zeros(total * m).index_add(
+        0, q * m + local_s[k], shifted[k]).view(total, m)
+    size = torch.bincount(t_edge, minlength=total).to(delta.dtype)
+    return members - 100.0 * size[:, None]
 
 
 def _check_reduction(reduction: str):
