@@ -184,6 +184,9 @@ class RefinerState:
         num_graphs (int): :math:`B`.
         max_edges (int): :math:`m`.
         iteration (int): steps taken so far.
+        search (SparseCandidates, optional): the candidate search of a
+            refiner with ``num_candidates`` (refreshes ``candidates``
+            before each step).
     """
 
     x: Tensor
@@ -197,6 +200,7 @@ class RefinerState:
     num_graphs: int
     max_edges: int
     iteration: int = 0
+    search: Optional[object] = None
 
     @property
     def slot_batch(self) -> Tensor:

@@ -2,6 +2,8 @@ r"""The recurrent hypergraph refiner (Zhang, Burghouts, Snoek, LoG 2022)."""
 from __future__ import annotations
 
 import math
+import warnings
+from dataclasses import replace
 from typing import Optional, Tuple, Union
 
 import torch
@@ -15,6 +17,10 @@ from torch_geometric_hyper.nn.base import (
     check_checkpoint_mode,
     check_set_input,
     use_checkpointing,
+)
+from torch_geometric_hyper.nn.candidates import (
+    SparseCandidates,
+    carry_incidence,
 )
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
@@ -181,6 +187,13 @@ class HypergraphRefiner(RecurrentModel):
             (default: :obj:`False`)
         chunk_elements (int, optional): working-set size (floats) of the
             per-pair kernels.
+        num_candidates (int, optional): keep only :math:`K` candidate nodes
+            per slot, chosen and refreshed by the model
+            (:mod:`~torch_geometric_hyper.nn.candidates`): a step then costs
+            :math:`O((N + M) K d)` in time and memory instead of
+            :math:`O(N M d)`. :obj:`None` (default) scores every pair. A
+            :math:`K` at least the size of a set makes every pair of it a
+            candidate (the all-pairs model).
         checkpoint (bool or str, optional): recompute each step's
             activations in the backward pass (activation checkpointing)
             instead of storing them: a step then keeps only its inputs, for
@@ -210,9 +223,18 @@ class HypergraphRefiner(RecurrentModel):
     def __init__(self, in_channels: int, hidden_channels: int, max_edges: int,
                  num_iterations: int = 16, stacked: bool = False,
                  chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-                 checkpoint: Union[bool, str] = 'auto'):
+                 checkpoint: Union[bool, str] = 'auto',
+                 num_candidates: Optional[int] = None):
         super().__init__()
         check_checkpoint_mode(checkpoint)
+        if num_candidates is not None and (
+                isinstance(num_candidates, bool) or
+                int(num_candidates) != num_candidates or num_candidates < 1):
+            raise ValueError(f"'num_candidates' must be a positive integer "
+                             f"(candidate nodes per slot) or None (all "
+                             f"pairs), got {num_candidates!r}")
+        self.num_candidates = None if num_candidates is None \
+            else int(num_candidates)
         for name, value in (('in_channels', in_channels),
                             ('hidden_channels', hidden_channels),
                             ('max_edges', max_edges),
@@ -279,20 +301,44 @@ class HypergraphRefiner(RecurrentModel):
                                  f"max_edges, hidden_channels] = "
                                  f"[{num_slots}, {d}], got {list(slots.shape)}")
             edge = slots
-        if candidate_index is None:
-            candidates = CandidateIncidence.complete(batch, num_graphs, m)
-        else:
+        search = None
+        if candidate_index is not None:
             candidates = CandidateIncidence.build(
                 candidate_index.to(x.device), x.size(0), num_slots)
+        elif self.num_candidates is not None:
+            search = SparseCandidates(x, batch, num_graphs, m,
+                                      self.num_candidates)
+            if bool((search.sizes <= self.num_candidates).all()):
+                warnings.warn(f"num_candidates={self.num_candidates} is at "
+                              f"least the size of every set here (largest "
+                              f"{int(search.sizes.max())}): every pair is a "
+                              f"candidate, as in the all-pairs model")
+                search = None
+                candidates = CandidateIncidence.complete(batch, num_graphs,
+                                                         m)
+            else:
+                # the slots' standard-normal noise (given or drawn)
+                noise = (edge.detach() - self.slot_mu.detach()) / \
+                    torch.exp(self.slot_log_sigma.detach())
+                candidates = search.initial(x, noise)
+        else:
+            candidates = CandidateIncidence.complete(batch, num_graphs, m)
         node = self.lin_in(x)
         incidence = x.new_zeros(candidates.nnz)
         return RefinerState(x, node, edge, incidence, None, None, candidates,
-                            batch, num_graphs, m)
+                            batch, num_graphs, m, search=search)
 
     def step(self, state: RefinerState) -> RefinerState:
         """Runs one refinement step and returns the new state."""
         module = self.steps[min(state.iteration, len(self.steps) - 1)
                             if self.stacked else 0]
+        if state.search is not None and state.incidence_logit is not None:
+            candidates = state.search.refresh(state.candidates,
+                                              state.incidence_logit)
+            state = replace(state, candidates=candidates,
+                            incidence=carry_incidence(
+                                state.candidates, state.incidence,
+                                candidates))
         x_hat = self.lin_in(state.x)
         args = (x_hat, state.node, state.edge, state.incidence,
                 state.candidates, state.batch, state.slot_batch,
@@ -305,7 +351,7 @@ class HypergraphRefiner(RecurrentModel):
         return RefinerState(state.x, node, edge, torch.sigmoid(inc_logit),
                             inc_logit, exist_logit, state.candidates,
                             state.batch, state.num_graphs, state.max_edges,
-                            state.iteration + 1)
+                            state.iteration + 1, state.search)
 
     def forward(self, x: Tensor, batch: Optional[Tensor] = None,
                 num_graphs: Optional[int] = None, *,
@@ -351,7 +397,12 @@ class HypergraphRefiner(RecurrentModel):
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.hidden_channels}, max_edges={self.max_edges}, '
                 f'num_iterations={self.num_iterations}'
-                f'{", stacked=True" if self.stacked else ""})')
+                f'{", stacked=True" if self.stacked else ""}'
+                f'{self._candidates_repr()})')
+
+    def _candidates_repr(self) -> str:
+        k = self.num_candidates
+        return '' if k is None else f', num_candidates={k}'
 
 
 class StackedHypergraphRefiner(HypergraphRefiner):
@@ -367,7 +418,9 @@ class StackedHypergraphRefiner(HypergraphRefiner):
     def __init__(self, in_channels: int, hidden_channels: int, max_edges: int,
                  num_iterations: int = 16,
                  chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-                 checkpoint: Union[bool, str] = 'auto'):
+                 checkpoint: Union[bool, str] = 'auto',
+                 num_candidates: Optional[int] = None):
         super().__init__(in_channels, hidden_channels, max_edges,
                          num_iterations, stacked=True,
-                         chunk_elements=chunk_elements, checkpoint=checkpoint)
+                         chunk_elements=chunk_elements, checkpoint=checkpoint,
+                         num_candidates=num_candidates)

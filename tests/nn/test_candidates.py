@@ -1,0 +1,114 @@
+import warnings
+
+import pytest
+import torch
+
+from tests.conftest import make_batch
+from tests.nn.helpers import check_graph_alone_equals_graph_in_mixed_batch
+from torch_geometric_hyper.nn import HypergraphRefiner, MatchedIncidenceLoss
+from torch_geometric_hyper.nn.candidates import carry_incidence
+from torch_geometric_hyper.nn.functional import CandidateIncidence
+from torch_geometric_hyper.testing import assert_node_permutation_equivariant
+from torch_geometric_hyper.train import BackpropWithSkips
+
+
+def model(k, m=5, d=16, T=3, seed=0):
+    torch.manual_seed(seed)
+    return HypergraphRefiner(3, d, m, num_iterations=T,
+                             num_candidates=k).double()
+
+
+def test_k_at_least_n_equals_all_pairs():
+    x, batch = make_batch([4, 6])
+    x = x.double()
+    slots = torch.randn(10, 16, dtype=torch.double)
+    with pytest.warns(UserWarning, match='every pair is a candidate'):
+        sparse = model(6)(x, batch, 2, slots=slots)
+    dense = model(None)(x, batch, 2, slots=slots)
+    assert torch.equal(sparse.incidence_index, dense.incidence_index)
+    assert torch.allclose(sparse.incidence_logit, dense.incidence_logit)
+    assert torch.allclose(sparse.existence_logit, dense.existence_logit)
+
+
+def test_candidates_per_slot_and_refresh():
+    x, batch = make_batch([12, 20, 3])
+    ref = model(4, m=6, T=4)
+    state = ref.init_state(x.double(), batch, 3)
+    for _ in range(4):
+        state = ref.step(state)
+        node, slot = state.candidates.index
+        count = torch.bincount(slot, minlength=18)
+        # min(K, n_g) distinct nodes per slot, all of the slot's graph
+        assert count.tolist() == [4] * 12 + [3] * 6
+        assert torch.equal(batch[node], slot // 6)
+        key = node * 18 + slot
+        assert torch.unique(key).numel() == key.numel()
+    # the refresh keeps each slot's most likely node
+    logit = state.incidence_logit
+    best = {}
+    for k, (i, j) in enumerate(state.candidates.index.t().tolist()):
+        if j not in best or logit[k] > logit[best[j]]:
+            best[j] = k
+    new = state.search.refresh(state.candidates, logit)
+    kept = set(map(tuple, new.index.t().tolist()))
+    for j, k in best.items():
+        assert (int(state.candidates.node[k]), j) in kept
+
+
+def test_node_permutation_equivariance():
+    x, batch = make_batch([9, 14, 11])
+    assert_node_permutation_equivariant(model(4, T=4), x.double(), batch, 3,
+                                        atol=1e-10)
+
+
+def test_graph_alone_equals_graph_in_mixed_batch():
+    with warnings.catch_warnings():  # the 2-node graph is below K
+        warnings.simplefilter('ignore')
+        check_graph_alone_equals_graph_in_mixed_batch(model(3))
+
+
+def test_gradients_and_backprop_with_skips():
+    x, batch = make_batch([15, 25])
+    from torch_geometric_hyper.data import HypergraphData
+    data = HypergraphData(x=x.double(), hyperedge_index=torch.tensor(
+        [[0, 1, 2, 15, 16, 17], [0, 0, 0, 1, 1, 1]]))
+    data.batch, data.num_graphs = batch, 2
+    data.num_hyperedges = torch.tensor([1, 1])
+    ref = model(5, m=4, T=6)
+    opt = torch.optim.Adam(ref.parameters(), lr=1e-2)
+    trainer = BackpropWithSkips(6, 2, 2, seed=0)
+    before = [p.detach().clone() for p in ref.parameters()]
+    for _ in range(3):
+        stats = trainer(ref, opt, MatchedIncidenceLoss(), data)
+        assert torch.isfinite(torch.tensor(stats['loss']))
+    # every parameter learns except the slot distribution, which the
+    # detached state of backprop with skips cuts off (as with all pairs)
+    for (name, p), b in zip(ref.named_parameters(), before):
+        assert torch.equal(p, b) == name.startswith('slot_'), name
+
+
+def test_cost_is_linear_in_set_size():
+    # one set of 3,000 nodes with m = 2n - 4 slots: K pairs per slot only
+    n, k = 3000, 8
+    x = torch.randn(n, 3)
+    ref = HypergraphRefiner(3, 8, 2 * n - 4, num_iterations=2,
+                            num_candidates=k)
+    with torch.no_grad():
+        pred = ref(x)
+    assert pred.incidence_index.size(1) == (2 * n - 4) * k  # not n * m
+
+
+def test_bad_k_and_carry():
+    with pytest.raises(ValueError, match="'num_candidates' must be a "
+                                         "positive integer"):
+        HypergraphRefiner(3, 8, 4, num_candidates=0)
+    old = CandidateIncidence.build(torch.tensor([[0, 1, 2], [0, 0, 1]]), 3,
+                                   2)
+    new = CandidateIncidence.build(torch.tensor([[1, 2, 0], [0, 0, 1]]), 3,
+                                   2)
+    values = torch.tensor([0.1, 0.2, 0.3], requires_grad=True)
+    out = carry_incidence(old, values, new)
+    # new pairs node-major: (0,1) new, (1,0) kept 0.2, (2,0) new
+    assert out.tolist() == pytest.approx([0.0, 0.2, 0.0])
+    out.sum().backward()
+    assert values.grad.tolist() == [0.0, 1.0, 0.0]

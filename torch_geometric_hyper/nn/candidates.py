@@ -1,0 +1,179 @@
+r"""Sparse candidate incidences chosen by the model: :math:`K` candidate
+nodes per hyperedge slot, refreshed as refinement proceeds, so a step costs
+:math:`O((N + M) K d)` instead of :math:`O(N M d)`.
+
+* **Start.** Slot :math:`j` of graph :math:`g` gets an anchor in input
+  space, :math:`a_j = \mu_g + s_g \odot \varepsilon_j`, where
+  :math:`\mu_g, s_g` are the mean and standard deviation of the graph's node
+  features and :math:`\varepsilon_j` the slot's own initial noise
+  (recovered from its initial latent :math:`E^{(0)}_j = \mu + \sigma \odot
+  \varepsilon_j`, first :math:`F` channels). Its candidates are the
+  :math:`K` nodes nearest to :math:`a_j`.
+* **Refresh** (before every step after the first): each slot keeps its
+  :math:`c = \lceil K / 4 \rceil` most likely members (highest incidence
+  logits), adds their nearest neighbours in input space, then its other
+  candidates by decreasing logit, up to :math:`K` distinct nodes. Pairs that
+  stay carry their incidence value; new pairs start at 0.
+
+Nearest neighbours come from one k-d tree per graph
+(:class:`scipy.spatial.cKDTree`, :math:`O(n \log n)`); nothing scores all
+:math:`n \times m` pairs. Every choice depends on the features, the slot
+latents and the logits only, never on node order, so the model stays
+permutation equivariant; it needs one host synchronisation per refresh
+(the tree queries run on the CPU).
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from torch_geometric_hyper.nn.functional import CandidateIncidence
+from torch_geometric_hyper.nn.prediction import graph_ptr
+
+
+class SparseCandidates:
+    r"""The per-batch data of the candidate search: :math:`K`, the graphs'
+    node ranges and each node's nearest neighbours.
+
+    Args:
+        x (torch.Tensor): :math:`(N, F)` node features (the search space).
+        batch (torch.Tensor): :math:`(N)` sorted graph of each node.
+        num_graphs (int): :math:`B`.
+        max_edges (int): :math:`m` slots per graph.
+        k (int): :math:`K` candidates per slot (capped at each graph's size).
+        num_neighbours (int, optional): neighbours kept per node for the
+            refresh. (default: :obj:`8`)
+    """
+
+    def __init__(self, x: Tensor, batch: Tensor, num_graphs: int,
+                 max_edges: int, k: int, num_neighbours: int = 8):
+        self.k, self.m, self.B = int(k), int(max_edges), int(num_graphs)
+        self.device = x.device
+        self.points = x.detach().cpu().double().numpy()
+        self.ptr = graph_ptr(batch, num_graphs).cpu().numpy()
+        self.sizes = np.diff(self.ptr)
+        self.keep = max(1, math.ceil(self.k / 4))
+        self.trees = []
+        from scipy.spatial import cKDTree
+        nbrs = np.full((x.size(0), num_neighbours), -1, dtype=np.int64)
+        for g in range(self.B):
+            lo, n = self.ptr[g], self.sizes[g]
+            tree = cKDTree(self.points[lo:lo + n]) if n > 0 else None
+            self.trees.append(tree)
+            kk = min(num_neighbours, n - 1)
+            if kk >= 1:
+                _, idx = tree.query(self.points[lo:lo + n], kk + 1)
+                nbrs[lo:lo + n, :kk] = idx[:, 1:] + lo
+        self.neighbours = torch.from_numpy(nbrs).to(self.device)
+
+    def per_slot(self) -> np.ndarray:
+        """Candidates of each slot of each graph: ``min(K, n_g)``."""
+        return np.minimum(self.k, self.sizes)
+
+    def initial(self, x: Tensor, slot_noise: Tensor) -> CandidateIncidence:
+        r"""The :math:`K` nodes nearest to each slot's anchor.
+
+        Args:
+            x (torch.Tensor): :math:`(N, F)` node features.
+            slot_noise (torch.Tensor): :math:`(B m, \ge F)` standard-normal
+                noise of the slots.
+        """
+        F = self.points.shape[1]
+        eps = slot_noise.detach().cpu().double().numpy()
+        if eps.shape[1] < F:
+            eps = np.tile(eps, (1, math.ceil(F / eps.shape[1])))
+        eps = eps[:, :F]
+        nodes, slots = [], []
+        for g in range(self.B):
+            lo, n = self.ptr[g], self.sizes[g]
+            if n == 0:
+                continue
+            pts = self.points[lo:lo + n]
+            anchor = pts.mean(0) + pts.std(0) * eps[g * self.m:
+                                                    (g + 1) * self.m]
+            kk = min(self.k, n)
+            _, idx = self.trees[g].query(anchor, kk)
+            idx = np.asarray(idx).reshape(self.m, kk)
+            nodes.append((idx + lo).reshape(-1))
+            slots.append(np.repeat(np.arange(self.m) + g * self.m, kk))
+        return self._build(nodes, slots)
+
+    def _build(self, nodes, slots) -> CandidateIncidence:
+        if nodes:
+            node = torch.from_numpy(np.concatenate(nodes))
+            slot = torch.from_numpy(np.concatenate(slots))
+        else:
+            node = slot = torch.zeros(0, dtype=torch.long)
+        index = torch.stack([node, slot]).long().to(self.device)
+        return CandidateIncidence.build(index, int(self.ptr[-1]),
+                                        self.B * self.m)
+
+    @torch.no_grad()
+    def refresh(self, candidates: CandidateIncidence, logit: Tensor
+                ) -> CandidateIncidence:
+        r"""New candidates from the last step's incidence logits (see the
+        module docstring)."""
+        M, K = candidates.num_slots, self.k
+        node, slot = candidates.index
+        # [M, K] layout, padded with -1 / -inf
+        perm = candidates.slot_perm
+        s_sorted, n_sorted = slot[perm], node[perm]
+        l_sorted = logit.detach()[perm]
+        start = candidates.slot_ptr[:-1]
+        pos = torch.arange(s_sorted.numel(), device=node.device) - \
+            start[s_sorted]
+        width = int(pos.max()) + 1 if pos.numel() else 0
+        nodes = node.new_full((M, max(width, 1)), -1)
+        logits = logit.new_full((M, max(width, 1)), float('-inf'))
+        nodes[s_sorted, pos] = n_sorted
+        logits[s_sorted, pos] = l_sorted
+        order = torch.argsort(logits, dim=1, descending=True, stable=True)
+        ranked = nodes.gather(1, order)  # by decreasing logit, pads last
+        c = min(self.keep, ranked.size(1))
+        top = ranked[:, :c]
+        near = self.neighbours[top.clamp_min(0)]  # [M, c, k_nn]
+        near = torch.where((top >= 0)[..., None], near,
+                           torch.full_like(near, -1)).flatten(1)
+        wish = torch.cat([top, near, ranked], dim=1)  # priority order
+        keep = _first_unique(wish) & (wish >= 0)
+        rank = torch.cumsum(keep.long(), dim=1)
+        per_slot = torch.from_numpy(np.repeat(self.per_slot(), self.m)).to(
+            node.device)
+        keep &= rank <= per_slot[:, None]
+        row = torch.arange(M, device=node.device)[:, None].expand_as(wish)
+        index = torch.stack([wish[keep], row[keep]])
+        return CandidateIncidence.build(index, candidates.num_nodes, M)
+
+
+def _first_unique(values: Tensor) -> Tensor:
+    """``[R, L]`` mask of the first occurrence of each value in its row."""
+    R, L = values.shape
+    order = torch.argsort(values, dim=1, stable=True)
+    sorted_vals = values.gather(1, order)
+    first = torch.ones_like(sorted_vals, dtype=torch.bool)
+    first[:, 1:] = sorted_vals[:, 1:] != sorted_vals[:, :-1]
+    out = torch.zeros_like(first)
+    out.scatter_(1, order, first)
+    return out
+
+
+def carry_incidence(old: CandidateIncidence, values: Tensor,
+                    new: CandidateIncidence) -> Tensor:
+    r"""The values of ``old``'s pairs moved onto ``new``'s pairs (0 for new
+    pairs), differentiably in ``values``."""
+    M = max(old.num_slots, 1)
+    old_key = old.node * M + old.slot
+    new_key = new.node * M + new.slot
+    sorted_key, order = torch.sort(old_key)
+    pos = torch.searchsorted(sorted_key, new_key).clamp_max(
+        max(sorted_key.numel() - 1, 0))
+    if sorted_key.numel() == 0:
+        return values.new_zeros(new.nnz)
+    hit = sorted_key[pos] == new_key
+    out = values.new_zeros(new.nnz)
+    return out.index_put((hit.nonzero().view(-1), ),
+                         values[order[pos[hit]]])
