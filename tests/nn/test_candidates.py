@@ -112,3 +112,28 @@ def test_bad_k_and_carry():
     assert out.tolist() == pytest.approx([0.0, 0.2, 0.0])
     out.sum().backward()
     assert values.grad.tolist() == [0.0, 1.0, 0.0]
+
+
+def test_sparse_decoding_equals_dense_decoding():
+    # decoding K candidates per slot by sorting the pairs gives the top
+    # members the dense top-k gives on the same (zero-padded) logits
+    x, batch = make_batch([10, 13])
+    torch.manual_seed(1)
+    pred = model(4, m=6, T=2)(x.double(), batch, 2)
+    index, edge_batch = pred.to_hyperedge_index(edge_size=3,
+                                                existence_threshold=0.0)
+    from torch_geometric_hyper.nn import HypergraphPrediction
+    from torch_geometric_hyper.nn.functional import CandidateIncidence
+    # the same logits on all pairs, non-candidates far below
+    full = CandidateIncidence.complete(batch, 2, 6)
+    logit = torch.full((full.nnz, ), -1e4, dtype=torch.double)
+    key = full.index[0] * 12 + full.index[1]
+    pos = torch.searchsorted(key, pred.incidence_index[0] * 12 +
+                             pred.incidence_index[1])
+    logit[pos] = pred.incidence_logit
+    dense = HypergraphPrediction(logit, pred.existence_logit, full.index,
+                                 batch, 2, 6)
+    index2, edge_batch2 = dense.to_hyperedge_index(edge_size=3,
+                                                   existence_threshold=0.0)
+    assert torch.equal(index, index2) and torch.equal(edge_batch,
+                                                      edge_batch2)

@@ -144,17 +144,7 @@ class HypergraphPrediction(_NodeBatch):
             if edge_size < 1:
                 raise ValueError(f"'edge_size' must be positive, got "
                                  f"{edge_size}")
-            dense, mask, _ = self.to_dense(fill_value=-1.0)
-            k = min(edge_size, dense.size(-1))
-            top = dense.topk(k, dim=-1).indices  # [B, m, k]
-            ptr = graph_ptr(self.batch, self.num_graphs)
-            valid = mask.gather(1, top.flatten(1)).view_as(top)
-            glob_node = top + ptr[:-1].view(-1, 1, 1)
-            glob_slot = torch.arange(self.num_graphs * m,
-                                     device=top.device).view_as(top[..., 0])
-            glob_slot = glob_slot.unsqueeze(-1).expand_as(top)
-            keep = valid & exists.view(self.num_graphs, m, 1)
-            node, slot = glob_node[keep], glob_slot[keep]
+            node, slot = self._top_members(int(edge_size), exists)
         uniq, new_id = torch.unique(slot, return_inverse=True)
         order = torch.argsort(new_id * max(1, self.num_nodes) + node)
         index = torch.stack([node, new_id])[:, order]
@@ -163,6 +153,38 @@ class HypergraphPrediction(_NodeBatch):
             index, keep = unique_hyperedges(index, uniq.numel(), edge_batch)
             edge_batch = edge_batch[keep]
         return index, edge_batch
+
+
+    def _top_members(self, k: int, exists: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""The ``k`` most likely candidate nodes of every existing slot, as
+        ``(node, slot)`` global ids: a dense top-k over :math:`(B, m,
+        n_{\max})` when every pair is a candidate, else a sort of the
+        :math:`\text{nnz}` pairs (no dense tensor)."""
+        m = self.max_edges
+        _, n_max, _, mask = self._node_layout()
+        node, slot = self.incidence_index
+        if node.numel() < self.num_graphs * m * n_max:
+            logit = self.incidence_logit.detach()
+            order = torch.argsort(logit, descending=True, stable=True)
+            order = order[torch.argsort(slot[order], stable=True)]
+            s_sorted = slot[order]
+            count = torch.bincount(s_sorted, minlength=self.num_graphs * m)
+            start = torch.cumsum(count, 0) - count
+            rank = torch.arange(order.numel(), device=order.device) - \
+                start[s_sorted]
+            keep = (rank < k) & exists[s_sorted]
+            return node[order[keep]], s_sorted[keep]
+        dense, mask, _ = self.to_dense(fill_value=-1.0)
+        k = min(k, dense.size(-1))
+        top = dense.topk(k, dim=-1).indices  # [B, m, k]
+        ptr = graph_ptr(self.batch, self.num_graphs)
+        valid = mask.gather(1, top.flatten(1)).view_as(top)
+        glob_node = top + ptr[:-1].view(-1, 1, 1)
+        glob_slot = torch.arange(self.num_graphs * m,
+                                 device=top.device).view_as(top[..., 0])
+        glob_slot = glob_slot.unsqueeze(-1).expand_as(top)
+        keep = valid & exists.view(self.num_graphs, m, 1)
+        return glob_node[keep], glob_slot[keep]
 
 
 @dataclass
