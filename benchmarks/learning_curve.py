@@ -17,6 +17,7 @@ reached). Writes CSV (one row per run and evaluation), JSON and a PNG
 
 Models: ``refiner`` (backprop with skips, activation checkpointing as the
 model's default), ``refiner_nockpt`` (the same with checkpointing off),
+``refiner_k16`` (16 candidate nodes per slot, ``num_candidates=16``),
 ``stacked``, ``set_transformer``, ``slot_attention`` (one-shot, matched
 loss).
 """
@@ -29,8 +30,8 @@ import time
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import _common as C  # noqa: E402
 
-MODELS = ('refiner', 'refiner_nockpt', 'stacked', 'set_transformer',
-          'slot_attention')
+MODELS = ('refiner', 'refiner_nockpt', 'refiner_k16', 'stacked',
+          'set_transformer', 'slot_attention')
 
 
 def parse_args(argv=None):
@@ -78,10 +79,12 @@ def build(args, model_name: str, max_edges: int):
                                           StackedHypergraphRefiner)
     from torch_geometric_hyper.train import BackpropWithSkips, OneShot
     d, T = args.hidden, args.T
-    if model_name in ('refiner', 'refiner_nockpt', 'stacked'):
+    if model_name in ('refiner', 'refiner_nockpt', 'refiner_k16', 'stacked'):
         Model = StackedHypergraphRefiner if model_name == 'stacked' \
             else HypergraphRefiner
         kw = {'checkpoint': False} if model_name == 'refiner_nockpt' else {}
+        if model_name == 'refiner_k16':
+            kw = {'num_candidates': 16}
         model = Model(3, d, max_edges, T, **kw)
         trainer = BackpropWithSkips(T, args.B, args.S, seed=args.seed)
         return model, trainer, {'num_iterations': T}
