@@ -19,9 +19,14 @@ Tasks:
   spherical hulls with m = 2n - 4 slots (the facet count), over all n*m
   pairs, or over K candidate nodes per slot (``--candidates K``) when the
   installed refiner offers it; F1 strict and reference metric.
+* ``triangles``: the same refiner on the Delaunay triangles of points
+  uniform in the unit square, as hyperedges (m = the most triangles in the
+  data).
 
     python benchmarks/larger_sets.py --task delaunay --sizes 1000 10000
     python benchmarks/larger_sets.py --task hull --sizes 100 200 500 1000
+    python benchmarks/larger_sets.py --task triangles --sizes 1000 \\
+        --candidates 16
     python benchmarks/larger_sets.py --quick        # tiny, about a minute
 """
 import inspect
@@ -37,7 +42,7 @@ import _common as C  # noqa: E402
 
 def parse_args(argv=None):
     p = C.base_parser(__doc__, 'larger_sets')
-    p.add_argument('--task', choices=['delaunay', 'hull'],
+    p.add_argument('--task', choices=['delaunay', 'hull', 'triangles'],
                    default='delaunay')
     p.add_argument('--sizes', nargs='+', type=int, default=None)
     p.add_argument('--train-seconds', type=float, default=None,
@@ -58,7 +63,7 @@ def parse_args(argv=None):
     p.add_argument('--root', default=osp.join('data', 'bench_larger'))
     args = p.parse_args(argv)
     q = args.quick
-    hull = args.task == 'hull'
+    hull = args.task in ('hull', 'triangles')
     C.apply_defaults(
         args, sizes=([20, 40] if q else [100, 200, 500, 1000]) if hull
         else ([50, 200] if q else [1000, 10000]),
@@ -103,13 +108,22 @@ def run_one(args, n):
                 'accuracy', 'accuracy_reference', 'precision', 'recall',
                 'f1', 'candidate_coverage')}, pred.pair_index.size(1)
     else:
-        from torch_geometric_hyper.datasets import ConvexHull
+        from torch_geometric_hyper.datasets import ConvexHull, Delaunay
         from torch_geometric_hyper.metrics import evaluate_hyperedges
         from torch_geometric_hyper.nn import (HypergraphRefiner,
                                               MatchedIncidenceLoss)
-        make = lambda split, num: ConvexHull(  # noqa: E731
-            args.root, split, num_points=n, num_samples=num, log=False)
-        model = HypergraphRefiner(3, args.hidden, 2 * n - 4, args.T,
+        if args.task == 'hull':
+            make = lambda split, num: ConvexHull(  # noqa: E731
+                args.root, split, num_points=n, num_samples=num, log=False)
+            dim, m = 3, 2 * n - 4
+        else:
+            make = lambda split, num: Delaunay(  # noqa: E731
+                args.root, split, num_points=n, num_samples=num,
+                target='triangles', log=False)
+            dim = 2
+            m = max(make('train', args.train_samples).max_hyperedges,
+                    make('val', args.val_samples).max_hyperedges)
+        model = HypergraphRefiner(dim, args.hidden, m, args.T,
                                   **_refiner_kwargs(args))
         loss_fn = MatchedIncidenceLoss()
 
@@ -156,7 +170,7 @@ def run_one(args, n):
            'batch_size': args.batch_size, 'hidden': args.hidden,
            'data_seconds': data_seconds,
            **{k: v / graphs for k, v in scores.items()}, **probe.report()}
-    if args.task == 'hull':
+    if args.task != 'delaunay':
         row['candidates'] = args.candidates or 'all'
     return row
 

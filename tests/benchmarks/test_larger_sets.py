@@ -40,3 +40,15 @@ def test_slope():
     assert abs(mod.slope(rows, 't') - 2.0) < 1e-9
     rows = [{'n': n, 't': 5.0 * n} for n in (100, 1000)]
     assert abs(mod.slope(rows, 't') - 1.0) < 1e-9
+
+
+def test_larger_sets_triangles_quick(tmp_path):
+    run_script('larger_sets', ['--task', 'triangles', '--sizes', 20,
+                               '--candidates', 6, '--train-seconds', 1,
+                               '--train-samples', 2, '--val-samples', 2],
+               tmp_path)
+    rows = check_outputs(tmp_path / 'out' / 'larger_sets_quick',
+                         ['n', 's_per_step', 'f1', 'f1_reference',
+                          'candidates'], 1, ['s_per_step', 'f1'])
+    m_times_k = rows[0]['pairs_per_node'] * 20
+    assert m_times_k % 6 == 0  # K = 6 candidates for every slot
