@@ -135,6 +135,21 @@ def worker_config(args) -> Optional[Dict]:
     return None if value is None else json.loads(value)
 
 
+def start(parse_args, run_worker, argv=None):
+    """The common start of a script with one fresh process per
+    configuration: parses ``argv`` (default ``sys.argv[1:]``); in a worker
+    process runs ``run_worker(args, config)``, prints its result
+    (:func:`emit`) and returns ``None``; in the parent returns ``(argv,
+    args)``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    cfg = worker_config(args)
+    if cfg is not None:
+        emit(run_worker(args, cfg))
+        return None
+    return argv, args
+
+
 def emit(result: Dict):
     """Prints a worker's result as one JSON line (the parent reads the
     last one)."""

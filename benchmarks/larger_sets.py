@@ -189,11 +189,10 @@ def slope(rows, key):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
-    cfg = C.worker_config(args)
-    if cfg is not None:
-        return C.emit(run_one(args, cfg['n']))
+    started = C.start(parse_args, lambda a, c: run_one(a, c['n']), argv)
+    if started is None:
+        return None
+    argv, args = started
     rows = [C.run_config(__file__, argv, args, {'n': n},
                          lambda a, c: run_one(a, c['n']))
             for n in args.sizes]

@@ -219,11 +219,10 @@ def plot(rows):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
-    cfg = C.worker_config(args)
-    if cfg is not None:
-        return C.emit(run_one(args, cfg))
+    started = C.start(parse_args, run_one, argv)
+    if started is None:
+        return None
+    argv, args = started
     # data first, so that runs do not race to generate it
     from torch_geometric_hyper.datasets import ConvexHull
     for split, num in (('train', args.train_samples),

@@ -271,11 +271,10 @@ def plot(rows):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
-    cfg = C.worker_config(args)
-    if cfg is not None:
-        return C.emit(measure(args, cfg))
+    started = C.start(parse_args, measure, argv)
+    if started is None:
+        return None
+    argv, args = started
     limit = int(args.max_gb * 1e9)
     rows = []
     for cfg in configs(args):

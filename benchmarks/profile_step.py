@@ -125,11 +125,10 @@ def run_one(args, size):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
-    cfg = C.worker_config(args)
-    if cfg is not None:
-        return C.emit(run_one(args, cfg['size']))
+    started = C.start(parse_args, lambda a, c: run_one(a, c['size']), argv)
+    if started is None:
+        return None
+    argv, args = started
     rows = [C.run_config(__file__, argv, args, {'size': s},
                          lambda a, c: run_one(a, c['size']))
             for s in args.sizes]

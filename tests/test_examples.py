@@ -1,17 +1,14 @@
-import importlib.util
 import os.path as osp
 
 import pytest
+
+from tests.conftest import load_script
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(ROOT, 'examples', f'{name}.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(f'examples/{name}.py')
 
 
 def test_convex_hull_example_runs_and_resumes(tmp_path, capsys):

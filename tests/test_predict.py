@@ -104,13 +104,8 @@ def test_predict_command_errors(model_file, tmp_path):
 
 def test_example_checkpoint_predicts(tmp_path):
     # a checkpoint of the convex-hull example loads with one call
-    import importlib.util
-    import os.path as osp
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location(
-        'convex_hull', osp.join(root, 'examples', 'convex_hull.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from tests.conftest import load_script
+    mod = load_script('examples/convex_hull.py')
     mod.main(['--root', str(tmp_path / 'data'), '--out', str(tmp_path / 'run'),
               '--num-points', '8', '--train-samples', '32', '--val-samples',
               '8', '--test-samples', '8', '--hidden', '8', '--T', '2', '--B',

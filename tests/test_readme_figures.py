@@ -1,17 +1,14 @@
 """The throughput figures of README.md and the docs are those of the
 benchmark's result file (a consistency check, not a timing)."""
-import importlib.util
 import os.path as osp
+
+from tests.conftest import load_script as _load
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location(
-        'readme_figures', osp.join(ROOT, 'benchmarks', 'readme_figures.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _load('benchmarks/readme_figures.py')
 
 
 def test_readme_throughput_block_matches_results_file():

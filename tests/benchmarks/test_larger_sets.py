@@ -29,13 +29,8 @@ def test_larger_sets_hull_quick(tmp_path):
 
 
 def test_slope():
-    import importlib.util
-    import os.path as osp
-    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    spec = importlib.util.spec_from_file_location(
-        'larger_sets', osp.join(root, 'benchmarks', 'larger_sets.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from tests.conftest import load_script
+    mod = load_script('benchmarks/larger_sets.py')
     rows = [{'n': n, 't': 3.0 * n ** 2} for n in (10, 100, 1000)]
     assert abs(mod.slope(rows, 't') - 2.0) < 1e-9
     rows = [{'n': n, 't': 5.0 * n} for n in (100, 1000)]

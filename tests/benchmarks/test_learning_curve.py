@@ -25,13 +25,8 @@ def test_learning_curve_quick_outputs(tmp_path):
 
 
 def test_summary_median_counts_unreached_runs_as_late():
-    import importlib.util
-    import os.path as osp
-    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    spec = importlib.util.spec_from_file_location(
-        'learning_curve', osp.join(root, 'benchmarks', 'learning_curve.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from tests.conftest import load_script
+    mod = load_script('benchmarks/learning_curve.py')
 
     def run(seed, f1s):
         return [{'model': 'refiner', 'seed': seed, 'batches': 10 * (i + 1),

@@ -1,17 +1,11 @@
 import csv
-import importlib.util
 import json
-import os.path as osp
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tests.conftest import load_script
 
 
 def load():
-    spec = importlib.util.spec_from_file_location(
-        'memory_scaling', osp.join(ROOT, 'benchmarks', 'memory_scaling.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script('benchmarks/memory_scaling.py')
 
 
 def test_quick_run_writes_table_csv_json_png(tmp_path, capsys):
