@@ -214,3 +214,24 @@ def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
     la, lb = losses(tmp_path / 'one'), losses(tmp_path / 'two')
     assert len(la) == len(lb) == 5
     assert la == pytest.approx(lb, rel=1e-12, abs=0)
+
+
+# -- devices and precision ----------------------------------------------
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('bf16', [False, True], ids=['fp32', 'bf16'])
+def test_training_on_each_device(device, bf16, tmp_path):
+    mod = load('convex_hull')
+    args = ['--root', str(tmp_path / 'data'), '--out', str(tmp_path / 'run'),
+            '--num-points', '8', '--train-samples', '32', '--val-samples',
+            '8', '--test-samples', '8', '--hidden', '16', '--T', '4',
+            '--B', '1', '--S', '2', '--batch-size', '16', '--epochs', '1',
+            '--no-progress', '--device', device] + (['--bf16'] if bf16
+                                                      else [])
+    out = mod.main(args)
+    assert 0.0 <= out['test']['f1'] <= 1.0 and out['steps'] == 2
+    with open(tmp_path / 'run' / 'log.jsonl') as f:
+        losses = [json.loads(line)['loss'] for line in f]
+    assert len(losses) == 2 and all(0.0 < v < 10.0 for v in losses)
+    ckpt = torch.load(tmp_path / 'run' / 'last.pt', weights_only=False)
+    assert all(t.dtype == torch.float32 for t in ckpt['model'].values()
+               if t.is_floating_point())  # autocast leaves weights fp32
