@@ -63,7 +63,7 @@ def command(model, points, args):
            '--val-every', str(args.val_every), '--no-progress',
            '--hidden', str(args.hidden)]
     if model in ('refiner', 'stacked'):
-        cmd += ['--no-checkpointing', '--T', str(args.T), '--B',
+        cmd += ['--T', str(args.T), '--B',
                 str(args.B), '--S', str(args.S)]
     return cmd + args.extra
 

@@ -34,7 +34,10 @@ def test_quick_preset_arguments():
     assert (args.hidden, args.T, args.B, args.S, args.batch_size, args.lr) \
         == (128, 16, 4, 2, 64, 3e-4)
     assert args.max_total_minutes <= 5.0 and args.val_samples == 256
-    assert args.no_checkpointing  # same model and maths, stored activations
+    assert not args.activation_checkpointing  # stored activations
+    assert args.out.endswith('_quick') and args.val_every == 50
+    # an explicit flag wins over the preset
+    assert mod.parse_args(['--quick', '--val-every', '7']).val_every == 7
 
 
 @pytest.mark.parametrize('model', ['set2graph', 'set_transformer',
@@ -73,8 +76,8 @@ def test_delaunay_example_models(model, tmp_path, capsys):
                     '--out', str(tmp_path / 'run'), '--num-points', '10',
                     '--train-samples', '32', '--val-samples', '8',
                     '--test-samples', '8', '--hidden', '16',
-                    '--iterations', '2', '--backprop', '1', '--updates',
-                    '2', '--batch-size', '16', '--epochs', '1'])
+                    '--T', '2', '--B', '1', '--S', '2', '--batch-size',
+                    '16', '--epochs', '1'])
     assert 0.0 <= out['f1'] <= 1.0 and out['parameters'] > 0
     assert f"{out['parameters']:,} parameters" in capsys.readouterr().out
 
@@ -111,9 +114,8 @@ def test_particle_partitioning_example_models(model, tmp_path, capsys):
     out = mod.main(['--model', model, '--root', str(tmp_path / 'data'),
                     '--raw-dir', str(raw), '--hidden', '16',
                     '--s2g-hidden', '16', '--s2g-tuple-channels', '16',
-                    '--iterations', '2', '--backprop', '1', '--updates',
-                    '2', '--batch-size', '16', '--epochs', '2',
-                    '--no-progress'])
+                    '--T', '2', '--B', '1', '--S', '2', '--batch-size',
+                    '16', '--epochs', '2', '--no-progress'])
     assert set(out) >= {'all'} and out['all']['n'] == 24
     for row in out.values():
         assert all(0.0 <= row[k] <= 1.0 for k in ('f1', 'ri'))
@@ -146,8 +148,9 @@ def test_convex_hull_example_stops_on_nan_and_keeps_checkpoint(
 
     import torch
     monkeypatch.setattr(mod.MatchedIncidenceLoss, 'forward', poisoned)
-    with pytest.raises(SystemExit, match=r'stopped at batch 2 .*non-finite|'
-                                         r'stopped at batch 2 .*nan'):
+    with pytest.raises(SystemExit, match=r'stopped at step 2 \(epoch 0, '
+                                         r'batch 2 of 2\): the training '
+                                         r'loss is nan'):
         mod.main(args)
     ckpt = torch.load(tmp_path / 'run' / 'last.pt', weights_only=False)
     assert ckpt['state']['step'] == 1  # the last good one

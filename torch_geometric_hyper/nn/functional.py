@@ -212,6 +212,9 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
         # Let the compiler fuse the expression (and decide what to recompute).
         h = torch.relu(a[index[0]] + c[index[1]] + u[:, None] * w_u)
         return h @ w_out + b_out
+    # One dtype for the hand-written kernels (mixed under autocast).
+    c, u, w_u, w_out, b_out = (t.to(a.dtype) for t in (c, u, w_u, w_out,
+                                                        b_out))
     return _PairMLP.apply(a, c, u, w_u, w_out, b_out.reshape(1), index[0],
                           index[1], chunk_elements)
 
@@ -236,7 +239,8 @@ def _spmm(inc: CandidateIncidence, values: Tensor, x: Tensor,
     if x.numel() == 0 or values.numel() == 0:
         rows = inc.num_slots if to_slots else inc.num_nodes
         return x.new_zeros(rows, x.size(1))
-    return mat @ x
+    with torch.autocast(x.device.type, enabled=False):  # keep x's dtype
+        return mat @ x
 
 
 def _sddmm(row: Tensor, col: Tensor, a: Tensor, b: Tensor,
@@ -309,5 +313,10 @@ def incidence_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
         return x.new_zeros(size, x.size(1)).index_add_(0, dst, msg)
     tensors = (inc.index, inc.node_ptr, inc.slot_perm, inc.slot_ptr)
     meta = (inc.num_nodes, inc.num_slots)
+    # One dtype (mixed under autocast); the sparse kernels need float32 or
+    # float64, so half-precision inputs are aggregated in float32.
+    if x.dtype in (torch.bfloat16, torch.float16):
+        x = x.float()
+    values = values.to(x.dtype)
     return _IncidenceMatmul.apply(values, x, tensors, meta, to_slots,
                                   chunk_elements)

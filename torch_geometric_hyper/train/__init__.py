@@ -11,6 +11,20 @@ from torch_geometric_hyper.train.skips import (
     truncated_bptt_schedule,
 )
 from torch_geometric_hyper.train.one_shot import OneShot
+from torch_geometric_hyper.train.distributed import (
+    DistributedContext,
+    shard_batch,
+)
+from torch_geometric_hyper.train.loop import (
+    Run,
+    add_arguments,
+    fit,
+    load_best,
+    make_trainer,
+    parse_args,
+    save_atomic,
+    setup,
+)
 
 __all__ = [
     'BackpropWithSkips',
@@ -24,4 +38,14 @@ __all__ = [
     'skips_schedule',
     'bptt_schedule',
     'truncated_bptt_schedule',
+    'add_arguments',
+    'parse_args',
+    'setup',
+    'Run',
+    'make_trainer',
+    'fit',
+    'load_best',
+    'save_atomic',
+    'DistributedContext',
+    'shard_batch',
 ]

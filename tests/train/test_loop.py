@@ -1,0 +1,237 @@
+"""The shared training loop: flags, exact resume, data parallel, devices.
+
+The resume and data-parallel tests run ``examples/convex_hull.py`` in
+subprocesses with a tiny refiner (a few seconds each).
+"""
+import importlib.util
+import json
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from torch_geometric_hyper.train import shard_batch
+from torch_geometric_hyper.train.loop import resolve_device
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+EXAMPLE = osp.join(ROOT, 'examples', 'convex_hull.py')
+DEVICES = ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason='no CUDA device'))]
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(ROOT, 'examples', f'{name}.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def env():
+    out = dict(os.environ, OMP_NUM_THREADS='1')
+    out['PYTHONPATH'] = ROOT + os.pathsep + out.get('PYTHONPATH', '')
+    return out
+
+
+# -- flags --------------------------------------------------------------
+@pytest.mark.parametrize('name', ['convex_hull', 'delaunay',
+                                  'particle_partitioning'])
+def test_help_shows_every_default_and_one_vocabulary(name):
+    parser = load(name).build_parser()
+    text = parser.format_help()
+    for flag in ('--T', '--B', '--S', '--val-every', '--max-minutes',
+                 '--grad-clip', '--activation-checkpointing', '--quick',
+                 '--resume', '--device', '--bf16', '--compile'):
+        assert f'{flag} ' in text or f'{flag}\n' in text, flag
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if action.option_strings and action.dest != 'help' \
+                and not action.required:
+            assert action.help, action.dest
+            assert '(default: ' in formatter._get_help_string(action), \
+                action.dest
+    assert ' '.join(text.split()).count('(default: ') >= 30
+
+
+@pytest.mark.parametrize('flags, match', [
+    (['--batch-size', '0'], '--batch-size must be positive'),
+    (['--grad-clip', '-1'], '--grad-clip must be positive'),
+    (['--val-every', '-2'], '--val-every must be non-negative'),
+    (['--T', '4', '--B', '3', '--S', '2'], r'--B \* --S <= --T'),
+    (['--bf16', '--dtype', 'float64'], '--bf16'),
+    (['--device', 'nonsense'], '--device'),
+])
+def test_bad_flags_raise_value_errors(flags, match):
+    mod = load('convex_hull')
+    with pytest.raises(ValueError, match=match):
+        mod.parse_args(flags)
+
+
+def test_quick_means_the_same_everywhere(tmp_path):
+    """--quick: less data, the whole-run budget, validation every 50
+    batches; the model and training settings stay the defaults."""
+    for name in ('convex_hull', 'delaunay', 'particle_partitioning'):
+        mod = load(name)
+        extra = ['--root', str(tmp_path)] \
+            if name == 'particle_partitioning' else []
+        plain, quick = (mod.parse_args(extra), mod.parse_args(
+            extra + ['--quick']))
+        assert quick.max_total_minutes == 4.7 and quick.val_every == 50
+        for key in ('hidden', 'T', 'B', 'S', 'batch_size', 'lr', 'method',
+                    'activation_checkpointing'):
+            assert getattr(quick, key) == getattr(plain, key), (name, key)
+        assert quick.out == plain.out + '_quick'
+
+
+def test_shard_batch_balances_and_covers():
+    sizes = [30, 8, 100, 51, 20, 77, 9]
+    shards = shard_batch(list(range(7)), sizes, 2)
+    assert sorted(shards[0] + shards[1]) == list(range(7))
+    assert abs(len(shards[0]) - len(shards[1])) <= 1
+    load = [sum(sizes[i] for i in s) for s in shards]
+    assert abs(load[0] - load[1]) <= max(sizes) // 2
+    assert shard_batch([5], [3], 3) == [[5], [], []]
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_resolve_device(device):
+    assert resolve_device(device).type == device
+    assert resolve_device('auto').type == (
+        'cuda' if torch.cuda.is_available() else 'cpu')
+
+
+# -- exact resume -------------------------------------------------------
+TINY = ['--num-points', '8', '--train-samples', '240', '--val-samples', '8',
+        '--test-samples', '8', '--hidden', '8', '--T', '4', '--B', '1',
+        '--S', '2', '--batch-size', '8', '--epochs', '2', '--val-every', '7',
+        '--save-every', '3', '--patience', '0', '--threads', '1',
+        '--no-progress']
+
+
+def command(out, root, *extra):
+    return [sys.executable, EXAMPLE, '--root', str(root), '--out', str(out),
+            *TINY, *extra]
+
+
+def losses(out):
+    with open(osp.join(out, 'log.jsonl')) as f:
+        return [json.loads(line)['loss'] for line in f]
+
+
+def weights(out, name='last.pt'):
+    return torch.load(osp.join(out, name), weights_only=False)['model']
+
+
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory):
+    base = tmp_path_factory.mktemp('resume')
+    out = base / 'reference'
+    res = subprocess.run(command(out, base / 'data'), env=env(),
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert len(losses(out)) == 60  # 2 epochs of 30 batches
+    return base, out
+
+
+def wait_for_step(proc, log, step, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if osp.exists(log):
+            with open(log) as f:
+                lines = f.read().splitlines()
+            if len(lines) >= step:
+                return
+        if proc.poll() is not None:
+            pytest.fail(f'the run ended before step {step}: '
+                        f'{proc.stderr.read()}')
+        time.sleep(0.005)
+    pytest.fail(f'no step {step} within {timeout} s')
+
+
+def assert_same_run(out, ref):
+    assert losses(out) == losses(ref)  # identical floats, every batch
+    a, b = weights(out), weights(ref)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize('sig', ['SIGINT', 'SIGKILL'])
+def test_resume_equals_uninterrupted_run(reference, sig):
+    base, ref = reference
+    out = base / sig
+    proc = subprocess.Popen(command(out, base / 'data'), env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for_step(proc, osp.join(out, 'log.jsonl'), 5 if sig == 'SIGINT'
+                  else 20)
+    proc.send_signal(getattr(signal, sig))
+    stdout, _ = proc.communicate(timeout=120)
+    ckpt = torch.load(osp.join(out, 'last.pt'), weights_only=False)
+    step = ckpt['state']['step']
+    if sig == 'SIGINT':
+        assert proc.returncode == 130 and 'interrupted at step' in stdout
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    assert 0 < step < 60 and ckpt['state']['batch'] > 0  # mid-epoch
+    res = subprocess.run(command(out, base / 'data', '--resume'), env=env(),
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert f'step {step}' in res.stdout and 'resumed from' in res.stdout
+    assert_same_run(out, ref)
+    assert not [f for f in os.listdir(out) if '.tmp' in f]
+
+
+# -- data parallel ------------------------------------------------------
+def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
+    """torchrun with 2 CPU processes (gloo), global batch 8 (4 + 4) ends
+    with the parameters of 1 process with batch 8: float64, mixed set
+    sizes, and a last batch of 1 set (one rank trains on a weight-0 copy)."""
+    args = ['--root', str(tmp_path / 'data'), '--num-points', '6-12',
+            '--train-samples', '33', '--val-samples', '8',
+            '--test-samples', '4', '--hidden', '8', '--T', '4', '--B', '1',
+            '--S', '2', '--batch-size', '8', '--epochs', '1',
+            '--dtype', 'float64', '--threads', '1', '--no-progress',
+            '--grad-clip', '0.5']
+    one = subprocess.run([sys.executable, EXAMPLE, *args, '--out',
+                          str(tmp_path / 'one')], env=env(),
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, '-m', 'torch.distributed.run',
+                          '--standalone', '--nproc_per_node', '2', EXAMPLE,
+                          *args, '--out', str(tmp_path / 'two')], env=env(),
+                         capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert '2 process(es)' in two.stdout
+    assert two.stdout.count('test F1') == 1  # rank 0 prints, alone
+    a, b = weights(tmp_path / 'one'), weights(tmp_path / 'two')
+    diff = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert diff < 1e-12, diff
+    la, lb = losses(tmp_path / 'one'), losses(tmp_path / 'two')
+    assert len(la) == len(lb) == 5
+    assert la == pytest.approx(lb, rel=1e-12, abs=0)
+
+
+# -- devices and precision ----------------------------------------------
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('bf16', [False, True], ids=['fp32', 'bf16'])
+def test_training_on_each_device(device, bf16, tmp_path):
+    mod = load('convex_hull')
+    args = ['--root', str(tmp_path / 'data'), '--out', str(tmp_path / 'run'),
+            '--num-points', '8', '--train-samples', '32', '--val-samples',
+            '8', '--test-samples', '8', '--hidden', '16', '--T', '4',
+            '--B', '1', '--S', '2', '--batch-size', '16', '--epochs', '1',
+            '--no-progress', '--device', device] + (['--bf16'] if bf16
+                                                      else [])
+    out = mod.main(args)
+    assert 0.0 <= out['test']['f1'] <= 1.0 and out['steps'] == 2
+    with open(tmp_path / 'run' / 'log.jsonl') as f:
+        losses = [json.loads(line)['loss'] for line in f]
+    assert len(losses) == 2 and all(0.0 < v < 10.0 for v in losses)
+    ckpt = torch.load(tmp_path / 'run' / 'last.pt', weights_only=False)
+    assert all(t.dtype == torch.float32 for t in ckpt['model'].values()
+               if t.is_floating_point())  # autocast leaves weights fp32
