@@ -60,6 +60,9 @@ def parse_args(argv=None):
     p.add_argument('--train-samples', type=int, default=None)
     p.add_argument('--val-samples', type=int, default=None)
     p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--min-steps', type=int, default=3,
+                   help='train at least this many steps whatever the '
+                   'budget (the first, with start-up costs, is not timed)')
     p.add_argument('--root', default=osp.join('data', 'bench_larger'))
     args = p.parse_args(argv)
     q = args.quick
@@ -142,7 +145,7 @@ def run_one(args, n):
     trainer = BackpropWithSkips(args.T, args.B, args.S, seed=args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     spent, steps, times = 0.0, 0, []
-    while spent < args.train_seconds:
+    while spent < args.train_seconds or steps < args.min_steps:
         for batch in DataLoader(train_ds, batch_size=args.batch_size,
                                 shuffle=True, generator=gen):
             t = time.perf_counter()
@@ -151,7 +154,7 @@ def run_one(args, n):
             spent += dt
             steps += 1
             times.append(dt)
-            if spent >= args.train_seconds:
+            if spent >= args.train_seconds and steps >= args.min_steps:
                 break
     model.eval()
     scores, pairs, graphs = {}, 0, 0

@@ -7,12 +7,13 @@ backward pass (with the loss) of
 * ``refiner``: HypergraphRefiner with m = 2n - 4 slots (the facet count of
   n points on a sphere) and one refinement step with gradient, memory
   O(m n) = O(n^2) floats for the incidence;
-* ``refiner_sparse``: the same refiner on a sparse candidate incidence:
-  slot j keeps the ``--candidates`` K nearest nodes of node j mod n (a
-  seed point) as its only candidate members, so the slot-node activations
-  are O(m K d) = O(n) at a fixed m/n ratio. The matched loss still builds
-  an m x m cost and an n x m table of log-odds (one float per entry, not
-  d), the only terms that stay quadratic;
+* ``refiner_sparse``: the same refiner with ``num_candidates=K``
+  (``--candidates``): each slot keeps K candidate nodes chosen by the model
+  (nearest to an anchor drawn from its noise, refreshed from its top
+  members' neighbours), so the slot-node activations are O(m K d) = O(n)
+  at a fixed m/n ratio. The matched loss builds its cost from the
+  candidate pairs; only its m x m cost (one float per entry, not d) stays
+  quadratic;
 * ``set2graph_local``: Set2Graph on triples (i, j, l) with j, l among the
   K = 10 nearest neighbours of i (the local version its paper used), O(n K^2);
 * ``set2graph_full``: Set2Graph on all triples, O(n^3);
@@ -125,12 +126,11 @@ def measure(args, cfg):
     def step(x, batch, B, target, num_hyperedges):
         if cfg['model'].startswith('refiner'):
             m = int(num_hyperedges.max())
-            model = HypergraphRefiner(dim, cfg['hidden'], m,
-                                      num_iterations=1)
-            cand = None
-            if cfg['model'] == 'refiner_sparse':
-                cand = knn_candidates(x, batch, B, m, cfg['candidates'])
-            pred = model(x, batch, B, candidate_index=cand)
+            sparse = cfg['model'] == 'refiner_sparse'
+            model = HypergraphRefiner(
+                dim, cfg['hidden'], m, num_iterations=1,
+                num_candidates=cfg['candidates'] if sparse else None)
+            pred = model(x, batch, B)
             loss = MatchedIncidenceLoss()(pred, target, num_hyperedges)
         else:
             local = cfg['model'] == 'set2graph_local'
@@ -152,24 +152,6 @@ def measure(args, cfg):
     step(x, batch, B, target, num_hyperedges)
     seconds = time.perf_counter() - start
     return {'peak_bytes': _peak_rss_bytes() - base, 'seconds': seconds}
-
-
-def knn_candidates(x, batch, B, m, k):
-    """``[2, B m k]`` candidate pairs: slot j of graph g gets the k nodes
-    of g nearest to its node j mod n."""
-    import torch
-    out = []
-    ptr = torch.cat([batch.new_zeros(1),
-                     torch.bincount(batch, minlength=B).cumsum(0)])
-    for g in range(B):
-        pts = x[ptr[g]:ptr[g + 1]]
-        n = pts.size(0)
-        near = torch.cdist(pts, pts).topk(min(k, n), largest=False).indices
-        seed = torch.arange(m) % n
-        nodes = near[seed] + ptr[g]  # [m, k]
-        slots = (g * m + torch.arange(m))[:, None].expand_as(nodes)
-        out.append(torch.stack([nodes.reshape(-1), slots.reshape(-1)]))
-    return torch.cat(out, dim=1)
 
 
 # --------------------------------------------------------------------------
