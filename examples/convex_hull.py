@@ -29,7 +29,7 @@ import time
 import torch
 
 from torch_geometric_hyper.datasets import ConvexHull
-from torch_geometric_hyper.metrics import evaluate_hyperedges
+from torch_geometric_hyper.metrics import evaluate_hyperedges, hyperedge_sets
 from torch_geometric_hyper.nn import (
     HypergraphRefiner,
     MatchedIncidenceLoss,
@@ -196,10 +196,34 @@ def main(argv=None):
               f"{test['f1_reference']:.4f}, duplicates/set "
               f"{test['duplicates']:.2f}) on {len(test_ds)} sets")
     run.print(f'total wall time {total / 60:.2f} min')
+    if args.dim == 3:
+        loop.write_pictures(run, state, lambda path: draw_hull(
+            model, test_ds[0], args, path),
+            f'{args.model}, n={args.num_points}')
     run.close()
     return {'val': val, 'test': test, 'seconds': total,
             'parameters': num_params, 'model': args.model,
             'steps': state['step']}
+
+
+@torch.no_grad()
+def draw_hull(model, data, args, path):
+    """One test hull: predicted facets against the true ones."""
+    from torch_geometric_hyper.visualize import plot_hull
+    model.eval()
+    data = data.to(next(model.parameters()).device)
+    kwargs = {} if isinstance(model, Set2Graph) else {
+        'generator': torch.Generator(device=data.x.device).manual_seed(0)}
+    pred = model(data.x, None, 1, **kwargs)
+    ptr = torch.tensor([0, data.num_nodes])
+    index, edge_graph = pred.to_hyperedge_index(edge_size=args.dim)
+    pred_sets = hyperedge_sets(index, edge_graph, ptr, 1)[0]
+    true_sets = hyperedge_sets(
+        data.hyperedge_index,
+        torch.zeros(int(data.num_hyperedges), dtype=torch.long), ptr, 1)[0]
+    return plot_hull(data.x.cpu(), pred_sets, true_sets, path,
+                     title='test set 0: predicted (green right, red wrong) '
+                     'vs true facets')
 
 
 if __name__ == '__main__':

@@ -90,6 +90,19 @@ def evaluate(model, batches):
     return out
 
 
+@torch.no_grad()
+def draw_graph(model, data, path):
+    """One test set: predicted edges against the Delaunay edges."""
+    from torch_geometric_hyper.visualize import plot_graph
+    model.eval()
+    data = data.to(next(model.parameters()).device)
+    pred = model(data.x, None, 1)
+    return plot_graph(data.x.cpu(), pred.edge_index().t().tolist(),
+                      data.edge_index.t().tolist(), path,
+                      title='test set 0: right (black), wrong (red), missed '
+                      '(dashed)')
+
+
 def main(argv=None):
     args = parse_args(argv)
     run = loop.setup(args)
@@ -139,6 +152,8 @@ def main(argv=None):
                        'train_seconds': state['train_seconds'],
                        'total_seconds': total, 'args': vars(args)}, f,
                       indent=1)
+    loop.write_pictures(run, state, lambda path: draw_graph(
+        model, ds['test'][0], path), f'{args.model}, n={args.num_points}')
     run.close()
     test['parameters'] = num_params
     return test

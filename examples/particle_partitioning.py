@@ -169,6 +169,30 @@ def partition_metrics(model, batches, T, seed=0):
     return metrics.compute()
 
 
+@torch.no_grad()
+def draw_jet(model, dataset, T, path):
+    """The first test jet with at least 5 tracks: tracks at their
+    (standardised) impact parameters, coloured by true and predicted
+    vertex."""
+    from torch_geometric_hyper.metrics import (decode_partition,
+                                               target_partition)
+    from torch_geometric_hyper.nn import HypergraphRefiner
+    from torch_geometric_hyper.visualize import plot_partition
+    data = next((d for d in dataset if d.num_nodes >= 5), dataset[0])
+    data = data.to(next(model.parameters()).device)
+    model.eval()
+    kwargs = dict(num_iterations=T, generator=torch.Generator(
+        device=data.x.device).manual_seed(0)) \
+        if isinstance(model, HypergraphRefiner) else {}
+    batch = torch.zeros(data.num_nodes, dtype=torch.long,
+                        device=data.x.device)
+    pred = model(data.x, batch, 1, **kwargs)
+    return plot_partition(data.x[:, :2].cpu(), decode_partition(pred).cpu(),
+                          target_partition(data.hyperedge_index,
+                                           data.num_nodes).cpu(), path,
+                          title='one test jet: tracks by vertex')
+
+
 def baselines(dataset):
     from torch_geometric_hyper.metrics import PartitionMetrics
     data = dataset._data
@@ -255,6 +279,8 @@ def main(argv=None):
                 test_ds, args.eval_batch_size), args.T)
         print(PartitionMetrics.format_table(
             res, title=f'{args.model}, best validation checkpoint (test)'))
+    loop.write_pictures(run, state, lambda path: draw_jet(
+        model, test_ds, args.T, path), f'{args.model}, jets')
     run.close()
     return res
 

@@ -1,3 +1,4 @@
+import importlib.util
 import os.path as osp
 
 import pytest
@@ -125,6 +126,9 @@ def test_particle_partitioning_example_models(model, tmp_path, capsys):
     assert f'{model} (' in text and ' parameters): training time' in text
     name = 'checkpoints' if model == 'refiner' else 'checkpoints_set2graph'
     assert (tmp_path / 'data' / name / 'best.pt').exists()
+    if importlib.util.find_spec('matplotlib') is not None:
+        for pic in ('learning_curve.png', 'prediction.png'):
+            assert (tmp_path / 'data' / name / pic).exists()
 
 
 def test_convex_hull_example_stops_on_nan_and_keeps_checkpoint(
@@ -160,3 +164,19 @@ def test_convex_hull_example_stops_on_nan_and_keeps_checkpoint(
     assert 'skipped 1 batches with a non-finite loss' in \
         capsys.readouterr().out
     assert out['test']['f1'] >= 0.0
+
+
+def test_examples_write_their_pictures(tmp_path):
+    pytest.importorskip('matplotlib')
+    common = ['--train-samples', '32', '--val-samples', '8',
+              '--test-samples', '8', '--hidden', '8', '--T', '2', '--B', '1',
+              '--S', '2', '--batch-size', '16', '--epochs', '1',
+              '--val-every', '1', '--no-progress']
+    for name, extra in (('convex_hull', ['--num-points', '8']),
+                        ('delaunay', ['--num-points', '12'])):
+        out = tmp_path / name
+        load(name).main(['--root', str(tmp_path / f'{name}_data'), '--out',
+                         str(out)] + extra + common)
+        for pic in ('learning_curve.png', 'prediction.png'):
+            with open(out / pic, 'rb') as f:
+                assert f.read(4) == b'\x89PNG', (name, pic)

@@ -545,7 +545,8 @@ def fit(run: Run, args: argparse.Namespace, model: torch.nn.Module, trainer,
     Returns:
         dict: the loop state (``step``, ``epoch``, ``best_f1``,
         ``best_val``, ``best_step``, ``train_seconds``, ``cpu_seconds``,
-        ``stopped``), the same on every rank.
+        ``stopped``, ``history``: the metrics of every validation with its
+        ``step``), the same on every rank.
     """
     from tqdm.auto import tqdm
     if len(val_set) < run.world_size:
@@ -563,7 +564,7 @@ def fit(run: Run, args: argparse.Namespace, model: torch.nn.Module, trainer,
     val_every = args.val_every or per_epoch
     state = {'epoch': 0, 'batch': 0, 'step': 0, 'best_f1': -1.0, 'bad': 0,
              'best_val': None, 'best_step': None, 'train_seconds': 0.0,
-             'cpu_seconds': 0.0, 'stopped': None}
+             'cpu_seconds': 0.0, 'stopped': None, 'history': []}
     order = None
     if args.resume:
         if not osp.exists(last_path):
@@ -608,6 +609,9 @@ def fit(run: Run, args: argparse.Namespace, model: torch.nn.Module, trainer,
         t0 = time.perf_counter()
         res = run.evaluate(evaluate, model, val_set)
         val_seconds[0] = time.perf_counter() - t0
+        state.setdefault('history', []).append(
+            {'step': state['step'], **{k: float(v) for k, v in res.items()
+                                       if isinstance(v, (int, float))}})
         improved = res['f1'] > state['best_f1']
         if improved:
             state.update(best_f1=res['f1'], bad=0, best_val=res,
@@ -756,3 +760,27 @@ def load_best(run: Run, model: torch.nn.Module) -> dict:
 def world_size() -> int:
     """Processes of this run (``WORLD_SIZE``, 1 without ``torchrun``)."""
     return env_world_size()
+
+
+def write_pictures(run: Run, state: dict, draw_prediction: Callable,
+                   title: str = '') -> List[str]:
+    r"""The two pictures of a run, next to its checkpoints (rank 0 only):
+    ``OUT/learning_curve.png`` (validation F1 and loss against batches,
+    from ``state['history']``) and ``OUT/prediction.png``
+    (``draw_prediction(path)``, one predicted set against its truth).
+    Skipped, with a note, when matplotlib is missing."""
+    if not run.is_main:
+        return []
+    try:
+        from torch_geometric_hyper.visualize import plot_learning_curve
+        paths = [plot_learning_curve(
+            [{k: v for k, v in h.items() if k == 'step' or k == 'loss'
+              or k.startswith('f1')} for h in state.get('history', [])],
+            osp.join(run.args.out, 'learning_curve.png'), title)]
+        paths.append(draw_prediction(osp.join(run.args.out,
+                                              'prediction.png')))
+    except ImportError as err:
+        run.print(f'pictures skipped: {err}')
+        return []
+    run.print('pictures: ' + ', '.join(paths))
+    return paths
