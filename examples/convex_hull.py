@@ -143,7 +143,7 @@ def main(argv=None):
     start = run.start
     n = num_points(args.num_points)
     kw = dict(num_points=n, distribution=args.distribution, dim=args.dim,
-              seed=args.seed, log=run.is_main)
+              seed=args.seed, log=run.is_main and not args.no_progress)
     with run.main_first():  # one process builds the cache
         train_ds = ConvexHull(args.root, 'train',
                               num_samples=args.train_samples, **kw)

@@ -107,8 +107,9 @@ def main(argv=None):
     args = parse_args(argv)
     run = loop.setup(args)
     with run.main_first():  # one process builds the cache
+        log = run.is_main and not args.no_progress
         ds = {split: Delaunay(args.root, split, num_points=args.points,
-                              num_samples=n, seed=args.seed, log=run.is_main)
+                              num_samples=n, seed=args.seed, log=log)
               for split, n in (('train', args.train_samples),
                                ('val', args.val_samples),
                                ('test', args.test_samples))}

@@ -180,3 +180,13 @@ def test_examples_write_their_pictures(tmp_path):
         for pic in ('learning_curve.png', 'prediction.png'):
             with open(out / pic, 'rb') as f:
                 assert f.read(4) == b'\x89PNG', (name, pic)
+
+
+def test_no_progress_silences_dataset_generation(tmp_path, capfd):
+    load('convex_hull').main([
+        '--root', str(tmp_path / 'data'), '--out', str(tmp_path / 'run'),
+        '--num-points', '8', '--train-samples', '16', '--val-samples', '8',
+        '--test-samples', '8', '--hidden', '8', '--T', '2', '--B', '1',
+        '--S', '2', '--batch-size', '16', '--epochs', '1', '--no-progress'])
+    err = capfd.readouterr().err
+    assert 'Generating' not in err and '\r' not in err
