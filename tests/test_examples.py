@@ -190,3 +190,16 @@ def test_no_progress_silences_dataset_generation(tmp_path, capfd):
         '--S', '2', '--batch-size', '16', '--epochs', '1', '--no-progress'])
     err = capfd.readouterr().err
     assert 'Generating' not in err and '\r' not in err
+
+
+def test_progress_in_a_log_has_no_carriage_returns(tmp_path, capfd):
+    # output captured (not a terminal): a few plain lines, no '\r' bars
+    load('convex_hull').main([
+        '--root', str(tmp_path / 'data'), '--out', str(tmp_path / 'run'),
+        '--num-points', '8', '--train-samples', '64', '--val-samples', '8',
+        '--test-samples', '8', '--hidden', '8', '--T', '2', '--B', '1',
+        '--S', '2', '--batch-size', '8', '--epochs', '1'])
+    out, err = capfd.readouterr()
+    assert '\r' not in err and '\r' not in out
+    assert 'epoch 0: 8/8 (100%' in err  # the epoch's closing line
+    assert len(err.splitlines()) < 20

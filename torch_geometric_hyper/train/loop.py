@@ -548,7 +548,7 @@ def fit(run: Run, args: argparse.Namespace, model: torch.nn.Module, trainer,
         ``stopped``, ``history``: the metrics of every validation with its
         ``step``), the same on every rank.
     """
-    from tqdm.auto import tqdm
+    from torch_geometric_hyper.utils import Progress
     if len(val_set) < run.world_size:
         raise ValueError(f'{len(val_set)} validation sets cannot be shared '
                          f'by {run.world_size} processes')
@@ -625,7 +625,7 @@ def fit(run: Run, args: argparse.Namespace, model: torch.nn.Module, trainer,
                 else (f"step {state['step']:6d}  val " + '  '.join(
                     f'{k} {v:.4f}' for k, v in res.items())
                     + ('  *best*' if improved else ''))
-            tqdm.write(line)
+            bar.write(line)
         return res
 
     interrupted = [False]
@@ -647,9 +647,10 @@ def fit(run: Run, args: argparse.Namespace, model: torch.nn.Module, trainer,
         else math.inf
     log = open(log_path, 'a') if run.is_main else None
     validated_at = -1
+    # a bar on a terminal, a line every 30 s in a log, nothing with
+    # --no-progress
+    bar = Progress(per_epoch, enabled=not args.no_progress and run.is_main)
     try:
-        bar = tqdm(total=per_epoch, disable=args.no_progress
-                   or not run.is_main, leave=False)
         while state['epoch'] < args.epochs and state['stopped'] is None:
             if order is None:
                 gen = torch.Generator().manual_seed(args.seed + state['epoch'])

@@ -58,6 +58,26 @@ class Progress:
             self._last = now
             self._write(now)
 
+    def reset(self, total: Optional[int] = None) -> None:
+        """Starts over (e.g. a new epoch) with ``total`` steps."""
+        self.total, self.n = total, 0
+        self._start = self._last = time.monotonic()
+        if self._bar is not None:
+            self._bar.reset(total=total)
+
+    def set_description(self, desc: str) -> None:
+        self.desc = desc
+        if self._bar is not None:
+            self._bar.set_description(desc)
+
+    def write(self, line: str) -> None:
+        """Prints a line without breaking the terminal bar."""
+        if self._bar is not None:
+            from tqdm.auto import tqdm
+            tqdm.write(line, file=self.stream)
+        else:
+            print(line, file=sys.stdout, flush=True)
+
     def set_postfix(self, **values) -> None:
         """Shown after the count (e.g. the current loss)."""
         self._postfix = ', '.join(f'{k}={v}' for k, v in values.items())
