@@ -69,7 +69,8 @@ def plot_learning_curve(history: Sequence[Dict[str, float]], path: str,
         raise ValueError("'history' is empty: validate at least once")
     plt = _pyplot()
     steps = [h['step'] for h in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4),
+                                   constrained_layout=True)
     for key in sorted({k for h in history for k in h if k.startswith('f1')}):
         ax1.plot(steps, [h.get(key, np.nan) for h in history], marker='.',
                  label=key)
