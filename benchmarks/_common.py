@@ -150,6 +150,23 @@ def start(parse_args, run_worker, argv=None):
     return argv, args
 
 
+def run_each(script: str, parse_args, run_one, key: str, values: str,
+             argv=None):
+    """:func:`start`, then in the parent one fresh process per value of
+    ``args.<values>``, each running ``run_one(args, value)`` with the value
+    under ``key`` in its configuration. Returns ``None`` in a worker, else
+    ``(argv, args, rows)``."""
+    def worker(args, cfg):
+        return run_one(args, cfg[key])
+    started = start(parse_args, worker, argv)
+    if started is None:
+        return None
+    argv, args = started
+    rows = [run_config(script, argv, args, {key: v}, worker)
+            for v in getattr(args, values)]
+    return argv, args, rows
+
+
 def emit(result: Dict):
     """Prints a worker's result as one JSON line (the parent reads the
     last one)."""

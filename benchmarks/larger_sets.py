@@ -192,13 +192,10 @@ def slope(rows, key):
 
 
 def main(argv=None):
-    started = C.start(parse_args, lambda a, c: run_one(a, c['n']), argv)
-    if started is None:
+    done = C.run_each(__file__, parse_args, run_one, 'n', 'sizes', argv)
+    if done is None:
         return None
-    argv, args = started
-    rows = [C.run_config(__file__, argv, args, {'n': n},
-                         lambda a, c: run_one(a, c['n']))
-            for n in args.sizes]
+    argv, args, rows = done
     quality = 'f1'
     slopes = {'time': slope(rows, 's_per_step'),
               'memory': slope(rows, 'peak_minus_imports_mib')}

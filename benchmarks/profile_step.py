@@ -125,13 +125,10 @@ def run_one(args, size):
 
 
 def main(argv=None):
-    started = C.start(parse_args, lambda a, c: run_one(a, c['size']), argv)
-    if started is None:
+    done = C.run_each(__file__, parse_args, run_one, 'size', 'sizes', argv)
+    if done is None:
         return None
-    argv, args = started
-    rows = [C.run_config(__file__, argv, args, {'size': s},
-                         lambda a, c: run_one(a, c['size']))
-            for s in args.sizes]
+    argv, args, rows = done
 
     def plot(rows):
         fig, ax = C.new_figure(1)

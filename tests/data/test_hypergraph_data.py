@@ -21,13 +21,19 @@ def test_num_hyperedges_inferred():
     assert data.num_hyperedges == 2
 
 
-def test_batching_offsets_nodes_and_hyperedges():
+def two_graphs():
+    """4 nodes with an empty middle hyperedge, and 2 nodes."""
     d1 = HypergraphData(x=torch.randn(4, 2),
                         hyperedge_index=torch.tensor([[0, 1, 3], [0, 0, 1]]),
                         num_hyperedges=3)  # hyperedge 2 is empty
     d2 = HypergraphData(x=torch.randn(2, 2),
                         hyperedge_index=torch.tensor([[0, 1], [0, 0]]),
                         num_hyperedges=1)
+    return d1, d2
+
+
+def test_batching_offsets_nodes_and_hyperedges():
+    d1, d2 = two_graphs()
     batch = next(iter(DataLoader([d1, d2], batch_size=2)))
     assert batch.hyperedge_index.tolist() == [[0, 1, 3, 4, 5],
                                               [0, 0, 1, 3, 3]]
@@ -71,12 +77,7 @@ def test_from_dense_rejects_mismatched_x():
 
 
 def test_dense_batch_incidence_padded_with_masks():
-    d1 = HypergraphData(x=torch.randn(4, 2),
-                        hyperedge_index=torch.tensor([[0, 1, 3], [0, 0, 1]]),
-                        num_hyperedges=3)  # hyperedge 2 is empty
-    d2 = HypergraphData(x=torch.randn(2, 2),
-                        hyperedge_index=torch.tensor([[0, 1], [0, 0]]),
-                        num_hyperedges=1)
+    d1, d2 = two_graphs()
     d3 = HypergraphData(x=torch.randn(3, 2), num_hyperedges=0)
     batch = next(iter(DataLoader([d1, d2, d3], batch_size=3)))
     with pytest.raises(ValueError, match=r'to_dense_batch_incidence\(\)'):
