@@ -69,10 +69,10 @@ class SparseCandidates:
                 _, idx = tree.query(self.points[lo:lo + n], kk + 1)
                 nbrs[lo:lo + n, :kk] = idx[:, 1:] + lo
         self.neighbours = torch.from_numpy(nbrs).to(self.device)
+        #: ``[B m]`` candidates each slot keeps: ``min(K, n_g)``.
+        self.slot_limit = torch.from_numpy(np.repeat(
+            np.minimum(self.k, self.sizes), self.m)).to(self.device)
 
-    def per_slot(self) -> np.ndarray:
-        """Candidates of each slot of each graph: ``min(K, n_g)``."""
-        return np.minimum(self.k, self.sizes)
 
     def initial(self, x: Tensor, slot_noise: Tensor) -> CandidateIncidence:
         r"""The :math:`K` nodes nearest to each slot's anchor.
@@ -141,9 +141,7 @@ class SparseCandidates:
         wish = torch.cat([top, near, ranked], dim=1)  # priority order
         keep = _first_unique(wish) & (wish >= 0)
         rank = torch.cumsum(keep.long(), dim=1)
-        per_slot = torch.from_numpy(np.repeat(self.per_slot(), self.m)).to(
-            node.device)
-        keep &= rank <= per_slot[:, None]
+        keep &= rank <= self.slot_limit[:, None]
         row = torch.arange(M, device=node.device)[:, None].expand_as(wish)
         index = torch.stack([wish[keep], row[keep]])
         return CandidateIncidence.build(index, candidates.num_nodes, M)
