@@ -114,8 +114,9 @@ def make_evaluate(T, dim, loss_fn, seed=0):
             if gen is None:
                 gen = torch.Generator(device=batch.x.device).manual_seed(seed)
             kwargs = dict(num_iterations=T) if recurrent else {}
-            if not isinstance(model, Set2Graph):
-                kwargs['generator'] = gen
+            # each set's slot noise from the set's index: the same metrics
+            # with any number of processes
+            kwargs.update(loop.eval_slots(model, batch, seed, gen))
             pred = model(batch.x, batch.batch, batch.num_graphs, **kwargs)
             losses.append(float(loss_fn(pred, batch)) * batch.num_graphs)
             res = evaluate_hyperedges(pred, batch, edge_size=dim)
@@ -123,9 +124,9 @@ def make_evaluate(T, dim, loss_fn, seed=0):
             f1_ref.append(res['f1_reference'])
             dup.append(res['duplicates'])
         n = sum(t.numel() for t in f1)
-        return {'f1': float(torch.cat(f1).float().mean()),
-                'f1_reference': float(torch.cat(f1_ref).float().mean()),
-                'duplicates': float(torch.cat(dup).float().mean()),
+        return {'f1': float(torch.cat(f1).double().mean()),
+                'f1_reference': float(torch.cat(f1_ref).double().mean()),
+                'duplicates': float(torch.cat(dup).double().mean()),
                 'loss': sum(losses) / n}
     return evaluate
 

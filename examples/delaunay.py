@@ -62,12 +62,13 @@ def parse_args(argv=None):
 def evaluate(model, batches):
     """Per-graph metrics averaged over graphs; candidate F1 and coverage
     (fraction of target edges among the candidates) pooled over pairs."""
-    per_graph, cand, loss, graphs = {}, [0, 0, 0, 0], 0.0, 0
+    per_graph, cand, loss, pairs_seen = {}, [0, 0, 0, 0], 0.0, 0
     loss_fn = AdjacencyBCELoss()
     for data in batches:
         pred = model(data.x, data.batch, data.num_graphs)
-        loss += float(loss_fn(pred, data)) * data.num_graphs
-        graphs += data.num_graphs
+        pairs = loss_fn.reduction_weight(pred, data)  # a mean over pairs
+        loss += float(loss_fn(pred, data)) * pairs
+        pairs_seen += pairs
         for conv, suffix in (('pairs', ''), ('reference', '_reference')):
             m = adjacency_metrics(pred.edge_index(), data.edge_index,
                                   data.batch, data.num_graphs, reduce=False,
@@ -81,12 +82,13 @@ def evaluate(model, batches):
         cand[1] += int((pos & ~lab).sum())
         cand[2] += int((~pos & lab).sum())
         cand[3] += data.edge_index.size(1) // 2 - int(lab.sum())
-    out = {k: float(torch.cat(v).float().mean())
+    out = {k: float(torch.cat(v).double().mean())
            for k, v in per_graph.items()}
     tp, fp, fn, uncovered = cand
-    out['candidate_f1'] = 2 * tp / max(1, 2 * tp + fp + fn)
-    out['coverage'] = (tp + fn) / max(1, tp + fn + uncovered)
-    out['loss'] = loss / max(1, graphs)
+    # pooled over pairs: exact with any number of processes (loop.Ratio)
+    out['candidate_f1'] = loop.Ratio(2 * tp, 2 * tp + fp + fn)
+    out['coverage'] = loop.Ratio(tp + fn, tp + fn + uncovered)
+    out['loss'] = loop.Ratio(loss, pairs_seen)  # BCE per candidate pair
     return out
 
 

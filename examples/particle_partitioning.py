@@ -126,6 +126,10 @@ class SameVertexBCELoss(torch.nn.Module):
         return self.bce(pred, partition_edge_index(data.hyperedge_index,
                                                    data.num_nodes))
 
+    def reduction_weight(self, pred, data):
+        """A mean over candidate pairs (for data-parallel weighting)."""
+        return self.bce.reduction_weight(pred, data)
+
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}()'
 
@@ -160,7 +164,8 @@ def partition_metrics(model, batches, T, seed=0):
         if isinstance(model, HypergraphRefiner):
             if gen is None:
                 gen = torch.Generator(device=batch.x.device).manual_seed(seed)
-            kwargs = dict(num_iterations=T, generator=gen)
+            kwargs = dict(num_iterations=T,
+                          **loop.eval_slots(model, batch, seed, gen))
         pred = model(batch.x, batch.batch, batch.num_graphs, **kwargs)
         metrics.update(decode_partition(pred),
                        target_partition(batch.hyperedge_index,

@@ -52,3 +52,31 @@ def test_auto_backend_by_size():
         assert np.isclose(cost[np.arange(rows), auto].sum(),
                           cost[np.arange(rows), ref].sum())
         assert len(set(auto.tolist())) == rows
+
+
+def test_sparse_assignment_reaches_the_dense_optimum(monkeypatch):
+    import numpy as np
+
+    from torch_geometric_hyper import matching
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        R, C = rng.integers(5, 60), 130
+        k = rng.integers(1, 6, R)  # entries per row
+        rows = np.repeat(np.arange(R), k)
+        cols = np.concatenate([rng.choice(C, n, replace=False) for n in k])
+        values = -np.abs(rng.normal(1.0, 1.0, rows.size))
+        a = rng.normal(0.0, 1.0, C)
+        if trial % 2:  # ties, as in an untrained model
+            a = np.round(a)
+        dense = np.tile(a, (R, 1))
+        dense[rows, cols] += values
+        best = dense[np.arange(R), matching._scipy_lsa(dense)[1]].sum()
+        with monkeypatch.context() as mp:  # solved sparse, no dense fallback
+            mp.setattr(matching, '_scipy_lsa', None)
+            got = matching.sparse_linear_assignment(rows, cols, values, a, R,
+                                                    cheapest=int(R) + 2)
+        assert len(set(got.tolist())) == R
+        assert dense[np.arange(R), got].sum() == pytest.approx(best,
+                                                               abs=1e-9)
+    with pytest.raises(ValueError, match='more rows'):
+        matching.sparse_linear_assignment(rows, cols, values, a[:3], 5)

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment as _scipy_lsa
 
-__all__ = ['available_backends', 'linear_assignment', 'resolve_backend']
+__all__ = ['available_backends', 'linear_assignment', 'resolve_backend',
+           'sparse_linear_assignment']
 
 
 def _lapx_available() -> bool:
@@ -136,4 +137,87 @@ def linear_assignment(costs: Sequence[np.ndarray],
     for part in _pool(workers).map(_solve_all, groups,
                                    [backend] * len(groups)):
         out.extend(part)
+    return out
+
+
+#: Sparse matching links every row to this many of the cheapest columns
+#: by column cost, besides its own entries (see
+#: :func:`sparse_linear_assignment`).
+SPARSE_CHEAPEST = 64
+
+
+def sparse_linear_assignment(rows: np.ndarray, cols: np.ndarray,
+                             values: np.ndarray, col_cost: np.ndarray,
+                             num_rows: int,
+                             cheapest: int = SPARSE_CHEAPEST) -> np.ndarray:
+    r"""Solves an assignment whose cost is a column term plus a sparse
+    correction, without forming the :math:`R \times C` matrix:
+
+    .. math::
+        C_{rc} = a_c + s_{rc}, \qquad s_{rc} = 0 \text{ off the entries}.
+
+    This is the matched loss's cost when slots see only a few candidate
+    nodes: a target and a slot that share no candidate member differ only
+    by the slot's existence term :math:`a_c`. Every row is linked to its
+    entries and to the ``cheapest`` columns by :math:`a` (a row that uses no
+    entry is best served by a cheap column), and the sparse problem is
+    solved by :func:`scipy.sparse.csgraph.min_weight_full_bipartite_matching`
+    (LAPJVsp) in :math:`O(R\,(\text{entries per row} + \text{cheapest}))`
+    memory. If the linked problem has no complete assignment, or to be
+    exact whenever ``cheapest >= C``, the dense problem is solved instead.
+
+    Args:
+        rows, cols (numpy.ndarray): entry coordinates, unique pairs.
+        values (numpy.ndarray): :math:`s` at the entries.
+        col_cost (numpy.ndarray): :math:`(C)` column costs :math:`a`.
+        num_rows (int): :math:`R \le C`.
+        cheapest (int, optional): columns by :math:`a` linked to every row.
+
+    Returns:
+        numpy.ndarray: the column of each row.
+
+    Example:
+        >>> import numpy as np
+        >>> sparse_linear_assignment(np.array([0, 1]), np.array([2, 2]),
+        ...                          np.array([-5.0, -1.0]),
+        ...                          np.array([0.0, 1.0, 0.5]), 2, 1)
+        array([2, 0])
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+    num_cols = col_cost.shape[0]
+    if num_rows > num_cols:
+        raise ValueError(f'more rows ({num_rows}) than columns '
+                         f'({num_cols})')
+    if num_rows == 0:
+        return np.zeros(0, dtype=np.int64)
+    k = min(int(cheapest), num_cols)
+    if k >= num_cols:
+        dense = np.tile(col_cost, (num_rows, 1))
+        dense[rows, cols] += values
+        return _scipy_lsa(dense)[1].astype(np.int64)
+    top = np.argpartition(col_cost, k - 1)[:k]
+    r = np.concatenate([rows, np.repeat(np.arange(num_rows), k)])
+    c = np.concatenate([cols, np.tile(top, num_rows)])
+    v = np.concatenate([col_cost[cols] + values,
+                        np.tile(col_cost[top], num_rows)])
+    key = r.astype(np.int64) * num_cols + c
+    order = np.lexsort((v, key))  # an entry wins over its plain link
+    key, v = key[order], v[order]
+    first = np.ones(key.shape[0], dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    key, v = key[first], v[first]
+    # each row takes one column: a shift keeps the argmin and makes every
+    # weight positive (LAPJVsp reads zeros as missing links)
+    v = v - v.min() + 1.0
+    graph = csr_matrix((v, (key // num_cols, key % num_cols)),
+                       shape=(num_rows, num_cols))
+    try:
+        row_ind, col_ind = min_weight_full_bipartite_matching(graph)
+    except ValueError:  # no complete assignment among the links
+        dense = np.tile(col_cost, (num_rows, 1))
+        dense[rows, cols] += values
+        return _scipy_lsa(dense)[1].astype(np.int64)
+    out = np.empty(num_rows, dtype=np.int64)
+    out[row_ind] = col_ind
     return out

@@ -218,3 +218,59 @@ def test_sparse_candidates_cost_equals_dense_table(keep):
     assert L._sparse_members_cheaper(nnz=16_000, N=1000, m=2000, nnz_t=6000)
     assert not L._sparse_members_cheaper(nnz=2_000_000, N=1000, m=2000,
                                          nnz_t=6000)
+
+
+@pytest.mark.parametrize('keep', [0.02, 0.03])
+def test_sparse_matching_equals_dense_matching(keep):
+    # m = 200 slots per graph (more than matching.SPARSE_CHEAPEST, so the
+    # sparse solver runs), a few candidates per slot: the sparse matching
+    # finds an optimal assignment, so loss and gradient are the dense ones
+    gen = torch.Generator().manual_seed(2)
+    sizes, m = [30, 24], 200
+    batch = torch.cat([torch.full((n, ), g) for g, n in enumerate(sizes)])
+    full = CandidateIncidence.complete(batch, len(sizes), m)
+    mask = torch.rand(full.nnz, generator=gen) < keep
+    index = full.index[:, mask]
+    z = (torch.randn(index.size(1), generator=gen,
+                     dtype=torch.double) * 3).requires_grad_()
+    ze = torch.randn(len(sizes) * m, generator=gen, dtype=torch.double)
+    pred = HypergraphPrediction(z, ze, index, batch, len(sizes), m)
+    targets = []
+    for n, t in zip(sizes, (40, 33)):
+        targets.append([torch.randperm(n, generator=gen)[:3].tolist()
+                        for _ in range(t)])
+    t_index, counts = batched_target(targets, sizes)
+    out = {}
+    for matching in ('dense', 'sparse'):
+        loss_fn = MatchedIncidenceLoss(reduction='none', matching=matching)
+        loss = loss_fn(pred, t_index, counts)
+        grad, = torch.autograd.grad(loss.sum(), z)
+        out[matching] = (loss.detach(), grad)
+    assert torch.allclose(out['dense'][0], out['sparse'][0], atol=1e-12)
+    assert torch.allclose(out['dense'][1], out['sparse'][1], atol=1e-12)
+    # 'auto' goes sparse for a pruned incidence with enough slots only
+    assert "matching='sparse'" in repr(MatchedIncidenceLoss(
+        matching='sparse'))
+    for min_slots, expected in ((10, 'sparse'), (1000, 'dense')):
+        auto = MatchedIncidenceLoss(matching='auto')
+        auto.SPARSE_MIN_SLOTS = min_slots
+        used = []
+        for name in ('dense', 'sparse'):
+            real = getattr(auto, f'_{name}_matched')
+            setattr(auto, f'_{name}_matched',
+                    lambda *a, _r=real, _n=name: used.append(_n) or _r(*a))
+        auto(pred, t_index, counts)
+        assert used == [expected]
+    dense_pred = HypergraphPrediction(
+        torch.randn(full.nnz, generator=gen, dtype=torch.double), ze,
+        full.index, batch, len(sizes), m)
+    auto = MatchedIncidenceLoss(matching='auto')
+    auto.SPARSE_MIN_SLOTS = 10
+    auto._sparse_matched = None  # all pairs: never sparse
+    auto(dense_pred, t_index, counts)
+
+
+def test_bad_matching():
+    with pytest.raises(ValueError, match="'matching' must be 'auto', "
+                                         "'dense' or 'sparse'"):
+        MatchedIncidenceLoss(matching='fast')

@@ -187,33 +187,170 @@ def test_resume_equals_uninterrupted_run(reference, sig):
 
 
 # -- data parallel ------------------------------------------------------
-def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
+PARALLEL = {
+    'convex_hull': ['--num-points', '6-12', '--hidden', '8', '--S', '2',
+                    '--grad-clip', '0.5'],
+    'delaunay': ['--num-points', '6-12', '--hidden', '8', '--S', '2'],
+}
+
+
+def torchrun(script, *args, nproc=2):
+    return subprocess.run([sys.executable, '-m', 'torch.distributed.run',
+                           '--standalone', '--nproc_per_node', str(nproc),
+                           script, *args], env=env(), capture_output=True,
+                          text=True, timeout=300)
+
+
+def history(out):
+    return torch.load(osp.join(out, 'last.pt'),
+                      weights_only=False)['state']['history']
+
+
+@pytest.mark.parametrize('name', list(PARALLEL))
+def test_two_processes_equal_one_process_with_the_global_batch(name,
+                                                               tmp_path):
     """torchrun with 2 CPU processes (gloo), global batch 8 (4 + 4) ends
     with the parameters of 1 process with batch 8: float64, mixed set
-    sizes, and a last batch of 1 set (one rank trains on a weight-0 copy)."""
-    args = ['--root', str(tmp_path / 'data'), '--num-points', '6-12',
-            '--train-samples', '33', '--val-samples', '8',
-            '--test-samples', '4', '--hidden', '8', '--T', '4', '--B', '1',
-            '--S', '2', '--batch-size', '8', '--epochs', '1',
-            '--dtype', 'float64', '--threads', '1', '--no-progress',
-            '--grad-clip', '0.5']
-    one = subprocess.run([sys.executable, EXAMPLE, *args, '--out',
+    sizes, and a last batch of 1 set (one rank trains on a weight-0 copy).
+    Both runs validate after every batch, and every validation metric of
+    the 2-process run (each rank evaluates half of the sets, with each
+    set's own slot noise; pooled ratios summed over the ranks) is the
+    1-process run's."""
+    script = osp.join(ROOT, 'examples', f'{name}.py')
+    args = ['--root', str(tmp_path / 'data'), *PARALLEL[name],
+            '--train-samples', '33', '--val-samples', '9',
+            '--test-samples', '4', '--T', '4', '--B', '1',
+            '--batch-size', '8', '--epochs', '1', '--val-every', '1',
+            '--patience', '0', '--lr', '3e-3',
+            '--dtype', 'float64', '--threads', '1', '--no-progress']
+    one = subprocess.run([sys.executable, script, *args, '--out',
                           str(tmp_path / 'one')], env=env(),
                          capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([sys.executable, '-m', 'torch.distributed.run',
-                          '--standalone', '--nproc_per_node', '2', EXAMPLE,
-                          *args, '--out', str(tmp_path / 'two')], env=env(),
-                         capture_output=True, text=True, timeout=300)
+    two = torchrun(script, *args, '--out', str(tmp_path / 'two'))
     assert two.returncode == 0, two.stderr[-3000:]
-    assert '2 process(es)' in two.stdout
-    assert two.stdout.count('test F1') == 1  # rank 0 prints, alone
+    # rank 0 prints, alone
+    assert two.stdout.count('best val F1') == 1, two.stdout
     a, b = weights(tmp_path / 'one'), weights(tmp_path / 'two')
     diff = max(float((a[k] - b[k]).abs().max()) for k in a)
     assert diff < 1e-12, diff
     la, lb = losses(tmp_path / 'one'), losses(tmp_path / 'two')
     assert len(la) == len(lb) == 5
     assert la == pytest.approx(lb, rel=1e-12, abs=0)
+    ha, hb = history(tmp_path / 'one'), history(tmp_path / 'two')
+    assert len(ha) == len(hb) == 5
+    for va, vb in zip(ha, hb):
+        assert va.keys() == vb.keys() and 'f1' in va
+        for k in va:
+            assert va[k] == pytest.approx(vb[k], rel=1e-9, abs=1e-12), k
+    assert ha[-1]['loss'] > 0
+    # the metrics move during training: the comparison is not of constants
+    assert len({round(h['loss'], 9) for h in ha}) == 5
+
+
+def test_a_nonfinite_loss_on_one_process_is_skipped_by_all(tmp_path):
+    """--skip-nonfinite under torchrun: rank 1's loss goes NaN at its third
+    update; both ranks skip that batch (no rank waits for the other's
+    gradients) and the run ends with one skipped batch."""
+    script = osp.join(ROOT, 'tests', 'train', 'nan_on_rank1.py')
+    args = ['--root', str(tmp_path / 'data'), '--out', str(tmp_path / 'run'),
+            '--num-points', '6-12', '--hidden', '8', '--train-samples', '32',
+            '--val-samples', '4', '--test-samples', '4', '--T', '4',
+            '--B', '1', '--S', '2', '--batch-size', '8', '--epochs', '1',
+            '--threads', '1', '--no-progress', '--skip-nonfinite']
+    res = torchrun(script, *args)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert 'skipped 1 batches with a non-finite loss' in res.stdout
+    assert len(losses(tmp_path / 'run')) == 4
+    res = torchrun(script, *[a for a in args if a != '--skip-nonfinite'],
+                   '--out', str(tmp_path / 'stop'))
+    assert res.returncode != 0
+    assert 'the training loss is nan' in res.stdout + res.stderr
+
+
+def _scaled_sum(loss_fn, model, kwargs, parts, sizes):
+    """``sum_r W * w_r / w * loss(shard r)`` (``w_r``: the loss's weight of
+    shard r, sets or pairs, ``loop.loss_weight``): what the averaged
+    gradient of ``W`` processes back-propagates."""
+    from torch_geometric_hyper.train.loop import loss_weight
+    values, w = [], []
+    for part in parts:
+        batch = part_batch(part, sizes)
+        pred = model(batch.x, batch.batch, batch.num_graphs,
+                     **kwargs(model, batch))
+        values.append(loss_fn(pred, batch))
+        w.append(loss_weight(loss_fn, pred, batch))
+    return sum(v * len(parts) * wr / sum(w) for v, wr in zip(values, w))
+
+
+def part_batch(part, sets):
+    from torch_geometric.data import Batch
+    batch = Batch.from_data_list([sets[i] for i in part])
+    batch.set_index = torch.tensor(part)
+    return batch
+
+
+def _loss_cases(root):
+    from torch_geometric_hyper.data import HypergraphData
+    from torch_geometric_hyper.datasets import ConvexHull, Delaunay
+    from torch_geometric_hyper.nn import (AdjacencyBCELoss, GraphRefiner,
+                                         HypergraphRefiner,
+                                         MatchedIncidenceLoss,
+                                         PartitionLoss, Set2Graph,
+                                         SetTransformer)
+    from torch_geometric_hyper.train.loop import eval_slots
+    jets = load('particle_partitioning')
+    kw = dict(num_points=(5, 12), num_samples=5, log=False)
+    hulls = list(ConvexHull(str(root / 'hull'), **kw))
+    graphs = list(Delaunay(str(root / 'delaunay'), **kw))
+    gen = torch.Generator().manual_seed(0)
+    partitions = []
+    for n in (5, 9, 7, 12, 6):  # random vertex assignments
+        edge = torch.randint(0, 3, (n,), generator=gen)
+        partitions.append(HypergraphData(
+            x=torch.randn(n, 10, generator=gen),
+            hyperedge_index=torch.stack([torch.arange(n), edge])))
+    m_hull = max(int(d.num_hyperedges) for d in hulls)
+    slots = lambda model, batch: eval_slots(model, batch, 3)  # noqa: E731
+    none = lambda model, batch: {}  # noqa: E731
+    return [
+        ('matched', HypergraphRefiner(3, 8, m_hull, 3),
+         MatchedIncidenceLoss(), hulls, slots),
+        ('matched-set-transformer', SetTransformer(3, 8, m_hull),
+         MatchedIncidenceLoss(), hulls, slots),
+        ('adjacency', GraphRefiner(2, 8, 3), AdjacencyBCELoss(), graphs,
+         none),
+        ('partition', HypergraphRefiner(10, 8, 3, 3), PartitionLoss(),
+         partitions, slots),
+        ('same-vertex', Set2Graph(10, 8), jets.SameVertexBCELoss(),
+         partitions, none),
+    ]
+
+
+def test_every_loss_splits_over_processes_as_the_loop_scales_it(tmp_path):
+    """The loop scales rank r's loss by ``W * b_r / b``: that makes the
+    averaged gradient the single-process gradient only if every loss is a
+    mean over the sets of its batch. Checked for each loss with uneven
+    shards (2 + 3 sets, and 1 + 1 + 3)."""
+    for name, model, loss_fn, sets, kwargs in _loss_cases(tmp_path):
+        model = model.double()
+        sets = [d.apply(lambda t: t.double() if t.is_floating_point()
+                        else t) for d in sets]
+        whole = _scaled_sum(loss_fn, model, kwargs, [[0, 1, 2, 3, 4]], sets)
+        grad = torch.autograd.grad(whole, list(model.parameters()),
+                                   allow_unused=True)
+        for split in ([[0, 1], [2, 3, 4]], [[3], [0], [1, 2, 4]]):
+            parts = _scaled_sum(loss_fn, model, kwargs, split, sets) \
+                / len(split)
+            assert float(parts.detach()) == pytest.approx(
+                float(whole.detach()), rel=1e-10), name
+            g = torch.autograd.grad(parts, list(model.parameters()),
+                                    allow_unused=True)
+            for x, y in zip(grad, g):
+                if x is None:
+                    assert y is None
+                else:
+                    assert torch.allclose(x, y, rtol=1e-8, atol=1e-12), name
 
 
 # -- devices and precision ----------------------------------------------

@@ -40,7 +40,8 @@ def set_input_validation(enabled: bool) -> None:
 
 
 def _sync_checks_allowed(t: Tensor) -> bool:
-    return (t.device.type == 'cpu' or _VALIDATION['device_checks']) and \
+    on_cpu = t.device.type == 'cpu' and not _VALIDATION.get('as_accelerator')
+    return (on_cpu or _VALIDATION['device_checks']) and \
         not torch.compiler.is_compiling()
 
 

@@ -1,6 +1,7 @@
 r"""Hungarian-matched incidence loss."""
 from __future__ import annotations
 
+import weakref
 from typing import Optional, Union
 
 import numpy as np
@@ -9,7 +10,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Module
 
-from torch_geometric_hyper.matching import linear_assignment
+from torch_geometric_hyper.nn.base import _sync_checks_allowed
+from torch_geometric_hyper.matching import (
+    linear_assignment,
+    sparse_linear_assignment,
+)
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
 
@@ -56,6 +61,15 @@ class MatchedIncidenceLoss(Module):
         backend (str, optional): assignment solver, see
             :func:`torch_geometric_hyper.matching.linear_assignment`
             (default ``'auto'``: lapx for large problems when installed).
+        matching (str, optional): ``'dense'`` (the :math:`t \times m`
+            cost), ``'sparse'`` (only the (target, slot) pairs that share a
+            candidate member, solved by
+            :func:`torch_geometric_hyper.matching.sparse_linear_assignment`:
+            :math:`O(t\,K)` instead of :math:`O(t\,m)` for a pruned
+            incidence with :math:`K` candidates per slot) or ``'auto'``
+            (default: sparse for :math:`m \ge` ``SPARSE_MIN_SLOTS`` when
+            those pairs are fewer than an eighth of :math:`t\,m`). The
+            loss value and gradient are the same for the same assignment.
 
     Shapes:
         - **input:** a :class:`HypergraphPrediction`, target
@@ -64,11 +78,19 @@ class MatchedIncidenceLoss(Module):
         - **output:** scalar (or :math:`(B)` with ``reduction='none'``)
     """
 
-    def __init__(self, reduction: str = 'mean', backend: str = 'auto'):
+    #: ``matching='auto'`` goes sparse from this many slots per graph.
+    SPARSE_MIN_SLOTS = 150
+
+    def __init__(self, reduction: str = 'mean', backend: str = 'auto',
+                 matching: str = 'auto'):
         super().__init__()
         _check_reduction(reduction)
+        if matching not in ('auto', 'dense', 'sparse'):
+            raise ValueError(f"'matching' must be 'auto', 'dense' or "
+                             f"'sparse', got '{matching}'")
         self.reduction = reduction
         self.backend = backend
+        self.matching = matching
 
     def forward(self, pred: HypergraphPrediction, hyperedge_index,
                 num_hyperedges: Optional[Union[Tensor, int]] = None,
@@ -93,9 +115,8 @@ class MatchedIncidenceLoss(Module):
                 num_hyperedges = data.num_hyperedges
         B, m, N = pred.num_graphs, pred.max_edges, pred.num_nodes
         device = pred.incidence_logit.device
-        num_hyperedges = _per_graph_counts(num_hyperedges, hyperedge_index,
-                                           B, device)
-        counts = num_hyperedges.cpu()
+        num_hyperedges, counts = self._counts(num_hyperedges,
+                                              hyperedge_index, B, device)
         total = int(counts.sum())
         too_many = (counts > m).nonzero().view(-1)
         if too_many.numel() > 0:
@@ -126,21 +147,18 @@ class MatchedIncidenceLoss(Module):
         # members[q, s] = sum over target q's nodes i of the log-odds
         # log p_si - log q_si, where a pruned pair (not a candidate) has
         # p = 0: log 0 - log 1 = -100 after clamping.
-        if _sparse_members_cheaper(node.numel(), N, m, t_node.numel()):
-            members = _members_sparse(log_p - log_q, node, slot % m, N,
-                                      t_node, t_edge, total, m)
-        else:
-            members = _members_dense(log_p - log_q, node, slot % m, N,
-                                     t_node, t_edge, total, m)
-        # cost_real - cost_pad per (target, slot): the row sums of
-        # log(1 - I) cancel, leaving the members and the gate's log-odds.
         gate = (log_pe - log_qe).view(B, m)
-        reduced = (members + gate[t_graph]) / -denom[t_graph, None]
-
-        cols = self._assign(reduced.detach(), counts)
-        cols = cols.to(device)
-        rows = torch.arange(total, device=device)
-        matched = reduced[rows, cols]
+        join = t_node.numel() * node.numel() / max(N, 1)
+        if self.matching == 'sparse' or (
+                self.matching == 'auto' and m >= self.SPARSE_MIN_SLOTS
+                and join * 8 < total * m):
+            matched, cols = self._sparse_matched(
+                log_p - log_q, node, slot % m, N, t_node, t_edge, total, m,
+                gate, denom, t_graph, counts)
+        else:
+            matched, cols = self._dense_matched(
+                log_p - log_q, node, slot % m, N, t_node, t_edge, total, m,
+                gate, denom, t_graph, counts)
         per_graph = cost_pad.view(B, m).sum(1).index_add(0, t_graph, matched)
         if self.reduction == 'sum':
             loss = per_graph.sum()
@@ -152,6 +170,89 @@ class MatchedIncidenceLoss(Module):
             return loss, t_graph * m + cols
         return loss
 
+    def _dense_matched(self, delta, node, local, N, t_node, t_edge, total,
+                       m, gate, denom, t_graph, counts):
+        device = delta.device
+        if _sparse_members_cheaper(node.numel(), N, m, t_node.numel()):
+            members = _members_sparse(delta, node, local, N, t_node, t_edge,
+                                      total, m)
+        else:
+            members = _members_dense(delta, node, local, N, t_node, t_edge,
+                                     total, m)
+        # cost_real - cost_pad per (target, slot): the row sums of
+        # log(1 - I) cancel, leaving the members and the gate's log-odds.
+        reduced = (members + gate[t_graph]) / -denom[t_graph, None]
+        cols = self._assign(reduced.detach(), counts).to(device)
+        rows = torch.arange(total, device=device)
+        return reduced[rows, cols], cols
+
+    def _sparse_matched(self, delta, node, local, N, t_node, t_edge, total,
+                        m, gate, denom, t_graph, counts):
+        # reduced[q, s] = (100 |q| - gate_s - S_qs) / denom, where S_qs sums
+        # delta + 100 over q's members that are candidates of slot s: a
+        # slot term plus entries on the (target, slot) pairs sharing a
+        # candidate member, which are all the matching needs.
+        device = delta.device
+        q, s, shifted = _membership_join(delta, node, local, N, t_node,
+                                         t_edge)
+        key, inverse = torch.unique(q * m + s, return_inverse=True)
+        S = delta.new_zeros(key.numel()).index_add(0, inverse, shifted)
+        eq, es = key // m, key % m
+        size = torch.bincount(t_edge, minlength=total).to(delta.dtype)
+        d_t = denom[t_graph]
+        slot_term = -gate / denom[:, None]                      # [B, m]
+        entry = -S / d_t[eq]
+        # one transfer: keys (exact in float64 below 2**53), entries, slots
+        E = key.numel()
+        host = torch.cat([key.double(), entry.detach().double(),
+                          slot_term.detach().double().view(-1)]).cpu()
+        host = host.numpy()
+        key_h = host[:E].astype(np.int64)
+        eq_h, es_h = key_h // m, key_h % m
+        entry_h = host[E:2 * E]
+        slot_h = host[2 * E:].reshape(-1, m)
+        counts_h = counts.numpy()
+        starts = np.concatenate([[0], np.cumsum(counts_h)])
+        lo = np.searchsorted(eq_h, starts[:-1])
+        hi = np.searchsorted(eq_h, starts[1:])
+        cols = []
+        for g in range(counts_h.shape[0]):
+            a, b = lo[g], hi[g]
+            cols.append(sparse_linear_assignment(
+                eq_h[a:b] - starts[g], es_h[a:b], entry_h[a:b], slot_h[g],
+                int(counts_h[g])))
+        cols = torch.from_numpy(np.concatenate(cols) if cols else
+                                np.zeros(0, np.int64)).to(device)
+        rows = torch.arange(total, device=device)
+        want = rows * m + cols
+        pos = torch.searchsorted(key, want).clamp_max(max(key.numel() - 1,
+                                                          0))
+        hit = key[pos] == want if key.numel() else \
+            torch.zeros_like(want, dtype=torch.bool)
+        matched = 100.0 * size / d_t + slot_term[t_graph, cols] + \
+            torch.where(hit, entry[pos] if key.numel() else
+                        entry.new_zeros(total), entry.new_zeros(()))
+        return matched, cols
+
+    def _counts(self, num_hyperedges, hyperedge_index: Tensor, B: int,
+                device):
+        r"""Per-graph target counts on the device and on the host. The host
+        copy is one synchronisation, kept for the next calls with the same
+        target (a recurrent trainer evaluates the loss at several steps of
+        one batch), so a batch pays it once."""
+        key = num_hyperedges if isinstance(num_hyperedges, Tensor) else None
+        cached = getattr(self, '_count_cache', None)
+        if key is not None and cached is not None and cached[0]() is key \
+                and cached[1] == key._version and cached[2].device == device:
+            return cached[2], cached[3]
+        on_device = _per_graph_counts(num_hyperedges, hyperedge_index, B,
+                                      device)
+        counts = on_device.cpu()
+        if key is not None:
+            self._count_cache = (weakref.ref(key), key._version, on_device,
+                                 counts)
+        return on_device, counts
+
     def _assign(self, reduced: Tensor, counts: Tensor) -> Tensor:
         cost = reduced.to('cpu', torch.float64).numpy()
         splits = np.cumsum(counts.numpy())[:-1]
@@ -162,7 +263,7 @@ class MatchedIncidenceLoss(Module):
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(reduction='{self.reduction}', "
-                f"backend='{self.backend}')")
+                f"backend='{self.backend}', matching='{self.matching}')")
 
 
 def _sparse_members_cheaper(nnz: int, N: int, m: int, nnz_t: int) -> bool:
@@ -182,6 +283,24 @@ def _members_dense(delta: Tensor, node: Tensor, local: Tensor, N: int,
         torch.ones(t_node.numel(), dtype=delta.dtype, device=delta.device),
         (total, N), check_invariants=False).coalesce()
     return torch.sparse.mm(target, diff)  # [T, m]
+
+
+def _membership_join(delta: Tensor, node: Tensor, local: Tensor, N: int,
+                     t_node: Tensor, t_edge: Tensor):
+    # every target membership (q, i) joined with the candidate pairs (i, s)
+    # of node i: (q, s, delta_is + 100) per match, O(nnz_T * pairs per node)
+    order = torch.argsort(node, stable=True)
+    node_s, local_s, shifted = node[order], local[order], \
+        delta[order] + 100.0
+    count = torch.bincount(node_s, minlength=N)
+    start = torch.cumsum(count, 0) - count
+    c = count[t_node]
+    rep = torch.repeat_interleave(torch.arange(t_node.numel(),
+                                               device=node.device), c)
+    offset = torch.arange(rep.numel(), device=node.device) - \
+        torch.repeat_interleave(torch.cumsum(c, 0) - c, c)
+    k = start[t_node[rep]] + offset
+    return t_edge[rep], local_s[k], shifted[k]
 
 
 def _members_sparse(delta: Tensor, node: Tensor, local: Tensor, N: int,
@@ -239,8 +358,8 @@ def _check_target(index: Tensor, num_nodes: int, total: int):
                          f"nnz], got {list(index.shape)}")
     if index.is_floating_point():
         raise ValueError("target 'hyperedge_index' must hold integers")
-    if index.numel() == 0:
-        return
+    if index.numel() == 0 or not _sync_checks_allowed(index):
+        return  # value checks need a host sync: CPU only by default
     if int(index[0].min()) < 0 or int(index[0].max()) >= num_nodes:
         raise ValueError(f"target 'hyperedge_index' refers to nodes outside "
                          f"[0, {num_nodes})")
@@ -268,6 +387,16 @@ class _LabelBCELoss(Module):
         return F.binary_cross_entropy_with_logits(
             logit, label.to(logit.dtype), pos_weight=pos_weight,
             reduction=self.reduction)
+
+    def reduction_weight(self, prediction, data) -> Optional[int]:
+        r"""How many terms the loss averages in this batch: the candidate
+        count with ``reduction='mean'`` (a mean over pairs or tuples, not
+        over sets), ``None`` for a sum. Data-parallel training weighs each
+        process's loss by it, so the averaged gradient is the one of the
+        whole batch (:func:`~torch_geometric_hyper.train.shard_loss`)."""
+        if self.reduction != 'mean':
+            return None
+        return prediction.logit.numel()
 
     def __repr__(self) -> str:
         pw = '' if self.pos_weight is None else f'pos_weight={self.pos_weight}'

@@ -169,11 +169,12 @@ class PartitionLoss(Module):
                 num_hyperedges=None) -> Tensor:
         matched = self.matched(pred, hyperedge_index, num_hyperedges)
         if self.f1_weight == 0:
-            self.last = {'matched': float(matched.detach())}
+            self.last = {'matched': matched.detach()}
             return matched
         f1_term = self.soft_f1(pred, hyperedge_index, num_hyperedges)
-        self.last = {'matched': float(matched.detach()),
-                     'soft_f1': 1.0 - float(f1_term.detach())}
+        # detached tensors, not floats: no host sync per call
+        self.last = {'matched': matched.detach(),
+                     'soft_f1': 1.0 - f1_term.detach()}
         return matched + self.f1_weight * f1_term
 
     def __repr__(self) -> str:

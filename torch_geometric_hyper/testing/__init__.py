@@ -3,8 +3,10 @@ from torch_geometric_hyper.testing.equivariance import (
     assert_slot_permutation_equivariant,
     random_node_permutation,
 )
+from torch_geometric_hyper.testing.host_sync import HostSyncCounter
 
 __all__ = [
+    'HostSyncCounter',
     'assert_node_permutation_equivariant',
     'assert_slot_permutation_equivariant',
     'random_node_permutation',

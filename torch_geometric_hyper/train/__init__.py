@@ -16,14 +16,18 @@ from torch_geometric_hyper.train.distributed import (
     shard_batch,
 )
 from torch_geometric_hyper.train.loop import (
+    Ratio,
     Run,
     add_arguments,
+    eval_slots,
     fit,
     load_best,
+    loss_weight,
     make_trainer,
     parse_args,
     save_atomic,
     setup,
+    shard_loss,
 )
 
 __all__ = [
@@ -46,6 +50,10 @@ __all__ = [
     'fit',
     'load_best',
     'save_atomic',
+    'Ratio',
+    'eval_slots',
+    'loss_weight',
+    'shard_loss',
     'DistributedContext',
     'shard_batch',
 ]

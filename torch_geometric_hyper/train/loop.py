@@ -37,13 +37,17 @@ uninterrupted run would be.
 
 **Data parallel.** Under ``torchrun --nproc_per_node W`` each global batch
 is split over the ranks by
-:func:`~torch_geometric_hyper.train.shard_batch`; every rank draws the same skip schedule and slot noise, the
-local loss is scaled by ``W * b_r / b`` so the averaged gradient is the
-single-process gradient, and the gradients are averaged before clipping
-and the update
+:func:`~torch_geometric_hyper.train.shard_batch`; every rank draws the
+same skip schedule and slot noise, the local loss is scaled by its share
+of the global batch (:func:`shard_loss`: sets, or pairs for a pair loss)
+so the averaged gradient is the single-process gradient, and the gradients
+are averaged before clipping and the update
 (:class:`~torch_geometric_hyper.train.DistributedContext`). Every rank makes the same number of steps (a rank
-without a set in the last batch trains on a copy with weight 0), metrics
-are reduced over the ranks, and only rank 0 writes files and prints.
+without a set in the last batch trains on a copy with weight 0), a
+non-finite loss on any rank is seen by all, validation draws each set's
+slot noise from its index (:func:`eval_slots`), metrics are reduced over
+the ranks (pooled ones as :class:`Ratio`), and only rank 0 writes files
+and prints.
 """
 from __future__ import annotations
 
@@ -390,13 +394,18 @@ class Run:
 
     def batches(self, dataset, batch_size: int, shard: bool = False):
         """Mini-batches of ``dataset`` in order, on the device; with
-        ``shard`` only this rank's share (every ``world_size``-th set)."""
+        ``shard`` only this rank's share (every ``world_size``-th set).
+        Each batch carries ``set_index`` (``[num_graphs]``, the sets'
+        positions in ``dataset``) so evaluation can draw each set's slot
+        noise from the set alone (:func:`eval_slots`)."""
         index = list(range(len(dataset)))
         if shard:
             index = index[self.dist.rank::self.world_size]
         for i in range(0, len(index), batch_size):
-            yield self.to_device(Batch.from_data_list(
-                [dataset[j] for j in index[i:i + batch_size]]))
+            chunk = index[i:i + batch_size]
+            batch = Batch.from_data_list([dataset[j] for j in chunk])
+            batch.set_index = torch.tensor(chunk, dtype=torch.long)
+            yield self.to_device(batch)
 
     def evaluate(self, evaluate: Callable, model, dataset) -> Dict[str, float]:
         r"""Runs ``evaluate(model, batches)`` on this rank's share of
@@ -410,13 +419,80 @@ class Run:
                 dataset, self.args.eval_batch_size, shard=True))
         model.train(was_training)
         keys = sorted(res)
-        sums = self.dist.all_reduce_sum([float(res[k]) * n for k in keys]
-                                        + [n])
-        return {k: v / sums[-1] for k, v in zip(keys, sums[:-1])}
+        values = []
+        for k in keys:  # a Ratio pools its counts, the rest are set means
+            v = res[k]
+            values += [v.numerator, v.denominator] if isinstance(v, Ratio) \
+                else [float(v) * n]
+        sums = self.dist.all_reduce_sum(values + [n])
+        out, i = {}, 0
+        for k in keys:
+            if isinstance(res[k], Ratio):
+                out[k] = float(Ratio(sums[i], sums[i + 1]))
+                i += 2
+            else:
+                out[k] = sums[i] / sums[-1]
+                i += 1
+        return out
 
     def close(self) -> None:
         """Leaves the process group."""
         self.dist.close()
+
+
+class Ratio(float):
+    r"""A metric pooled over the sets (``numerator / denominator``, e.g.
+    true positives over all positives) rather than a mean of per-set
+    values. It is a :class:`float`; :meth:`Run.evaluate` sums the numerator
+    and the denominator over the processes before dividing, so a pooled
+    metric is exact with any number of processes.
+
+    Example:
+        >>> r = Ratio(3, 4)
+        >>> float(r), r.numerator, r.denominator
+        (0.75, 3.0, 4.0)
+    """
+
+    def __new__(cls, numerator: float, denominator: float):
+        value = float(numerator) / float(denominator) if denominator \
+            else 0.0
+        self = super().__new__(cls, value)
+        self.numerator, self.denominator = float(numerator), \
+            float(denominator)
+        return self
+
+
+def eval_slots(model, batch, seed: int = 0,
+               generator: Optional[torch.Generator] = None) -> dict:
+    r"""Initial slots for evaluating ``batch``, each set's noise drawn from
+    a generator seeded by ``(seed, set_index)``: a set gets the same slots
+    whatever batch, process or order it is evaluated in, so validation
+    metrics do not depend on the number of processes.
+
+    Returns ``{'slots': ...}`` for models with slot noise (``slot_mu``,
+    ``slot_log_sigma``, ``max_edges``) when ``batch`` carries
+    ``set_index`` (:meth:`Run.batches`); otherwise ``{'generator': g}``
+    with ``g`` = ``generator`` or a new one seeded by ``seed`` (the noise
+    then depends on the batch composition), or ``{}`` for models without
+    slots.
+    """
+    mu = getattr(model, 'slot_mu', None)
+    m = getattr(model, 'max_edges', None)
+    if mu is None or m is None:
+        return {}
+    index = getattr(batch, 'set_index', None)
+    if index is None:
+        return {'generator': generator if generator is not None else
+                torch.Generator(device=batch.x.device).manual_seed(seed)}
+    d = mu.numel()
+    noise = torch.empty(len(index), m, d, dtype=torch.float64)
+    for row, i in enumerate(index.tolist()):
+        state = np.random.SeedSequence([seed, 7, i]).generate_state(2)
+        gen = torch.Generator().manual_seed(
+            int(state[0]) << 32 | int(state[1]))
+        noise[row] = torch.randn(m, d, generator=gen, dtype=torch.float64)
+    noise = noise.reshape(-1, d).to(device=mu.device, dtype=batch.x.dtype)
+    return {'slots': mu + torch.exp(model.slot_log_sigma) * noise}
 
 
 def setup(args: argparse.Namespace) -> Run:
@@ -478,6 +554,14 @@ class _GlobalStep:
     def zero_grad(self, set_to_none: bool = True):
         self.optimizer.zero_grad(set_to_none=set_to_none)
 
+    def agree(self, value: float) -> float:
+        """The sum of a loss ``value`` over the processes: NaN or infinite
+        when it is so on any of them, so all of them skip (or stop at) the
+        same update (the trainers' finiteness check)."""
+        if not self.dist.enabled:
+            return value
+        return self.dist.all_reduce_sum([value])[0]
+
     def step(self):
         self.dist.average_gradients(self.model)
         if self.max_norm is not None:
@@ -517,6 +601,52 @@ def _slot_kwargs(model, trainer, global_index: Sequence[int],
     if isinstance(trainer, OneShot):
         return {'slots': slots}
     return {'init_kwargs': {'slots': slots}}
+
+
+def loss_weight(loss_fn: Callable, prediction, data) -> Optional[float]:
+    r"""How many terms ``loss_fn`` averages over for this batch:
+    ``loss_fn.reduction_weight(prediction, data)`` where the loss defines
+    it (e.g. candidate pairs for
+    :class:`~torch_geometric_hyper.nn.AdjacencyBCELoss`; ``None`` for a
+    sum), else the number of sets (a mean over the sets)."""
+    weigh = getattr(loss_fn, 'reduction_weight', None)
+    if weigh is None:
+        return float(data.num_graphs)
+    w = weigh(prediction, data)
+    return None if w is None else float(w)
+
+
+def shard_loss(loss_fn: Callable, dist: DistributedContext, local_sets: int,
+               global_sets: int) -> Callable:
+    r"""``loss_fn`` on this process's shard, scaled so that the gradient
+    averaged over the :math:`W` processes is the gradient of the loss of
+    the whole global batch.
+
+    A mean over terms (sets by default, see :func:`loss_weight`) splits as
+    :math:`\mathcal L = \sum_r \frac{w_r}{w} \mathcal L_r`, so process
+    :math:`r` back-propagates :math:`W \frac{w_r}{w} \mathcal L_r`. With
+    set weights :math:`w_r / w` is known from the split; for other weights
+    (pairs) one all-reduce of :math:`w_r` per loss call gives :math:`w`.
+    A sum scales by :math:`W`. A process without a set in this batch
+    (``local_sets == 0``, it trains on a copy) gets weight 0.
+    """
+    W = dist.world_size
+    if W == 1:
+        return loss_fn
+    has_weight = getattr(loss_fn, 'reduction_weight', None) is not None
+    if not has_weight:
+        scale = W * local_sets / global_sets
+        return lambda pred, data: loss_fn(pred, data) * scale
+
+    def scaled(pred, data):
+        loss = loss_fn(pred, data)
+        w = loss_weight(loss_fn, pred, data)
+        if w is None:  # a sum over the terms
+            return loss * (W if local_sets else 0.0)
+        w = w if local_sets else 0.0
+        total = dist.all_reduce_sum([w])[0]
+        return loss * (W * w / total)
+    return scaled
 
 
 def fit(run: Run, args: argparse.Namespace, model: torch.nn.Module, trainer,
@@ -670,9 +800,8 @@ def fit(run: Run, args: argparse.Namespace, model: torch.nn.Module, trainer,
                 pos = {i: p for p, i in enumerate(index)}
                 batch = run.to_device(Batch.from_data_list(
                     [train_set[i] for i in local]))
-                scale = W * weight / len(index)
-                scaled = loss_fn if scale == 1.0 else \
-                    (lambda pred, data, s=scale: loss_fn(pred, data) * s)
+                scaled = shard_loss(loss_fn, run.dist, weight,
+                                    len(index))
                 kwargs = _slot_kwargs(model, trainer, index,
                                       [pos[i] for i in local], args.seed,
                                       state['step'], batch.x)

@@ -8,7 +8,7 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from torch_geometric_hyper.train.skips import check_finite_loss
+from torch_geometric_hyper.train.skips import _agreed, check_finite_loss
 
 
 class OneShot:
@@ -65,7 +65,8 @@ class OneShot:
         loss = loss_fn(pred, data)
         value = float(loss.detach())
         optimizer.zero_grad(set_to_none=True)
-        if not check_finite_loss(value, 0, self.skip_nonfinite):
+        if not check_finite_loss(_agreed(optimizer, value), 0,
+                                 self.skip_nonfinite):
             self.num_skipped += 1
             return {'loss': float('nan'), 'grad_steps': 1, 'skipped': 1.0}
         loss.backward()

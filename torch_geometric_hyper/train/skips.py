@@ -139,6 +139,15 @@ def check_finite_loss(value: float, update: int, skip: bool) -> bool:
         f"(skip_nonfinite=True)")
 
 
+def _agreed(optimizer, value: float) -> float:
+    r"""``value`` as every process sees it: under data parallelism (an
+    optimizer wrapper with ``agree``, e.g. the training loop's) a loss that
+    is not finite on one process makes every process skip or stop, so no
+    process waits for the others' gradients."""
+    agree = getattr(type(optimizer), 'agree', None)
+    return agree(optimizer, value) if agree is not None else value
+
+
 def train_on_batch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                    loss_fn: Callable, data, schedule: Schedule,
                    max_grad_norm: Optional[float] = None,
@@ -182,7 +191,8 @@ def train_on_batch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             loss = loss + loss_fn(state.prediction(), data)
         loss = loss / backprop
         value = float(loss.detach())  # the batch's one host sync per update
-        if not check_finite_loss(value, len(losses), skip_nonfinite):
+        if not check_finite_loss(_agreed(optimizer, value), len(losses),
+                                 skip_nonfinite):
             optimizer.zero_grad(set_to_none=True)
             return {'loss': (sum(losses) / len(losses) if losses
                              else float('nan')),

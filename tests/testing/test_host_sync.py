@@ -1,0 +1,81 @@
+"""HostSyncCounter, and the host synchronisations of one training batch
+(the GPU-readiness audit of issue 13: pinned on CPU)."""
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from torch_geometric_hyper.datasets import ConvexHull, Delaunay
+from torch_geometric_hyper.nn import (AdjacencyBCELoss, GraphRefiner,
+                                     HypergraphRefiner, MatchedIncidenceLoss)
+from torch_geometric_hyper.testing import HostSyncCounter
+from torch_geometric_hyper.train import BackpropWithSkips
+
+
+def test_counts_reads_transfers_and_value_dependent_shapes():
+    x = torch.randn(6)
+    with HostSyncCounter() as syncs:
+        y = x * 2 + 1                      # none
+        float(y.sum())                     # __float__
+        x[x > 0]                           # mask index
+        torch.nonzero(x)                   # nonzero
+        x.to('cpu')                        # cpu (a string: the host)
+        host = x.cpu()                     # cpu
+        int((host > 0).sum())              # host tensors: not counted
+        torch.zeros(3, device='cpu').tolist()  # made on the host
+        x.repeat_interleave(torch.tensor([1, 2, 0, 1, 1, 1]),
+                            output_size=6)  # sized: not counted
+    assert syncs.by_kind == {'__float__': 1, 'mask index': 1, 'nonzero': 1,
+                             'cpu': 2}
+    assert syncs.count == 5
+    with HostSyncCounter(record_stack=True) as syncs:
+        bool(x.sum() > 0)
+    assert syncs.where[0][0] == '__bool__'
+    assert syncs.where[0][1].endswith(f'test_host_sync.py:{_line() - 2}')
+
+
+def _line():
+    import inspect
+    return inspect.currentframe().f_back.f_lineno
+
+
+def _batch(dataset):
+    return Batch.from_data_list(list(dataset))
+
+
+@pytest.mark.parametrize('T, B, S', [(16, 4, 2), (6, 2, 3)])
+def test_a_refiner_batch_syncs_once_per_assignment_and_update(tmp_path, T,
+                                                              B, S):
+    """One mini-batch of backprop with skips on GPU would wait for the
+    device once for the target counts (cached over the batch's loss
+    calls), once per loss evaluation (the assignment solved on the host)
+    and once per update (the loss value checked before the step)."""
+    data = _batch(ConvexHull(str(tmp_path), num_points=(6, 12),
+                             num_samples=6, log=False))
+    model = HypergraphRefiner(3, 8, int(data.num_hyperedges.max()), T)
+    trainer = BackpropWithSkips(T, B, S, seed=0)
+    with HostSyncCounter(record_stack=True) as syncs:
+        optimizer = torch.optim.Adam(model.parameters())
+        trainer(model, optimizer, MatchedIncidenceLoss(), data)
+    assert syncs.by_kind == {'cpu': 1 + B * S, '__float__': S}, syncs.where
+
+
+def test_a_graph_refiner_batch_syncs_for_its_pairs_and_updates(tmp_path):
+    data = _batch(Delaunay(str(tmp_path), num_points=(6, 12),
+                           num_samples=6, log=False))
+    model = GraphRefiner(2, 8, 8)
+    with HostSyncCounter(record_stack=True) as syncs:
+        optimizer = torch.optim.Adam(model.parameters())
+        BackpropWithSkips(8, 2, 2, seed=0)(model, optimizer,
+                                            AdjacencyBCELoss(), data)
+    # the all-pairs candidates (their count depends on the set sizes),
+    # then the loss value of each of the 2 updates
+    assert syncs.count == 2 + 2, syncs.where
+    assert syncs.by_kind['__float__'] == 2
+
+
+def test_cpu_input_checks_run_again_after_counting():
+    from torch_geometric_hyper.nn.base import _sync_checks_allowed
+    x = torch.zeros(2)
+    with HostSyncCounter():
+        assert not _sync_checks_allowed(x)
+    assert _sync_checks_allowed(x)
