@@ -149,7 +149,7 @@ SPARSE_CHEAPEST = 64
 def sparse_linear_assignment(rows: np.ndarray, cols: np.ndarray,
                              values: np.ndarray, col_cost: np.ndarray,
                              num_rows: int,
-                             cheapest: int = SPARSE_CHEAPEST) -> np.ndarray:
+                             cheapest: Optional[int] = None) -> np.ndarray:
     r"""Solves an assignment whose cost is a column term plus a sparse
     correction, without forming the :math:`R \times C` matrix:
 
@@ -163,15 +163,26 @@ def sparse_linear_assignment(rows: np.ndarray, cols: np.ndarray,
     entry is best served by a cheap column), and the sparse problem is
     solved by :func:`scipy.sparse.csgraph.min_weight_full_bipartite_matching`
     (LAPJVsp) in :math:`O(R\,(\text{entries per row} + \text{cheapest}))`
-    memory. If the linked problem has no complete assignment, or to be
-    exact whenever ``cheapest >= C``, the dense problem is solved instead.
+    memory. If the linked problem has no complete assignment, or whenever
+    ``cheapest >= C``, the dense problem is solved instead. With
+    ``cheapest >= R`` the result is optimal (a row served by no entry is
+    best served by one of the :math:`R` cheapest columns); below that it
+    is a heuristic. Measured on the matched loss's costs (hull sets of
+    ``n`` points, :math:`m = 2n - 4` slots, K=16 candidates, untrained
+    refiner, 2 sets, 2 threads, 2026-11-29), dense / sparse seconds and
+    the largest relative loss gap: n=100 0.007 / 0.055 (3e-4), n=200
+    0.029 / 0.244 (0.18), n=500 0.37 / 0.86 (2e-7), n=1,000 2.5 / 6.5
+    (4e-7); with ``cheapest=512``, n=200 0.033 / 0.071 (2e-7), n=500
+    0.19 / 1.74 (4e-4). So it bounds memory at :math:`O(R\,K)` where the
+    dense :math:`R \times C` cost does not fit; it does not save time.
 
     Args:
         rows, cols (numpy.ndarray): entry coordinates, unique pairs.
         values (numpy.ndarray): :math:`s` at the entries.
         col_cost (numpy.ndarray): :math:`(C)` column costs :math:`a`.
         num_rows (int): :math:`R \le C`.
-        cheapest (int, optional): columns by :math:`a` linked to every row.
+        cheapest (int, optional): columns by :math:`a` linked to every row
+            (default :data:`SPARSE_CHEAPEST`).
 
     Returns:
         numpy.ndarray: the column of each row.
@@ -191,7 +202,8 @@ def sparse_linear_assignment(rows: np.ndarray, cols: np.ndarray,
                          f'({num_cols})')
     if num_rows == 0:
         return np.zeros(0, dtype=np.int64)
-    k = min(int(cheapest), num_cols)
+    k = min(int(SPARSE_CHEAPEST if cheapest is None else cheapest),
+            num_cols)
     if k >= num_cols:
         dense = np.tile(col_cost, (num_rows, 1))
         dense[rows, cols] += values

@@ -248,12 +248,14 @@ def test_sparse_matching_equals_dense_matching(keep):
         out[matching] = (loss.detach(), grad)
     assert torch.allclose(out['dense'][0], out['sparse'][0], atol=1e-12)
     assert torch.allclose(out['dense'][1], out['sparse'][1], atol=1e-12)
-    # 'auto' goes sparse for a pruned incidence with enough slots only
+    # 'auto' goes sparse for a pruned incidence with enough slots only (and
+    # a dense cost past SPARSE_MIN_ENTRIES: by default only huge sets)
+    assert MatchedIncidenceLoss.SPARSE_MIN_ENTRIES >= 2 ** 20
     assert "matching='sparse'" in repr(MatchedIncidenceLoss(
         matching='sparse'))
     for min_slots, expected in ((10, 'sparse'), (1000, 'dense')):
         auto = MatchedIncidenceLoss(matching='auto')
-        auto.SPARSE_MIN_SLOTS = min_slots
+        auto.SPARSE_MIN_SLOTS, auto.SPARSE_MIN_ENTRIES = min_slots, 0
         used = []
         for name in ('dense', 'sparse'):
             real = getattr(auto, f'_{name}_matched')
@@ -265,7 +267,7 @@ def test_sparse_matching_equals_dense_matching(keep):
         torch.randn(full.nnz, generator=gen, dtype=torch.double), ze,
         full.index, batch, len(sizes), m)
     auto = MatchedIncidenceLoss(matching='auto')
-    auto.SPARSE_MIN_SLOTS = 10
+    auto.SPARSE_MIN_SLOTS, auto.SPARSE_MIN_ENTRIES = 10, 0
     auto._sparse_matched = None  # all pairs: never sparse
     auto(dense_pred, t_index, counts)
 

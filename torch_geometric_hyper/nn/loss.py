@@ -67,9 +67,14 @@ class MatchedIncidenceLoss(Module):
             :func:`torch_geometric_hyper.matching.sparse_linear_assignment`:
             :math:`O(t\,K)` instead of :math:`O(t\,m)` for a pruned
             incidence with :math:`K` candidates per slot) or ``'auto'``
-            (default: sparse for :math:`m \ge` ``SPARSE_MIN_SLOTS`` when
-            those pairs are fewer than an eighth of :math:`t\,m`). The
-            loss value and gradient are the same for the same assignment.
+            (default: sparse only where the dense cost would hold at least
+            ``SPARSE_MIN_ENTRIES`` entries, :math:`m \ge`
+            ``SPARSE_MIN_SLOTS`` and those pairs are fewer than an eighth
+            of :math:`t\,m`). The loss value and gradient are the same for
+            the same assignment. The sparse solver saves memory, not time:
+            on hull costs it was slower than the dense one, and not always
+            exact (see :func:`~torch_geometric_hyper.matching.
+            sparse_linear_assignment`).
 
     Shapes:
         - **input:** a :class:`HypergraphPrediction`, target
@@ -78,8 +83,13 @@ class MatchedIncidenceLoss(Module):
         - **output:** scalar (or :math:`(B)` with ``reduction='none'``)
     """
 
-    #: ``matching='auto'`` goes sparse from this many slots per graph.
+    #: ``matching='auto'`` goes sparse only from this many slots per graph
     SPARSE_MIN_SLOTS = 150
+    #: and from this many (target, slot) costs in the batch (the dense
+    #: cost's float64 host copy alone is 8 bytes each): on hull costs
+    #: (K=16, 2 sets, 2 threads) the sparse solver was 2.6x slower than the
+    #: dense one at n = 1,000, so it is a way to fit, not to speed up.
+    SPARSE_MIN_ENTRIES = 64 * 2 ** 20
 
     def __init__(self, reduction: str = 'mean', backend: str = 'auto',
                  matching: str = 'auto'):
@@ -151,6 +161,7 @@ class MatchedIncidenceLoss(Module):
         join = t_node.numel() * node.numel() / max(N, 1)
         if self.matching == 'sparse' or (
                 self.matching == 'auto' and m >= self.SPARSE_MIN_SLOTS
+                and total * m >= self.SPARSE_MIN_ENTRIES
                 and join * 8 < total * m):
             matched, cols = self._sparse_matched(
                 log_p - log_q, node, slot % m, N, t_node, t_edge, total, m,
