@@ -184,6 +184,19 @@ def test_bad_reduction():
         MatchedIncidenceLoss('max')
 
 
+def pruned_prediction(gen, sizes, m, keep, scale):
+    """A float64 prediction keeping a fraction ``keep`` of all node-slot
+    pairs at random; returns it, its incidence logits (requiring grad) and
+    the complete candidate set."""
+    batch = torch.cat([torch.full((n, ), g) for g, n in enumerate(sizes)])
+    full = CandidateIncidence.complete(batch, len(sizes), m)
+    index = full.index[:, torch.rand(full.nnz, generator=gen) < keep]
+    z = (torch.randn(index.size(1), generator=gen,
+                     dtype=torch.double) * scale).requires_grad_()
+    ze = torch.randn(len(sizes) * m, generator=gen, dtype=torch.double)
+    return HypergraphPrediction(z, ze, index, batch, len(sizes), m), z, full
+
+
 @pytest.mark.parametrize('keep', [0.3, 0.7])
 def test_sparse_candidates_cost_equals_dense_table(keep):
     # Pruned candidates: the loss built by joining memberships with the
@@ -191,14 +204,7 @@ def test_sparse_candidates_cost_equals_dense_table(keep):
     from torch_geometric_hyper.nn import loss as L
     gen = torch.Generator().manual_seed(1)
     sizes, m = [6, 8, 5], 5
-    batch = torch.cat([torch.full((n, ), g) for g, n in enumerate(sizes)])
-    full = CandidateIncidence.complete(batch, len(sizes), m)
-    mask = torch.rand(full.nnz, generator=gen) < keep
-    index = full.index[:, mask]
-    z = (torch.randn(index.size(1), generator=gen,
-                     dtype=torch.double) * 2).requires_grad_()
-    ze = torch.randn(len(sizes) * m, generator=gen, dtype=torch.double)
-    pred = HypergraphPrediction(z, ze, index, batch, len(sizes), m)
+    pred, z, _ = pruned_prediction(gen, sizes, m, keep, scale=2)
     targets = [[[0, 1, 2], [3, 4, 5], [1, 5]], [[0, 7], [2, 3, 4]],
                [[0, 1, 2, 3, 4]]]
     t_index, counts = batched_target(targets, sizes)
@@ -227,14 +233,8 @@ def test_sparse_matching_equals_dense_matching(keep):
     # finds an optimal assignment, so loss and gradient are the dense ones
     gen = torch.Generator().manual_seed(2)
     sizes, m = [30, 24], 200
-    batch = torch.cat([torch.full((n, ), g) for g, n in enumerate(sizes)])
-    full = CandidateIncidence.complete(batch, len(sizes), m)
-    mask = torch.rand(full.nnz, generator=gen) < keep
-    index = full.index[:, mask]
-    z = (torch.randn(index.size(1), generator=gen,
-                     dtype=torch.double) * 3).requires_grad_()
-    ze = torch.randn(len(sizes) * m, generator=gen, dtype=torch.double)
-    pred = HypergraphPrediction(z, ze, index, batch, len(sizes), m)
+    pred, z, full = pruned_prediction(gen, sizes, m, keep, scale=3)
+    batch, ze = pred.batch, pred.existence_logit
     targets = []
     for n, t in zip(sizes, (40, 33)):
         targets.append([torch.randperm(n, generator=gen)[:3].tolist()
