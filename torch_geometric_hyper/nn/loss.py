@@ -236,13 +236,11 @@ class MatchedIncidenceLoss(Module):
                                 np.zeros(0, np.int64)).to(device)
         rows = torch.arange(total, device=device)
         want = rows * m + cols
-        pos = torch.searchsorted(key, want).clamp_max(max(key.numel() - 1,
-                                                          0))
-        hit = key[pos] == want if key.numel() else \
-            torch.zeros_like(want, dtype=torch.bool)
-        matched = 100.0 * size / d_t + slot_term[t_graph, cols] + \
-            torch.where(hit, entry[pos] if key.numel() else
-                        entry.new_zeros(total), entry.new_zeros(()))
+        matched = 100.0 * size / d_t + slot_term[t_graph, cols]
+        if key.numel():  # plus the entry of the matched pair, if it has one
+            pos = torch.searchsorted(key, want).clamp_max(key.numel() - 1)
+            matched = matched + torch.where(key[pos] == want, entry[pos],
+                                            entry.new_zeros(()))
         return matched, cols
 
     def _counts(self, num_hyperedges, hyperedge_index: Tensor, B: int,
@@ -321,20 +319,10 @@ def _members_sparse(delta: Tensor, node: Tensor, local: Tensor, N: int,
     # candidate pairs (i, s) of node i, O(nnz_T * pairs per node).
     # members[q, s] = sum_{i in q, (i, s) candidate} (delta_is + 100)
     #                 - 100 |q|
-    order = torch.argsort(node, stable=True)
-    node_s, local_s, shifted = node[order], local[order], \
-        delta[order] + 100.0
-    count = torch.bincount(node_s, minlength=N)
-    start = torch.cumsum(count, 0) - count
-    c = count[t_node]  # candidate pairs of each membership's node
-    rep = torch.repeat_interleave(torch.arange(t_node.numel(),
-                                               device=node.device), c)
-    offset = torch.arange(rep.numel(), device=node.device) - \
-        torch.repeat_interleave(torch.cumsum(c, 0) - c, c)
-    k = start[t_node[rep]] + offset
-    q = t_edge[rep]
+    q, s_local, shifted = _membership_join(delta, node, local, N, t_node,
+                                           t_edge)
     members = delta.new_zeros(total * m).index_add(
-        0, q * m + local_s[k], shifted[k]).view(total, m)
+        0, q * m + s_local, shifted).view(total, m)
     size = torch.bincount(t_edge, minlength=total).to(delta.dtype)
     return members - 100.0 * size[:, None]
 

@@ -96,7 +96,6 @@ class HostSyncCounter(TorchFunctionMode):
         self.by_kind: Dict[str, int] = collections.Counter()
         self.where: List[Tuple[str, str]] = []
         self.record_stack = record_stack
-        self._depth = 0
         self._host: Dict[int, 'weakref.ref'] = {}
 
     def _hit(self, kind: str) -> None:
@@ -125,7 +124,8 @@ class HostSyncCounter(TorchFunctionMode):
         inputs = _tensors((args, kwargs))
         on_host = all(self._is_host(t) for t in inputs) if inputs else \
             _host_device(kwargs.get('device'))
-        if self._depth == 0 and not (inputs and on_host):
+        # the mode is off inside its own handler: only outermost calls come
+        if not (inputs and on_host):
             kind = _READS.get(func)
             if kind is None:
                 if func is torch.Tensor.__getitem__ and len(args) > 1 \
@@ -141,11 +141,7 @@ class HostSyncCounter(TorchFunctionMode):
                     kind = 'cpu'
             if kind is not None:
                 self._hit(kind)
-        self._depth += 1
-        try:
-            out = func(*args, **kwargs)
-        finally:
-            self._depth -= 1
+        out = func(*args, **kwargs)
         transfer = _READS.get(func) == 'cpu' or (
             func is torch.Tensor.to and _to_host(args, kwargs))
         if transfer and not on_host and any(out is i for i in inputs):
