@@ -257,9 +257,10 @@ def test_sparse_matching_equals_dense_matching(keep):
         auto = MatchedIncidenceLoss(matching='auto')
         auto.SPARSE_MIN_SLOTS, auto.SPARSE_MIN_ENTRIES = min_slots, 0
         used = []
-        for name in ('dense', 'sparse'):
-            real = getattr(auto, f'_{name}_matched')
-            setattr(auto, f'_{name}_matched',
+        for name, method in (('dense', '_dense_reduced'),
+                             ('sparse', '_sparse_matched')):
+            real = getattr(auto, method)
+            setattr(auto, method,
                     lambda *a, _r=real, _n=name: used.append(_n) or _r(*a))
         auto(pred, t_index, counts)
         assert used == [expected]
@@ -276,3 +277,44 @@ def test_bad_matching():
     with pytest.raises(ValueError, match="'matching' must be 'auto', "
                                          "'dense' or 'sparse'"):
         MatchedIncidenceLoss(matching='fast')
+
+
+@pytest.mark.parametrize('reduction, matching', [
+    ('mean', 'dense'), ('sum', 'dense'), ('mean', 'sparse')])
+def test_over_steps_is_the_mean_of_the_calls_from_one_transfer(reduction,
+                                                               matching):
+    from types import SimpleNamespace
+
+    from torch_geometric_hyper.testing import HostSyncCounter
+    index, counts = batched_target(TARGETS, SIZES)
+    data = SimpleNamespace(hyperedge_index=index, num_hyperedges=counts)
+    preds = [prediction(SIZES, 4, seed=s) for s in range(3)]
+    leaves = [t for p in preds for t in (p.incidence_logit,
+                                         p.existence_logit)]
+    loss_fn = MatchedIncidenceLoss(reduction, matching=matching)
+    expected = sum(loss_fn(p, data) for p in preds) / 3
+    grads = torch.autograd.grad(expected, leaves)
+    fresh = MatchedIncidenceLoss(reduction, matching=matching)
+    with HostSyncCounter() as syncs:
+        loss, value = fresh.over_steps(preds, data)
+    if matching == 'dense':  # the target counts, then all 3 assignments
+        assert syncs.by_kind == {'cpu': 2}
+    assert torch.allclose(loss, expected, rtol=1e-12, atol=0)
+    assert value == pytest.approx(expected.item(), rel=1e-12)
+    for a, b in zip(torch.autograd.grad(loss, leaves), grads):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+def test_over_steps_nan_logit_and_bad_reduction():
+    from types import SimpleNamespace
+    index, counts = batched_target(TARGETS, SIZES)
+    data = SimpleNamespace(hyperedge_index=index, num_hyperedges=counts)
+    preds = [prediction(SIZES, 4, seed=s, requires_grad=False)
+             for s in range(2)]
+    preds[1].incidence_logit[3] = float('nan')
+    loss, value = MatchedIncidenceLoss().over_steps(preds, data)
+    assert value != value and torch.isnan(loss)
+    with pytest.raises(ValueError, match="reduction='mean' or 'sum'"):
+        MatchedIncidenceLoss('none').over_steps(preds, data)
+    with pytest.raises(ValueError, match='at least one prediction'):
+        MatchedIncidenceLoss().over_steps([], data)

@@ -185,3 +185,44 @@ def test_nonfinite_loss_stops_without_touching_parameters():
     one = OneShot(skip_nonfinite=True)
     assert one(st, opt, _nan_after(1), data)['skipped'] == 1.0
     assert one.num_skipped == 1
+
+
+def test_one_transfer_per_update_trains_as_one_call_per_step():
+    """The trainer's over_steps path (one host transfer per update) takes
+    the same optimizer steps as calling the loss at every step."""
+    from torch_geometric.data import Batch
+
+    from torch_geometric_hyper.datasets import ConvexHull
+    from torch_geometric_hyper.testing import HostSyncCounter
+    import tempfile
+    with tempfile.TemporaryDirectory() as root:
+        data = Batch.from_data_list(list(ConvexHull(
+            root, num_points=(6, 10), num_samples=5, log=False)))
+    inner = MatchedIncidenceLoss()
+    per_call = lambda pred, batch: inner(pred, batch)  # noqa: E731
+    out, params = {}, {}
+    for name, loss_fn in (('over_steps', MatchedIncidenceLoss()),
+                          ('per_call', per_call)):
+        torch.manual_seed(0)
+        model = HypergraphRefiner(3, 8, int(data.num_hyperedges.max()), 6,
+                                  checkpoint=False).double()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        trainer = BackpropWithSkips(6, 2, 2, seed=3)
+        with HostSyncCounter() as syncs:
+            stats = [trainer(model, opt, loss_fn,
+                             data.clone().apply(_to_double))
+                     for _ in range(3)]
+        out[name] = ([s['loss'] for s in stats], syncs.count)
+        params[name] = [p.detach() for p in model.parameters()]
+    assert out['over_steps'][0] == pytest.approx(out['per_call'][0],
+                                                 rel=1e-12)
+    for a, b in zip(params['over_steps'], params['per_call']):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+    # 3 batches: the counts once each and one transfer per update, against
+    # one per step and a value read per update
+    assert out['over_steps'][1] == 3 * (1 + 2)
+    assert out['per_call'][1] == 3 * (1 + 2 * 2 + 2)
+
+
+def _to_double(t):
+    return t.double() if t.is_floating_point() else t

@@ -118,6 +118,99 @@ class MatchedIncidenceLoss(Module):
             return_assignment (bool, optional): also return the slot (global
                 id) matched to each target hyperedge.
         """
+        ctx = self._prepare(pred, hyperedge_index, num_hyperedges)
+        if ctx['sparse']:
+            matched, cols = self._sparse_matched(*ctx['args'])
+        else:
+            reduced = ctx['reduced']
+            cols = self._assign(reduced.detach(), ctx['counts']).to(
+                reduced.device)
+            matched = reduced[torch.arange(reduced.size(0),
+                                           device=reduced.device), cols]
+        loss = self._finish(ctx, matched)
+        if return_assignment:
+            return loss, ctx['t_graph'] * ctx['m'] + cols
+        return loss
+
+    def over_steps(self, predictions, data):
+        r"""The mean of the loss over several predictions of one batch (the
+        :math:`B` back-propagated steps of an update in backprop with
+        skips), with every assignment solved from **one** host transfer,
+        and the loss value read from that same transfer.
+
+        The costs of all the predictions, and their padding terms, travel to
+        the host together; the host solves the :math:`B \times` graphs
+        problems (on several threads) and sums the matched costs in float64,
+        so the trainer can check the value before the optimizer step
+        without a second synchronisation. Falls back to one call per
+        prediction (and a read of the value) where the sparse matching is
+        used.
+
+        Args:
+            predictions (list of HypergraphPrediction): predictions for the
+                same target.
+            data (HypergraphData): the (batched) target, with
+                ``hyperedge_index`` and ``num_hyperedges``.
+
+        Returns:
+            (torch.Tensor, float): the mean loss (differentiable) and its
+            value on the host (NaN or infinite exactly when the loss is).
+        """
+        predictions = list(predictions)
+        if not predictions:
+            raise ValueError('over_steps needs at least one prediction')
+        if self.reduction == 'none':
+            raise ValueError("over_steps gives a scalar loss: use "
+                             "reduction='mean' or 'sum', not 'none'")
+        ctxs = [self._prepare(p, data, None) for p in predictions]
+        if any(c['sparse'] for c in ctxs):
+            loss = sum(self(p, data) for p in predictions) / len(predictions)
+            return loss, float(loss.detach())
+        host = torch.cat([t.detach().to(torch.float64).reshape(-1)
+                          for c in ctxs for t in (c['reduced'],
+                                                  c['cost_pad'])])
+        host = host.cpu().numpy()  # the one synchronisation
+        if not np.isfinite(host).all():
+            # only a NaN logit gives a non-finite cost, and it reaches the
+            # padding cost of its slot, which every loss sums: the loss is
+            # NaN whatever the assignment, so none is solved
+            loss = sum(c['cost_pad'].sum() for c in ctxs) * float('nan')
+            return loss, float('nan')
+        counts = ctxs[0]['counts'].numpy()
+        splits = np.cumsum(counts)[:-1]
+        B, m = ctxs[0]['B'], ctxs[0]['m']
+        total = int(counts.sum())
+        t_graph = np.repeat(np.arange(B), counts)
+        costs, pads, at = [], [], 0
+        for _ in ctxs:
+            costs.append(host[at:at + total * m].reshape(total, m))
+            at += total * m
+            pads.append(host[at:at + B * m].reshape(B, m))
+            at += B * m
+        cols = linear_assignment(
+            [part for cost in costs for part in np.split(cost, splits)],
+            self.backend)
+        step_cols = np.concatenate(cols).reshape(len(ctxs), total) \
+            if total else np.zeros((len(ctxs), 0), np.int64)
+        losses, values = [], []
+        rows_h = np.arange(total)
+        for ctx, cost, pad, col in zip(ctxs, costs, pads, step_cols):
+            reduced = ctx['reduced']
+            col_d = torch.from_numpy(col).to(reduced.device)
+            matched = reduced[torch.arange(total, device=reduced.device),
+                              col_d]
+            losses.append(self._finish(ctx, matched))
+            per_graph = pad.sum(1) + np.bincount(
+                t_graph, cost[rows_h, col], minlength=B)
+            values.append(float(per_graph.sum()) if self.reduction == 'sum'
+                          else float(per_graph.mean()) / m)
+        return sum(losses) / len(losses), sum(values) / len(values)
+
+    def _prepare(self, pred: HypergraphPrediction, hyperedge_index,
+                 num_hyperedges) -> dict:
+        # everything up to the assignment, on the device: the padding cost
+        # of every slot and the reduced (target, slot) cost, dense, or the
+        # arguments of the sparse matching
         if not isinstance(hyperedge_index, Tensor):
             data = hyperedge_index
             hyperedge_index = data.hyperedge_index
@@ -159,31 +252,32 @@ class MatchedIncidenceLoss(Module):
         # p = 0: log 0 - log 1 = -100 after clamping.
         gate = (log_pe - log_qe).view(B, m)
         join = t_node.numel() * node.numel() / max(N, 1)
-        if self.matching == 'sparse' or (
-                self.matching == 'auto' and m >= self.SPARSE_MIN_SLOTS
-                and total * m >= self.SPARSE_MIN_ENTRIES
-                and join * 8 < total * m):
-            matched, cols = self._sparse_matched(
-                log_p - log_q, node, slot % m, N, t_node, t_edge, total, m,
+        ctx = {'B': B, 'm': m, 'counts': counts, 't_graph': t_graph,
+               'cost_pad': cost_pad}
+        args = (log_p - log_q, node, slot % m, N, t_node, t_edge, total, m,
                 gate, denom, t_graph, counts)
+        ctx['sparse'] = self.matching == 'sparse' or (
+            self.matching == 'auto' and m >= self.SPARSE_MIN_SLOTS
+            and total * m >= self.SPARSE_MIN_ENTRIES
+            and join * 8 < total * m)
+        if ctx['sparse']:
+            ctx['args'] = args
         else:
-            matched, cols = self._dense_matched(
-                log_p - log_q, node, slot % m, N, t_node, t_edge, total, m,
-                gate, denom, t_graph, counts)
-        per_graph = cost_pad.view(B, m).sum(1).index_add(0, t_graph, matched)
-        if self.reduction == 'sum':
-            loss = per_graph.sum()
-        elif self.reduction == 'mean':
-            loss = per_graph.mean() / m
-        else:
-            loss = per_graph / m
-        if return_assignment:
-            return loss, t_graph * m + cols
-        return loss
+            ctx['reduced'] = self._dense_reduced(*args)
+        return ctx
 
-    def _dense_matched(self, delta, node, local, N, t_node, t_edge, total,
+    def _finish(self, ctx: dict, matched: Tensor) -> Tensor:
+        B, m = ctx['B'], ctx['m']
+        per_graph = ctx['cost_pad'].view(B, m).sum(1).index_add(
+            0, ctx['t_graph'], matched)
+        if self.reduction == 'sum':
+            return per_graph.sum()
+        if self.reduction == 'mean':
+            return per_graph.mean() / m
+        return per_graph / m
+
+    def _dense_reduced(self, delta, node, local, N, t_node, t_edge, total,
                        m, gate, denom, t_graph, counts):
-        device = delta.device
         if _sparse_members_cheaper(node.numel(), N, m, t_node.numel()):
             members = _members_sparse(delta, node, local, N, t_node, t_edge,
                                       total, m)
@@ -192,10 +286,7 @@ class MatchedIncidenceLoss(Module):
                                      total, m)
         # cost_real - cost_pad per (target, slot): the row sums of
         # log(1 - I) cancel, leaving the members and the gate's log-odds.
-        reduced = (members + gate[t_graph]) / -denom[t_graph, None]
-        cols = self._assign(reduced.detach(), counts).to(device)
-        rows = torch.arange(total, device=device)
-        return reduced[rows, cols], cols
+        return (members + gate[t_graph]) / -denom[t_graph, None]
 
     def _sparse_matched(self, delta, node, local, N, t_node, t_edge, total,
                         m, gate, denom, t_graph, counts):

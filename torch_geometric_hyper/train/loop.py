@@ -616,6 +616,23 @@ def loss_weight(loss_fn: Callable, prediction, data) -> Optional[float]:
     return None if w is None else float(w)
 
 
+class _ScaledLoss:
+    """``loss_fn`` times a constant, keeping its ``over_steps`` (one host
+    synchronisation for the several steps of an update)."""
+
+    def __init__(self, loss_fn: Callable, scale: float):
+        self.loss_fn, self.scale = loss_fn, scale
+        if getattr(loss_fn, 'over_steps', None) is not None:
+            self.over_steps = self._over_steps
+
+    def __call__(self, pred, data):
+        return self.loss_fn(pred, data) * self.scale
+
+    def _over_steps(self, predictions, data):
+        loss, value = self.loss_fn.over_steps(predictions, data)
+        return loss * self.scale, value * self.scale
+
+
 def shard_loss(loss_fn: Callable, dist: DistributedContext, local_sets: int,
                global_sets: int) -> Callable:
     r"""``loss_fn`` on this process's shard, scaled so that the gradient
@@ -635,8 +652,7 @@ def shard_loss(loss_fn: Callable, dist: DistributedContext, local_sets: int,
         return loss_fn
     has_weight = getattr(loss_fn, 'reduction_weight', None) is not None
     if not has_weight:
-        scale = W * local_sets / global_sets
-        return lambda pred, data: loss_fn(pred, data) * scale
+        return _ScaledLoss(loss_fn, W * local_sets / global_sets)
 
     def scaled(pred, data):
         loss = loss_fn(pred, data)

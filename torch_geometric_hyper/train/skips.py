@@ -148,6 +148,23 @@ def _agreed(optimizer, value: float) -> float:
     return agree(optimizer, value) if agree is not None else value
 
 
+def mean_over_steps(loss_fn: Callable, predictions, data
+                    ) -> Tuple[torch.Tensor, float]:
+    r"""The mean of ``loss_fn`` over the ``predictions`` of one batch, and
+    its value on the host.
+
+    A loss with an ``over_steps(predictions, data)`` method (e.g.
+    :meth:`~torch_geometric_hyper.nn.MatchedIncidenceLoss.over_steps`)
+    computes both from one host synchronisation; any other loss is called
+    once per prediction and its mean read back (one more).
+    """
+    over = getattr(loss_fn, 'over_steps', None)
+    if over is not None:
+        return over(predictions, data)
+    loss = sum(loss_fn(p, data) for p in predictions) / len(predictions)
+    return loss, float(loss.detach())
+
+
 def train_on_batch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                    loss_fn: Callable, data, schedule: Schedule,
                    max_grad_norm: Optional[float] = None,
@@ -185,12 +202,12 @@ def train_on_batch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             for _ in range(skip):
                 state = model.step(state)
         state = state.detach()
-        loss = 0.0
+        predictions = []
         for _ in range(backprop):
             state = model.step(state)
-            loss = loss + loss_fn(state.prediction(), data)
-        loss = loss / backprop
-        value = float(loss.detach())  # the batch's one host sync per update
+            predictions.append(state.prediction())
+        # the update's one host synchronisation: its assignments and value
+        loss, value = mean_over_steps(loss_fn, predictions, data)
         if not check_finite_loss(_agreed(optimizer, value), len(losses),
                                  skip_nonfinite):
             optimizer.zero_grad(set_to_none=True)
