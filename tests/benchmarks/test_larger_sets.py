@@ -26,6 +26,10 @@ def test_larger_sets_hull_quick(tmp_path):
                          ['s_per_step', 'f1'])
     # all pairs: every node is a candidate of each of the 2n - 4 slots
     assert [r['pairs_per_node'] for r in rows] == [16, 36]
+    for r in rows:  # the step time split: assignment (solved) and the rest
+        assert 0 < r['assign_s_per_step'] < r['s_per_step']
+        assert abs(r['assign_s_per_step'] + r['other_s_per_step']
+                   - r['s_per_step']) < 1e-9
 
 
 def test_slope():
