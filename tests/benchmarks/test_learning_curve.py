@@ -8,13 +8,16 @@ def test_learning_curve_quick_outputs(tmp_path):
                                         '--target', 0.0], tmp_path)
     rows = check_outputs(tmp_path / 'out' / 'learning_curve_quick',
                          ['model', 'seed', 'batches', 'wall_s', 'cpu_s',
-                          'f1', 'f1_reference'], 2 * 2 * 2,
+                          'f1', 'f1_reference', 'f1_dedup', 'duplicates'],
+                         2 * 2 * 2,
                          ['wall_s', 'cpu_s', 'f1', 'f1_reference'])
     assert sorted({r['model'] for r in rows}) == ['refiner',
                                                   'set_transformer']
     assert sorted({r['batches'] for r in rows}) == [2, 4]
     for r in rows:
         assert 0.0 <= r['f1'] <= 1.0 and r['cpu_s'] > 0
+        # dropping copies removes false positives only
+        assert r['f1'] <= r['f1_dedup'] <= 1.0 and r['duplicates'] >= 0
     import json
     meta = json.load(open(tmp_path / 'out' / 'learning_curve_quick.json'))
     summary = meta['meta']['summary']
@@ -31,7 +34,8 @@ def test_summary_median_counts_unreached_runs_as_late():
     def run(seed, f1s):
         return [{'model': 'refiner', 'seed': seed, 'batches': 10 * (i + 1),
                  'wall_s': 5.0 * (i + 1), 'cpu_s': 9.0 * (i + 1), 'f1': f,
-                 'f1_reference': f} for i, f in enumerate(f1s)]
+                 'f1_reference': f, 'f1_dedup': f, 'duplicates': 0.0}
+                for i, f in enumerate(f1s)]
 
     rows = run(1, [0.1, 0.5, 0.6]) + run(2, [0.44, 0.5, 0.5]) + \
         run(3, [0.1, 0.2, 0.3])

@@ -189,3 +189,15 @@ def test_reference_count_equals_dense_reference(seed):
     assert bool((res['f1_unique'] != res['f1_reference']).any())
     has_target = batch.num_hyperedges > 0
     assert bool((res['f1'] <= res['f1_reference'] + 1e-12)[has_target].all())
+    # the collapsed count is the strict F1 of the prediction decoded
+    # without copies (to_hyperedge_index(unique=True))
+    targets = hyperedge_sets(batch.hyperedge_index,
+                             torch.arange(num_graphs).repeat_interleave(
+                                 batch.num_hyperedges), batch.ptr, num_graphs)
+    dedup = hyperedge_sets(*pred.to_hyperedge_index(edge_size=3,
+                                                    unique=True),
+                           batch.ptr, num_graphs)
+    assert all(len(p) == len(set(p)) for p in dedup)
+    assert torch.equal(hyperedge_f1(dedup, targets, 'strict')['f1'],
+                       res['f1_unique'])
+    assert bool((res['duplicates'] > 0).any())
