@@ -16,7 +16,9 @@ Tasks:
   neighbours (``--knn``, a k-d tree, O(n log n)); accuracy (ours and the
   reference code's convention), precision, recall and F1 on the true
   Delaunay edges, and the candidate coverage (share of true edges among
-  the candidates, the recall ceiling).
+  the candidates, the recall ceiling); ``--refresh R`` adds up to R pairs
+  per node that close a predicted triangle at every step
+  (``GraphRefiner(refresh=R)``).
 * ``hull``: :class:`~torch_geometric_hyper.nn.HypergraphRefiner` on 3-D
   spherical hulls with m = 2n - 4 slots (the facet count), over all n*m
   pairs, or over K candidate nodes per slot (``--candidates K``) when the
@@ -55,6 +57,9 @@ def parse_args(argv=None):
     p.add_argument('--B', type=int, default=None)
     p.add_argument('--S', type=int, default=None)
     p.add_argument('--knn', type=int, default=16)
+    p.add_argument('--refresh', type=int, default=None,
+                   help='delaunay: GraphRefiner(refresh=R), up to R pairs '
+                   'per node closing predicted triangles added at every step')
     p.add_argument('--candidates', type=int, default=None,
                    help='hull: K candidate nodes per slot (needs a refiner '
                    'with num_candidates); default all pairs')
@@ -103,7 +108,8 @@ def run_one(args, n):
         from torch_geometric_hyper.nn import AdjacencyBCELoss, GraphRefiner
         make = lambda split, num: Delaunay(  # noqa: E731
             args.root, split, num_points=n, num_samples=num, log=False)
-        model = GraphRefiner(2, args.hidden, args.T, knn=args.knn)
+        model = GraphRefiner(2, args.hidden, args.T, knn=args.knn,
+                             refresh=args.refresh)
         loss_fn = AdjacencyBCELoss()
 
         def evaluate(batch):
@@ -183,6 +189,8 @@ def run_one(args, n):
            **{k: v / graphs for k, v in scores.items()}, **probe.report()}
     if args.task != 'delaunay':
         row['candidates'] = args.candidates or 'all'
+    else:
+        row['refresh'] = args.refresh or 0
     return row
 
 
@@ -261,7 +269,7 @@ def main(argv=None):
         axes[2].set_title(f"slope {slopes['memory']:.2f}", fontsize=9)
         return fig
 
-    extra = ([('accuracy', 'acc', '.4f'),
+    extra = ([('refresh', 'refresh', 'd'), ('accuracy', 'acc', '.4f'),
               ('accuracy_reference', 'acc ref', '.4f'),
               ('precision', 'P', '.3f'), ('recall', 'R', '.3f'),
               ('f1', 'F1', '.3f'), ('candidate_coverage', 'coverage',

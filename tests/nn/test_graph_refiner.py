@@ -6,6 +6,7 @@ from torch_geometric_hyper.nn import (
     AdjacencyBCELoss,
     GraphRefiner,
     canonical_pairs,
+    closing_pairs,
     complete_pairs,
     knn_pairs,
     pair_labels,
@@ -206,6 +207,8 @@ def test_state_api_and_repr():
     ((2, 0), {}, "'hidden_channels'"),
     ((2, 8, 0), {}, "'num_iterations'"),
     ((2, 8), {'knn': 0}, "'knn'"),
+    ((2, 8), {'knn': 3, 'refresh': 0}, "'refresh'"),
+    ((2, 8), {'refresh': 1.5}, "'refresh'"),
 ])
 def test_bad_construction(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -224,3 +227,93 @@ def test_bad_input():
         model(torch.rand(4, 2), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match='sorted'):
         model(torch.rand(4, 2), torch.tensor([1, 1, 0, 0]))
+
+
+def _closing_by_brute_force(index, adjacency, n, per_node):
+    nbr = {}
+    for (a, b), w in zip(index.t().tolist(), adjacency.tolist()):
+        if w > 0.5:
+            nbr.setdefault(a, {})[b] = w
+            nbr.setdefault(b, {})[a] = w
+    best = {}
+    for ends in nbr.values():
+        for u, wu in ends.items():
+            for v, wv in ends.items():
+                if u < v:
+                    best[(u, v)] = max(best.get((u, v), 0.0), wu * wv)
+    out = []
+    for u in range(n):
+        mine = sorted(((s, p) for p, s in best.items() if p[0] == u),
+                      reverse=True)
+        out += [list(p) for _, p in mine[:per_node]]
+    return sorted(out)
+
+
+def test_closing_pairs_by_hand_and_brute_force():
+    # predicted 0-1, 1-2, 1-3 (0-4 below the threshold): the triangles at
+    # node 1 close 0-2 (0.9 * 0.8), 0-3 (0.9 * 0.6) and 2-3 (0.8 * 0.6)
+    index = torch.tensor([[0, 1, 1, 0], [1, 2, 3, 4]])
+    adjacency = torch.tensor([0.9, 0.8, 0.6, 0.2])
+    assert closing_pairs(index, adjacency, 5, 5).t().tolist() == \
+        [[0, 2], [0, 3], [2, 3]]
+    # one per node (the lower end): node 0 keeps its best, 0-2
+    assert closing_pairs(index, adjacency, 5, 1).t().tolist() == \
+        [[0, 2], [2, 3]]
+    gen = torch.Generator().manual_seed(0)
+    n = 30
+    index = complete_pairs(torch.zeros(n, dtype=torch.long), 1)
+    for per_node in (1, 3, 100):
+        adjacency = torch.rand(index.size(1), generator=gen) ** 4
+        got = closing_pairs(index, adjacency, n, per_node).t().tolist()
+        assert got == _closing_by_brute_force(index, adjacency, n, per_node)
+    assert closing_pairs(index, torch.zeros(index.size(1)), n, 3).numel() \
+        == 0
+
+
+def test_refresh_keeps_the_base_pairs_and_their_adjacency():
+    model = GraphRefiner(2, 8, num_iterations=2, knn=1, refresh=2)
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [2.2, 0.0], [9.0, 0.0]])
+    state = model.init_state(x)
+    assert state.pair_index.t().tolist() == [[0, 1], [1, 2], [2, 3]]
+    # pretend the first step predicted 0-1 and 1-2
+    state.iteration = 1
+    state.adjacency = torch.tensor([0.9, 0.8, 0.1])
+    new = model._refreshed(state)
+    assert new.pair_index.t().tolist() == [[0, 1], [0, 2], [1, 2], [2, 3]]
+    assert new.adjacency.tolist() == pytest.approx([0.9, 0.0, 0.8, 0.1])
+    assert torch.equal(new.base_index, state.base_index)
+
+
+def test_refresh_is_equivariant_batched_and_adds_pairs():
+    model = make_model(T=4, knn=2, refresh=3)
+    x = torch.rand(14, 2, dtype=torch.double)
+    a, pred = dense_prob(model, x)
+    base = knn_pairs(x, 2).size(1)
+    assert pred.pair_index.size(1) > base  # the refresh acted
+    perm = torch.randperm(14)
+    b, _ = dense_prob(model, x[perm])
+    assert torch.allclose(b, a[perm][:, perm], atol=1e-9)
+    xs = [torch.rand(n, 2, dtype=torch.double) for n in (5, 11, 8)]
+    batch = torch.cat([torch.full((t.size(0), ), i)
+                       for i, t in enumerate(xs)])
+    dense, _ = model(torch.cat(xs), batch).to_dense()
+    for g, t in enumerate(xs):
+        n = t.size(0)
+        assert torch.allclose(dense[g, :n, :n], model(t).to_dense()[0][0],
+                              atol=1e-10)
+
+
+def test_refresh_trains_with_backprop_with_skips():
+    data = _toy_batch()
+    torch.manual_seed(0)
+    model = GraphRefiner(2, 16, num_iterations=8, knn=2, refresh=4)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    trainer = BackpropWithSkips(8, 2, 2, seed=0)
+    first = trainer(model, opt, AdjacencyBCELoss(), data)['loss']
+    for _ in range(40):  # over more candidates than the kNN alone: slower
+        last = trainer(model, opt, AdjacencyBCELoss(), data)['loss']
+    assert last < 0.8 * first
+    assert all(p.grad is None or bool(torch.isfinite(p.grad).all())
+               for p in model.parameters())
+    assert repr(model) == ('GraphRefiner(2, 16, num_iterations=8, knn=2, '
+                           'refresh=4)')

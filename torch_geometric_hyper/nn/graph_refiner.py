@@ -150,6 +150,80 @@ def pair_labels(pair_index: Tensor, edge_index: Tensor,
     return torch.isin(key, target).float()
 
 
+def closing_pairs(pair_index: Tensor, adjacency: Tensor, num_nodes: int,
+                  per_node: int, threshold: float = 0.5) -> Tensor:
+    r"""Pairs that would close a triangle of a predicted graph: :math:`\{a,
+    c\}` for every node :math:`j` with predicted edges :math:`a - j` and
+    :math:`j - c` (:math:`A > \text{threshold}`), ranked by
+    :math:`A_{aj} A_{jc}` (the best over the middle nodes), keeping the
+    ``per_node`` best of each node :math:`a` (the lower id of the pair).
+
+    A Delaunay edge always lies in a triangle of the Delaunay graph, so its
+    two ends share a neighbour: once that neighbour's edges are predicted,
+    the missing edge is among these pairs even when neither end is among
+    the other's nearest neighbours. The cost is
+    :math:`O(\sum_j \deg(j)^2)` for the predicted degrees, never
+    :math:`O(n^2)`.
+
+    Args:
+        pair_index (torch.Tensor): :math:`(2, P)` unordered pairs (row 0 <
+            row 1).
+        adjacency (torch.Tensor): :math:`(P)` probabilities on them.
+        num_nodes (int): :math:`N`.
+        per_node (int): most pairs kept per node.
+        threshold (float, optional): a pair is a predicted edge above it.
+
+    Returns:
+        torch.Tensor: :math:`(2, P')` unordered pairs (row 0 < row 1),
+        sorted, that may include pairs of ``pair_index``.
+    """
+    keep = adjacency > threshold
+    a, b = pair_index[0][keep], pair_index[1][keep]
+    w = adjacency[keep].detach()
+    # every predicted edge in both directions, grouped by its middle node
+    mid = torch.cat([a, b])
+    end = torch.cat([b, a])
+    ww = torch.cat([w, w])
+    order = torch.argsort(mid, stable=True)
+    mid, end, ww = mid[order], end[order], ww[order]
+    deg = torch.bincount(mid, minlength=num_nodes)
+    start = torch.cumsum(deg, 0) - deg
+    # each directed edge (mid, end) meets every edge (mid, other)
+    reps = deg[mid]
+    total = int(reps.sum())
+    first = torch.repeat_interleave(torch.arange(mid.numel(),
+                                                 device=mid.device), reps,
+                                    output_size=total)
+    offset = torch.arange(total, device=mid.device) - torch.repeat_interleave(
+        torch.cumsum(reps, 0) - reps, reps, output_size=total)
+    second = start[mid[first]] + offset
+    u, v = end[first], end[second]
+    score = ww[first] * ww[second]
+    ok = u < v
+    u, v, score = u[ok], v[ok], score[ok]
+    if u.numel() == 0:
+        return pair_index.new_zeros(2, 0)
+    # the best score of each pair, then the per_node best of each node u
+    key = u * num_nodes + v
+    order = torch.argsort(-score, stable=True)
+    key, score = key[order], score[order]
+    order = torch.argsort(key, stable=True)
+    key, score = key[order], score[order]
+    first_of = torch.ones_like(key, dtype=torch.bool)
+    first_of[1:] = key[1:] != key[:-1]
+    key, score = key[first_of], score[first_of]
+    node = key // num_nodes
+    order = torch.argsort(-score, stable=True)
+    order = order[torch.argsort(node[order], stable=True)]
+    key, node = key[order], node[order]
+    count = torch.bincount(node, minlength=num_nodes)
+    rank = torch.arange(key.numel(), device=key.device) - \
+        torch.repeat_interleave(torch.cumsum(count, 0) - count, count,
+                                output_size=key.numel())
+    key = torch.sort(key[rank < int(per_node)]).values
+    return torch.stack([key // num_nodes, key % num_nodes])
+
+
 # --------------------------------------------------------------------------
 # Prediction and state
 # --------------------------------------------------------------------------
@@ -219,6 +293,9 @@ class GraphRefinerState:
         batch (torch.Tensor): :math:`(N)` graph of each node.
         num_graphs (int): :math:`B`.
         iteration (int): steps taken so far.
+        base_index (torch.Tensor, optional): :math:`(2, P_0)` the initial
+            candidates, always kept when a refiner with ``refresh`` adds
+            pairs (``None`` without refresh).
     """
 
     x: Tensor
@@ -229,6 +306,7 @@ class GraphRefinerState:
     batch: Tensor
     num_graphs: int
     iteration: int = 0
+    base_index: Optional[Tensor] = None
 
     @property
     def pair_index(self) -> Tensor:
@@ -372,6 +450,14 @@ class GraphRefiner(RecurrentModel):
             step's would exceed 256 MiB (see
             :class:`~torch_geometric_hyper.nn.HypergraphRefiner`).
             (default: :obj:`'auto'`)
+        refresh (int, optional): refresh the candidates as refinement
+            proceeds: before every step after the first, the candidates are
+            the initial ones plus, per node, up to ``refresh`` pairs that
+            close a triangle of the current prediction
+            (:func:`closing_pairs`). A pair that stays a candidate keeps
+            its :math:`A`; a new one starts at :math:`A = 0`. So a true
+            edge missing from the :math:`k` nearest neighbours can still be
+            predicted. (default: :obj:`None`, fixed candidates)
 
     Shapes:
         - **input:** node features :math:`(N, F)`, batch vector :math:`(N)`
@@ -392,7 +478,8 @@ class GraphRefiner(RecurrentModel):
                  num_iterations: int = 32, knn: Optional[int] = None,
                  stacked: bool = False,
                  chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-                 checkpoint: Union[bool, str] = 'auto'):
+                 checkpoint: Union[bool, str] = 'auto',
+                 refresh: Optional[int] = None):
         super().__init__()
         check_checkpoint_mode(checkpoint)
         for name, value in (('in_channels', in_channels),
@@ -404,6 +491,12 @@ class GraphRefiner(RecurrentModel):
         if knn is not None and int(knn) < 1:
             raise ValueError(f"'knn' must be a positive integer or None, "
                              f"got {knn!r}")
+        if refresh is not None and (
+                not isinstance(refresh, (int, np.integer))
+                or int(refresh) < 1):
+            raise ValueError(f"'refresh' must be a positive integer (pairs "
+                             f"added per node) or None, got {refresh!r}")
+        self.refresh = None if refresh is None else int(refresh)
         self.in_channels = int(in_channels)
         self.hidden_channels = int(hidden_channels)
         self.num_iterations = int(num_iterations)
@@ -445,12 +538,39 @@ class GraphRefiner(RecurrentModel):
             index = knn_pairs(x, self.knn, batch, num_graphs)
         else:
             index = complete_pairs(batch, num_graphs)
-        pairs = CandidateIncidence.build(index.to(x.device), n, n)
+        index = index.to(x.device)
+        pairs = CandidateIncidence.build(index, n, n)
         return GraphRefinerState(x, self.lin_in(x), x.new_zeros(pairs.nnz),
-                                 None, pairs, batch, num_graphs)
+                                 None, pairs, batch, num_graphs,
+                                 base_index=index if self.refresh else None)
+
+    def _refreshed(self, state: GraphRefinerState) -> GraphRefinerState:
+        # the initial candidates plus the pairs closing predicted triangles,
+        # with the adjacency of the pairs that stay
+        n = state.node.size(0)
+        with torch.no_grad():
+            extra = closing_pairs(state.pairs.index, state.adjacency, n,
+                                  self.refresh)
+            key = torch.cat([state.base_index[0] * n + state.base_index[1],
+                             extra[0] * n + extra[1]])
+            key = torch.unique(key)
+            old = state.pairs.index[0] * n + state.pairs.index[1]
+            pos = torch.searchsorted(old, key).clamp_max(
+                max(old.numel() - 1, 0))
+            found = old[pos] == key if old.numel() else \
+                torch.zeros_like(key, dtype=torch.bool)
+        index = torch.stack([key // n, key % n])
+        pairs = CandidateIncidence.build(index, n, n)
+        adjacency = torch.where(found, state.adjacency[pos] if old.numel()
+                                else state.adjacency.new_zeros(key.shape),
+                                state.adjacency.new_zeros(()))
+        return replace(state, pairs=pairs, adjacency=adjacency, logit=None)
 
     def step(self, state: GraphRefinerState) -> GraphRefinerState:
         """Runs one refinement step and returns the new state."""
+        if self.refresh is not None and state.iteration > 0 and \
+                state.base_index is not None:
+            state = self._refreshed(state)
         module = self.steps[min(state.iteration, len(self.steps) - 1)]
         args = (self.lin_in(state.x), state.node, state.adjacency,
                 state.pairs, state.batch, state.num_graphs)
@@ -462,7 +582,7 @@ class GraphRefiner(RecurrentModel):
             node, logit = module(*args)
         return GraphRefinerState(state.x, node, torch.sigmoid(logit), logit,
                                  state.pairs, state.batch, state.num_graphs,
-                                 state.iteration + 1)
+                                 state.iteration + 1, state.base_index)
 
     def forward(self, x: Tensor, batch: Optional[Tensor] = None,
                 num_graphs: Optional[int] = None, *,
@@ -487,6 +607,8 @@ class GraphRefiner(RecurrentModel):
 
     def __repr__(self) -> str:
         knn = f', knn={self.knn}' if self.knn is not None else ''
+        if self.refresh is not None:
+            knn += f', refresh={self.refresh}'
         stacked = ', stacked=True' if self.stacked else ''
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.hidden_channels}, num_iterations='
