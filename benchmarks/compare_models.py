@@ -6,7 +6,9 @@ single-threaded subprocess with the same budget of process CPU time (so
 jobs sharing the machine do not change each other's budget), and prints
 validation F1 (strict, and as the reference code counts it), test F1 and the
 parameter count side by side. Writes ``compare_models.csv`` / ``.json``
-and a bar chart ``compare_models.png`` under ``--out``.
+and a bar chart ``compare_models.png`` under ``--out``, and the curves of
+validation F1 against training CPU minutes (from each run's validation
+history) in the JSON and in ``compare_models_curves.png``.
 
     python benchmarks/compare_models.py --cpu-minutes 20 --jobs 2
     python benchmarks/compare_models.py --quick        # minutes, tiny
@@ -164,16 +166,70 @@ def report(rows, args):
               f"{r['batches']:>8} {r['cpu_minutes']:>8.1f} "
               f"{r['val_f1']:>7.3f} {r['val_f1_reference']:>8.3f} "
               f"{r['test_f1']:>8.3f} {r['test_f1_reference']:>9.3f}")
+    curves = read_curves(rows, args.out)
     with open(osp.join(args.out, 'compare_models.json'), 'w') as f:
-        json.dump({'cpu_minutes': args.cpu_minutes, 'rows': rows}, f,
-                  indent=1)
+        json.dump({'cpu_minutes': args.cpu_minutes, 'rows': rows,
+                   'curves': curves}, f, indent=1)
     with open(osp.join(args.out, 'compare_models.csv'), 'w',
               newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     plot(rows, osp.join(args.out, 'compare_models.png'), args.cpu_minutes)
+    if curves:
+        plot_curves(curves, osp.join(args.out, 'compare_models_curves.png'),
+                    args.cpu_minutes)
     return rows
+
+
+def read_curves(rows, out):
+    """Validation F1 against training CPU minutes of every run, from the
+    ``history`` in its ``last.pt`` (runs whose folder is gone are left
+    out)."""
+    import torch
+    curves = []
+    for r in rows:
+        path = osp.join(out, 'runs', f"{r['model']}_n{r['num_points']}",
+                        'last.pt')
+        if not osp.exists(path):
+            continue
+        history = torch.load(path, map_location='cpu',
+                             weights_only=False)['state'].get('history', [])
+        points = [{'step': h['step'], 'cpu_minutes': h['cpu_seconds'] / 60,
+                   'f1': h['f1'], 'f1_reference': h['f1_reference']}
+                  for h in history if 'cpu_seconds' in h]
+        if points:
+            curves.append({'model': r['model'],
+                           'num_points': r['num_points'], 'points': points})
+    return curves
+
+
+def plot_curves(curves, path, minutes):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    sizes = sorted({c['num_points'] for c in curves})
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 3.5),
+                             squeeze=False)
+    for ax, n in zip(axes[0], sizes):
+        for c in curves:
+            if c['num_points'] != n:
+                continue
+            xs = [p['cpu_minutes'] for p in c['points']]
+            line, = ax.plot(xs, [p['f1_reference'] for p in c['points']],
+                            label=f"{c['model']} (reference metric)")
+            ax.plot(xs, [p['f1'] for p in c['points']], linestyle='--',
+                    color=line.get_color(), label=f"{c['model']} (strict)")
+        ax.set_xlabel('training CPU minutes')
+        ax.set_ylabel('validation F1')
+        ax.set_title(f'convex hull n={n}, {minutes:g} CPU minutes per model',
+                     fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def plot(rows, path, minutes):

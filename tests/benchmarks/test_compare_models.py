@@ -31,3 +31,13 @@ def test_compare_models_quick_outputs(tmp_path):
     assert (out / 'compare_models.png').read_bytes()[:8] == \
         b'\x89PNG\r\n\x1a\n'
     assert (out / 'refiner_n8.log').exists()
+    # F1 against training CPU minutes, from each run's validation history
+    assert [c['model'] for c in data['curves']] == ['refiner',
+                                                    'set_transformer']
+    for c in data['curves']:
+        minutes = [p['cpu_minutes'] for p in c['points']]
+        assert minutes[0] > 0 and minutes == sorted(minutes)
+        assert all(0 <= p['f1'] <= p['f1_reference'] <= 1
+                   for p in c['points'])
+    assert (out / 'compare_models_curves.png').read_bytes()[:4] == \
+        b'\x89PNG'

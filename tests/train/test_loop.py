@@ -242,7 +242,13 @@ def test_two_processes_equal_one_process_with_the_global_batch(name,
     for va, vb in zip(ha, hb):
         assert va.keys() == vb.keys() and 'f1' in va
         for k in va:
+            if k in ('train_seconds', 'cpu_seconds'):  # clocks differ
+                continue
             assert va[k] == pytest.approx(vb[k], rel=1e-9, abs=1e-12), k
+    # every validation records the training time spent so far
+    for key in ('train_seconds', 'cpu_seconds'):
+        spent = [h[key] for h in ha]
+        assert spent[0] > 0 and spent == sorted(spent), key
     assert ha[-1]['loss'] > 0
     # the metrics move during training: the comparison is not of constants
     assert len({round(h['loss'], 9) for h in ha}) == 5

@@ -692,7 +692,8 @@ def fit(run: Run, args: argparse.Namespace, model: torch.nn.Module, trainer,
         dict: the loop state (``step``, ``epoch``, ``best_f1``,
         ``best_val``, ``best_step``, ``train_seconds``, ``cpu_seconds``,
         ``stopped``, ``history``: the metrics of every validation with its
-        ``step``), the same on every rank.
+        ``step``, ``train_seconds`` and ``cpu_seconds``), the same on every
+        rank.
     """
     from torch_geometric_hyper.utils import Progress
     if len(val_set) < run.world_size:
@@ -756,8 +757,11 @@ def fit(run: Run, args: argparse.Namespace, model: torch.nn.Module, trainer,
         res = run.evaluate(evaluate, model, val_set)
         val_seconds[0] = time.perf_counter() - t0
         state.setdefault('history', []).append(
-            {'step': state['step'], **{k: float(v) for k, v in res.items()
-                                       if isinstance(v, (int, float))}})
+            {'step': state['step'],
+             'train_seconds': state['train_seconds'],
+             'cpu_seconds': state['cpu_seconds'],
+             **{k: float(v) for k, v in res.items()
+                if isinstance(v, (int, float))}})
         improved = res['f1'] > state['best_f1']
         if improved:
             state.update(best_f1=res['f1'], bad=0, best_val=res,
