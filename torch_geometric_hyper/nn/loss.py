@@ -123,8 +123,8 @@ class MatchedIncidenceLoss(Module):
             matched, cols = self._sparse_matched(*ctx['args'])
         else:
             reduced = ctx['reduced']
-            cols = self._assign(reduced.detach(), ctx['counts']).to(
-                reduced.device)
+            cols = _to_device(self._assign(reduced.detach(), ctx['counts']),
+                              reduced.device)
             matched = reduced[torch.arange(reduced.size(0),
                                            device=reduced.device), cols]
         loss = self._finish(ctx, matched)
@@ -194,11 +194,12 @@ class MatchedIncidenceLoss(Module):
             if total else np.zeros((len(ctxs), 0), np.int64)
         losses, values = [], []
         rows_h = np.arange(total)
-        for ctx, cost, pad, col in zip(ctxs, costs, pads, step_cols):
+        device = ctxs[0]['reduced'].device
+        cols_d = _to_device(np.ascontiguousarray(step_cols), device)
+        for ctx, cost, pad, col, col_d in zip(ctxs, costs, pads, step_cols,
+                                              cols_d):
             reduced = ctx['reduced']
-            col_d = torch.from_numpy(col).to(reduced.device)
-            matched = reduced[torch.arange(total, device=reduced.device),
-                              col_d]
+            matched = reduced[torch.arange(total, device=device), col_d]
             losses.append(self._finish(ctx, matched))
             per_graph = pad.sum(1) + np.bincount(
                 t_graph, cost[rows_h, col], minlength=B)
@@ -323,8 +324,8 @@ class MatchedIncidenceLoss(Module):
             cols.append(sparse_linear_assignment(
                 eq_h[a:b] - starts[g], es_h[a:b], entry_h[a:b], slot_h[g],
                 int(counts_h[g])))
-        cols = torch.from_numpy(np.concatenate(cols) if cols else
-                                np.zeros(0, np.int64)).to(device)
+        cols = _to_device(np.concatenate(cols) if cols else
+                          np.zeros(0, np.int64), device)
         rows = torch.arange(total, device=device)
         want = rows * m + cols
         matched = 100.0 * size / d_t + slot_term[t_graph, cols]
@@ -353,17 +354,28 @@ class MatchedIncidenceLoss(Module):
                                  counts)
         return on_device, counts
 
-    def _assign(self, reduced: Tensor, counts: Tensor) -> Tensor:
+    def _assign(self, reduced: Tensor, counts: Tensor) -> np.ndarray:
         cost = reduced.to('cpu', torch.float64).numpy()
         splits = np.cumsum(counts.numpy())[:-1]
         cols = linear_assignment(np.split(cost, splits), self.backend)
         if len(cols) == 0:
-            return torch.zeros(0, dtype=torch.long)
-        return torch.from_numpy(np.concatenate(cols))
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate(cols)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(reduction='{self.reduction}', "
                 f"backend='{self.backend}', matching='{self.matching}')")
+
+
+def _to_device(array: np.ndarray, device) -> Tensor:
+    # host -> device without waiting for the device: a plain copy from
+    # pageable memory synchronises the stream, a pinned non-blocking one
+    # does not (the caching allocator keeps the pinned block until the
+    # copy is done)
+    out = torch.from_numpy(array)
+    if torch.device(device).type == 'cuda':
+        return out.pin_memory().to(device, non_blocking=True)
+    return out.to(device)
 
 
 def _sparse_members_cheaper(nnz: int, N: int, m: int, nnz_t: int) -> bool:
