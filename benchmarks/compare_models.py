@@ -166,7 +166,7 @@ def report(rows, args):
               f"{r['batches']:>8} {r['cpu_minutes']:>8.1f} "
               f"{r['val_f1']:>7.3f} {r['val_f1_reference']:>8.3f} "
               f"{r['test_f1']:>8.3f} {r['test_f1_reference']:>9.3f}")
-    curves = read_curves(rows, args.out)
+    curves = read_curves(rows, [args.out] + list(args.collect or []))
     with open(osp.join(args.out, 'compare_models.json'), 'w') as f:
         json.dump({'cpu_minutes': args.cpu_minutes, 'rows': rows,
                    'curves': curves}, f, indent=1)
@@ -182,17 +182,19 @@ def report(rows, args):
     return rows
 
 
-def read_curves(rows, out):
+def read_curves(rows, folders):
     """Validation F1 against training CPU minutes of every run, from the
-    ``history`` in its ``last.pt`` (runs whose folder is gone are left
-    out)."""
+    ``history`` in its ``last.pt`` under the first of ``folders`` that has
+    it (runs whose folder is gone are left out)."""
     import torch
     curves = []
     for r in rows:
-        path = osp.join(out, 'runs', f"{r['model']}_n{r['num_points']}",
-                        'last.pt')
-        if not osp.exists(path):
+        paths = [osp.join(out, 'runs', f"{r['model']}_n{r['num_points']}",
+                          'last.pt') for out in folders]
+        paths = [p for p in paths if osp.exists(p)]
+        if not paths:
             continue
+        path = paths[0]
         history = torch.load(path, map_location='cpu',
                              weights_only=False)['state'].get('history', [])
         points = [{'step': h['step'], 'cpu_minutes': h['cpu_seconds'] / 60,
