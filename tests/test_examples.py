@@ -139,19 +139,21 @@ def test_convex_hull_example_stops_on_nan_and_keeps_checkpoint(
             '16', '--test-samples', '16', '--hidden', '16', '--T', '2',
             '--B', '1', '--S', '2', '--batch-size', '32', '--epochs', '1',
             '--val-every', '1', '--no-progress']
-    real = mod.MatchedIncidenceLoss.forward
+    real = mod.MatchedIncidenceLoss.over_steps
     calls = [0]
 
-    def poisoned(self, *a, **k):
-        out = real(self, *a, **k)
-        if not torch.is_grad_enabled():  # validation
-            return out
+    def poisoned(self, predictions, data):
+        # the trainer hands each update's predictions to over_steps (the
+        # validation calls the loss itself)
+        loss, value = real(self, predictions, data)
         calls[0] += 1
         # the third training update (the second batch) goes NaN
-        return out * float('nan') if calls[0] == 3 else out
+        if calls[0] == 3:
+            return loss * float('nan'), float('nan')
+        return loss, value
 
     import torch
-    monkeypatch.setattr(mod.MatchedIncidenceLoss, 'forward', poisoned)
+    monkeypatch.setattr(mod.MatchedIncidenceLoss, 'over_steps', poisoned)
     with pytest.raises(SystemExit, match=r'stopped at step 2 \(epoch 0, '
                                          r'batch 2 of 2\): the training '
                                          r'loss is nan'):

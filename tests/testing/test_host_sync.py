@@ -58,6 +58,18 @@ def test_a_refiner_batch_syncs_once_per_update(tmp_path, T,
         optimizer = torch.optim.Adam(model.parameters())
         trainer(model, optimizer, MatchedIncidenceLoss(), data)
     assert syncs.by_kind == {'cpu': 1 + S}, syncs.where
+    # with the counts on the host too (the training loop's to_device keeps
+    # them as num_hyperedges_host): one per update
+    data.num_hyperedges_host = data.num_hyperedges.tolist()
+    with HostSyncCounter(record_stack=True) as syncs:
+        # a new optimizer: its step counters are host tensors the counter
+        # sees being made
+        optimizer = torch.optim.Adam(model.parameters())
+        trainer(model, optimizer, MatchedIncidenceLoss(), data)
+    assert syncs.by_kind == {'cpu': S}, syncs.where
+    data.num_hyperedges_host = data.num_hyperedges.tolist()[1:]
+    with pytest.raises(ValueError, match='one count per graph'):
+        trainer(model, optimizer, MatchedIncidenceLoss(), data)
 
 
 def test_a_graph_refiner_batch_syncs_for_its_pairs_and_updates(tmp_path):

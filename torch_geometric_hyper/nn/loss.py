@@ -76,6 +76,11 @@ class MatchedIncidenceLoss(Module):
             exact (see :func:`~torch_geometric_hyper.matching.
             sparse_linear_assignment`).
 
+    The per-graph target counts are needed on the host (to split the
+    assignment problems): a target object that carries them as a list,
+    ``num_hyperedges_host`` (the training loop sets it before moving a
+    batch to the device), saves the synchronisation that reads them.
+
     Shapes:
         - **input:** a :class:`HypergraphPrediction`, target
           ``hyperedge_index`` :math:`(2, \text{nnz}_T)` with batched node and
@@ -212,15 +217,18 @@ class MatchedIncidenceLoss(Module):
         # everything up to the assignment, on the device: the padding cost
         # of every slot and the reduced (target, slot) cost, dense, or the
         # arguments of the sparse matching
+        host = None
         if not isinstance(hyperedge_index, Tensor):
             data = hyperedge_index
             hyperedge_index = data.hyperedge_index
             if num_hyperedges is None:
                 num_hyperedges = data.num_hyperedges
+                host = getattr(data, 'num_hyperedges_host', None)
         B, m, N = pred.num_graphs, pred.max_edges, pred.num_nodes
         device = pred.incidence_logit.device
         num_hyperedges, counts = self._counts(num_hyperedges,
-                                              hyperedge_index, B, device)
+                                              hyperedge_index, B, device,
+                                              host)
         total = int(counts.sum())
         too_many = (counts > m).nonzero().view(-1)
         if too_many.numel() > 0:
@@ -336,11 +344,19 @@ class MatchedIncidenceLoss(Module):
         return matched, cols
 
     def _counts(self, num_hyperedges, hyperedge_index: Tensor, B: int,
-                device):
+                device, host=None):
         r"""Per-graph target counts on the device and on the host. The host
         copy is one synchronisation, kept for the next calls with the same
         target (a recurrent trainer evaluates the loss at several steps of
-        one batch), so a batch pays it once."""
+        one batch), so a batch pays it once; none when the target carries
+        its counts on the host (``host``, from ``num_hyperedges_host``)."""
+        if host is not None:
+            counts = torch.as_tensor(host, dtype=torch.long).reshape(-1)
+            if counts.numel() != B:
+                raise ValueError(f"'num_hyperedges_host' must hold one count "
+                                 f"per graph ({B}), got {counts.numel()}")
+            return _per_graph_counts(num_hyperedges, hyperedge_index, B,
+                                     device), counts
         key = num_hyperedges if isinstance(num_hyperedges, Tensor) else None
         cached = getattr(self, '_count_cache', None)
         if key is not None and cached is not None and cached[0]() is key \

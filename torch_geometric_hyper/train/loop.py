@@ -379,7 +379,13 @@ class Run:
         return model
 
     def to_device(self, batch):
-        """``batch`` on the device, floating tensors in ``--dtype``."""
+        """``batch`` on the device, floating tensors in ``--dtype``. A
+        batch with ``num_hyperedges`` keeps a host copy of them as a list,
+        ``num_hyperedges_host``, so the matched loss need not read them back
+        from the device."""
+        counts = getattr(batch, 'num_hyperedges', None)
+        if isinstance(counts, torch.Tensor) and counts.device.type == 'cpu':
+            batch.num_hyperedges_host = counts.reshape(-1).tolist()
         batch = batch.to(self.device)
         if self.dtype != torch.float32:
             batch = batch.apply(lambda t: t.to(self.dtype)
