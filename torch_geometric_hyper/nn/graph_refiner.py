@@ -150,6 +150,13 @@ def pair_labels(pair_index: Tensor, edge_index: Tensor,
     return torch.isin(key, target).float()
 
 
+def _rank_in_groups(sizes: Tensor, total: Optional[int] = None) -> Tensor:
+    # 0, 1, ..., sizes[0] - 1, 0, 1, ..., sizes[1] - 1, ...
+    total = int(sizes.sum()) if total is None else total
+    return torch.arange(total, device=sizes.device) - torch.repeat_interleave(
+        torch.cumsum(sizes, 0) - sizes, sizes, output_size=total)
+
+
 def closing_pairs(pair_index: Tensor, adjacency: Tensor, num_nodes: int,
                   per_node: int, threshold: float = 0.5) -> Tensor:
     r"""Pairs that would close a triangle of a predicted graph: :math:`\{a,
@@ -194,9 +201,7 @@ def closing_pairs(pair_index: Tensor, adjacency: Tensor, num_nodes: int,
     first = torch.repeat_interleave(torch.arange(mid.numel(),
                                                  device=mid.device), reps,
                                     output_size=total)
-    offset = torch.arange(total, device=mid.device) - torch.repeat_interleave(
-        torch.cumsum(reps, 0) - reps, reps, output_size=total)
-    second = start[mid[first]] + offset
+    second = start[mid[first]] + _rank_in_groups(reps, total)
     u, v = end[first], end[second]
     score = ww[first] * ww[second]
     ok = u < v
@@ -204,22 +209,15 @@ def closing_pairs(pair_index: Tensor, adjacency: Tensor, num_nodes: int,
     if u.numel() == 0:
         return pair_index.new_zeros(2, 0)
     # the best score of each pair, then the per_node best of each node u
-    key = u * num_nodes + v
-    order = torch.argsort(-score, stable=True)
-    key, score = key[order], score[order]
-    order = torch.argsort(key, stable=True)
-    key, score = key[order], score[order]
-    first_of = torch.ones_like(key, dtype=torch.bool)
-    first_of[1:] = key[1:] != key[:-1]
-    key, score = key[first_of], score[first_of]
+    key, inverse = torch.unique(u * num_nodes + v, return_inverse=True)
+    score = score.new_zeros(key.numel()).scatter_reduce(
+        0, inverse, score, 'amax', include_self=False)
     node = key // num_nodes
     order = torch.argsort(-score, stable=True)
     order = order[torch.argsort(node[order], stable=True)]
-    key, node = key[order], node[order]
-    count = torch.bincount(node, minlength=num_nodes)
-    rank = torch.arange(key.numel(), device=key.device) - \
-        torch.repeat_interleave(torch.cumsum(count, 0) - count, count,
-                                output_size=key.numel())
+    key = key[order]
+    rank = _rank_in_groups(torch.bincount(node, minlength=num_nodes),
+                           key.numel())
     key = torch.sort(key[rank < int(per_node)]).values
     return torch.stack([key // num_nodes, key % num_nodes])
 
@@ -551,19 +549,16 @@ class GraphRefiner(RecurrentModel):
         with torch.no_grad():
             extra = closing_pairs(state.pairs.index, state.adjacency, n,
                                   self.refresh)
-            key = torch.cat([state.base_index[0] * n + state.base_index[1],
-                             extra[0] * n + extra[1]])
-            key = torch.unique(key)
+            key = torch.unique(torch.cat([
+                state.base_index[0] * n + state.base_index[1],
+                extra[0] * n + extra[1]]))
             old = state.pairs.index[0] * n + state.pairs.index[1]
-            pos = torch.searchsorted(old, key).clamp_max(
-                max(old.numel() - 1, 0))
-            found = old[pos] == key if old.numel() else \
-                torch.zeros_like(key, dtype=torch.bool)
+            found = torch.isin(key, old)
+            pos = torch.searchsorted(old, key)[found]
         index = torch.stack([key // n, key % n])
         pairs = CandidateIncidence.build(index, n, n)
-        adjacency = torch.where(found, state.adjacency[pos] if old.numel()
-                                else state.adjacency.new_zeros(key.shape),
-                                state.adjacency.new_zeros(()))
+        adjacency = state.adjacency.new_zeros(key.numel()).index_put(
+            (found.nonzero().view(-1), ), state.adjacency[pos])
         return replace(state, pairs=pairs, adjacency=adjacency, logit=None)
 
     def step(self, state: GraphRefinerState) -> GraphRefinerState:

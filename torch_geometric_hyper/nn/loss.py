@@ -168,8 +168,9 @@ class MatchedIncidenceLoss(Module):
             raise ValueError("over_steps gives a scalar loss: use "
                              "reduction='mean' or 'sum', not 'none'")
         ctxs = [self._prepare(p, data, None) for p in predictions]
-        if any(c['sparse'] for c in ctxs):
-            loss = sum(self(p, data) for p in predictions) / len(predictions)
+        if ctxs[0]['sparse']:  # one transfer per prediction (same target)
+            loss = sum(self._finish(c, self._sparse_matched(*c['args'])[0])
+                       for c in ctxs) / len(ctxs)
             return loss, float(loss.detach())
         host = torch.cat([t.detach().to(torch.float64).reshape(-1)
                           for c in ctxs for t in (c['reduced'],
