@@ -1,7 +1,11 @@
 from setuptools import find_packages, setup
 
 extras = {
-    'test': ['pytest>=7', 'scikit-learn>=1.0', 'hypothesis>=6'],
+    # ortools: the sparse matched loss's min-cost flow solver, optional
+    # (tested here, so the test extra installs it)
+    'test': ['pytest>=7', 'scikit-learn>=1.0', 'hypothesis>=6',
+             'ortools>=9.8'],
+    'ortools': ['ortools>=9.8'],
     'scatter': ['torch-scatter'],
     'jets': ['uproot>=5', 'awkward>=2'],
     'lapx': ['lapx>=0.5'],

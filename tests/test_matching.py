@@ -80,3 +80,81 @@ def test_sparse_assignment_reaches_the_dense_optimum(monkeypatch):
                                                                abs=1e-9)
     with pytest.raises(ValueError, match='more rows'):
         matching.sparse_linear_assignment(rows, cols, values, a[:3], 5)
+
+
+def _sparse_problem(rng, R, C, ties):
+    import numpy as np
+    k = rng.integers(1, 8, R)  # entries per row
+    rows = np.repeat(np.arange(R), k)
+    cols = np.concatenate([rng.choice(C, n, replace=False) for n in k])
+    values = -np.abs(rng.normal(1.0, 1.0, rows.size))
+    a = rng.normal(0.0, 1.0, C)
+    if ties:  # as in an untrained model: few distinct costs
+        a, values = np.round(a), np.round(values)
+    dense = np.tile(a, (R, 1))
+    dense[rows, cols] += values
+    return rows, cols, values, a, dense
+
+
+@pytest.mark.parametrize('ties', [False, True])
+def test_flow_solver_reaches_the_dense_optimum(monkeypatch, ties):
+    import numpy as np
+    pytest.importorskip('ortools')
+
+    from torch_geometric_hyper import matching
+    rng = np.random.default_rng(1)
+    for trial in range(30):
+        C = int(rng.integers(2, 200))
+        R = C if trial % 3 == 0 else int(rng.integers(1, C + 1))
+        rows, cols, values, a, dense = _sparse_problem(rng, R, C, ties)
+        best = dense[np.arange(R), matching._scipy_lsa(dense)[1]].sum()
+        with monkeypatch.context() as mp:  # no dense or LAPJVsp fallback
+            mp.setattr(matching, '_scipy_lsa', None)
+            mp.setattr(matching, '_solve_lapjvsp', None)
+            got = matching.sparse_linear_assignment(rows, cols, values, a, R,
+                                                    solver='flow')
+        assert got.shape == (R, ) and got.min() >= 0 and got.max() < C
+        assert len(set(got.tolist())) == R
+        assert dense[np.arange(R), got].sum() == pytest.approx(
+            best, abs=1e-9 * max(1.0, abs(best)))
+
+
+def test_sparse_solver_choice(monkeypatch):
+    import numpy as np
+
+    from torch_geometric_hyper import matching
+    rng = np.random.default_rng(2)
+    rows, cols, values, a, dense = _sparse_problem(rng, 20, 30, False)
+    used = []
+    real_flow, real_sp = matching._solve_flow, matching._solve_lapjvsp
+    monkeypatch.setattr(matching, '_solve_flow',
+                        lambda *x: used.append('flow') or real_flow(*x))
+    monkeypatch.setattr(matching, '_solve_lapjvsp',
+                        lambda *x: used.append('lapjvsp') or real_sp(*x))
+    has_ortools = matching._ortools_available()
+    matching.sparse_linear_assignment(rows, cols, values, a, 20)
+    assert used == ['flow' if has_ortools else 'lapjvsp']
+    # a positive entry breaks the hub's argument: never the flow
+    used.clear()
+    pos = values.copy()
+    pos[0] = 0.5
+    matching.sparse_linear_assignment(rows, cols, pos, a, 20)
+    assert used == ['lapjvsp']
+    used.clear()
+    matching.sparse_linear_assignment(rows, cols, values, a, 20,
+                                      solver='lapjvsp')
+    assert used == ['lapjvsp']
+    with pytest.raises(ValueError, match="unknown sparse solver 'fast'"):
+        matching.sparse_linear_assignment(rows, cols, values, a, 20,
+                                          solver='fast')
+    if has_ortools:
+        with pytest.raises(ValueError, match="needs values <= 0"):
+            matching.sparse_linear_assignment(rows, cols, pos, a, 20,
+                                              solver='flow')
+    monkeypatch.setattr(matching, '_ortools_available', lambda: False)
+    used.clear()
+    matching.sparse_linear_assignment(rows, cols, values, a, 20)
+    assert used == ['lapjvsp']
+    with pytest.raises(ValueError, match='pip install ortools'):
+        matching.sparse_linear_assignment(rows, cols, values, a, 20,
+                                          solver='flow')

@@ -1,3 +1,4 @@
+import importlib.util
 import itertools
 
 import pytest
@@ -226,11 +227,18 @@ def test_sparse_candidates_cost_equals_dense_table(keep):
                                          nnz_t=6000)
 
 
+@pytest.mark.parametrize('flow', [True, False])
 @pytest.mark.parametrize('keep', [0.02, 0.03])
-def test_sparse_matching_equals_dense_matching(keep):
+def test_sparse_matching_equals_dense_matching(keep, flow, monkeypatch):
     # m = 200 slots per graph (more than matching.SPARSE_CHEAPEST, so the
     # sparse solver runs), a few candidates per slot: the sparse matching
-    # finds an optimal assignment, so loss and gradient are the dense ones
+    # finds an optimal assignment (by min-cost flow with ortools, LAPJVsp
+    # without), so loss and gradient are the dense ones
+    from torch_geometric_hyper import matching as M
+    if flow:
+        pytest.importorskip('ortools')
+    else:
+        monkeypatch.setattr(M, '_ortools_available', lambda: False)
     gen = torch.Generator().manual_seed(2)
     sizes, m = [30, 24], 200
     pred, z, full = pruned_prediction(gen, sizes, m, keep, scale=3)
@@ -253,9 +261,20 @@ def test_sparse_matching_equals_dense_matching(keep):
     assert MatchedIncidenceLoss.SPARSE_MIN_ENTRIES >= 2 ** 20
     assert "matching='sparse'" in repr(MatchedIncidenceLoss(
         matching='sparse'))
-    for min_slots, expected in ((10, 'sparse'), (1000, 'dense')):
+    cases = [(10, 0, 1000, True, 'sparse'), (1000, 0, 1000, True, 'dense'),
+             # the flow solver's rule: from FLOW_MIN_SLOTS with ortools
+             (1000, 0, 10, True, 'sparse'), (1000, 0, 10, False, 'dense'),
+             (10, 2 ** 40, 10, True, 'sparse'),
+             (10, 2 ** 40, 1000, True, 'dense')]
+    installed = importlib.util.find_spec('ortools') is not None
+    for min_slots, min_entries, flow_slots, ortools, expected in cases:
+        if ortools and not installed:
+            continue
+        monkeypatch.setattr(M, '_ortools_available', lambda o=ortools: o)
         auto = MatchedIncidenceLoss(matching='auto')
-        auto.SPARSE_MIN_SLOTS, auto.SPARSE_MIN_ENTRIES = min_slots, 0
+        auto.SPARSE_MIN_SLOTS, auto.SPARSE_MIN_ENTRIES = min_slots, \
+            min_entries
+        auto.FLOW_MIN_SLOTS = flow_slots
         used = []
         for name, method in (('dense', '_dense_reduced'),
                              ('sparse', '_sparse_matched')):
