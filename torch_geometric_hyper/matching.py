@@ -155,6 +155,10 @@ SPARSE_CHEAPEST = 64
 
 SPARSE_SOLVERS = ('auto', 'flow', 'lapjvsp')
 
+#: The flow solver rounds costs to integers of about this many bits,
+#: divided by the number of nodes of the flow graph.
+FLOW_COST_BITS = 40
+
 
 def sparse_linear_assignment(rows: np.ndarray, cols: np.ndarray,
                              values: np.ndarray, col_cost: np.ndarray,
@@ -264,7 +268,8 @@ def _solve_flow(rows, cols, values, col_cost, num_rows
     cost = np.concatenate([col_cost[cols] + values, np.zeros(R), col_cost,
                            np.zeros(C)])
     # integer costs: the solver scales them by about V internally
-    scale = 2.0 ** 40 / (max(float(np.abs(cost).max()), 1e-300) * (V + 1))
+    scale = 2.0 ** FLOW_COST_BITS / (max(float(np.abs(cost).max()), 1e-300)
+                                     * (V + 1))
     for _ in range(3):
         flow = min_cost_flow.SimpleMinCostFlow()
         arcs = flow.add_arcs_with_capacity_and_unit_cost(
