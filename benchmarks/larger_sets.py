@@ -188,7 +188,10 @@ def run_one(args, n):
            'data_seconds': data_seconds,
            **{k: v / graphs for k, v in scores.items()}, **probe.report()}
     if args.task != 'delaunay':
+        from torch_geometric_hyper.matching import _ortools_available
         row['candidates'] = args.candidates or 'all'
+        # the matched loss's sparse solver when it goes sparse
+        row['sparse_solver'] = 'flow' if _ortools_available() else 'lapjvsp'
     else:
         row['refresh'] = args.refresh or 0
     return row
