@@ -32,6 +32,10 @@ Tasks:
     python benchmarks/larger_sets.py --task triangles --sizes 1000 \\
         --candidates 16
     python benchmarks/larger_sets.py --quick        # tiny, about a minute
+
+``--plot-only A.json B.json ...`` trains nothing: it draws the result files
+of earlier runs (e.g. K=16 candidates and all pairs) into one log-log PNG,
+``<out>/<name>.png``, each series labelled by its candidates and budget.
 """
 import inspect
 import math
@@ -71,6 +75,8 @@ def parse_args(argv=None):
                    help='train at least this many steps whatever the '
                    'budget (the first, with start-up costs, is not timed)')
     p.add_argument('--root', default=osp.join('data', 'bench_larger'))
+    p.add_argument('--plot-only', nargs='+', default=None, metavar='JSON',
+                   help='draw these result files into one PNG and exit')
     args = p.parse_args(argv)
     q = args.quick
     hull = args.task in ('hull', 'triangles')
@@ -236,7 +242,64 @@ def slope(rows, key):
     return num / den
 
 
+def series_label(result) -> str:
+    """'K=16, 1200 s' / 'all pairs, 90 s' for one result file's runs."""
+    row, argv = result['rows'][0], result['meta'].get('argv', [])
+    if row.get('task') == 'delaunay':
+        label = f"kNN-{_flag(argv, '--knn', 16)}"
+    else:
+        k = row.get('candidates', 'all')
+        label = 'all pairs' if k == 'all' else f'K={k}'
+    seconds = _flag(argv, '--train-seconds', None)
+    return label + (f', {float(seconds):.0f} s' if seconds else '')
+
+
+def _flag(argv, flag, default):
+    return argv[argv.index(flag) + 1] if flag in argv[:-1] else default
+
+
+def plot_only(args):
+    """Overlays the result files of ``--plot-only``: F1, seconds per step
+    and memory against n, log-log, one series per file."""
+    import json
+    results = []
+    for path in args.plot_only:
+        if not osp.isfile(path):
+            raise SystemExit(f'--plot-only: no such result file: {path}')
+        with open(path) as f:
+            results.append(json.load(f))
+    fig, axes = C.new_figure(3)
+    panels = (('f1', 'validation F1 (strict)'),
+              ('s_per_step', 'seconds per training step'),
+              ('peak_minus_imports_mib', 'peak RSS - imports (MiB)'))
+    for result in results:
+        rows = sorted(result['rows'], key=lambda r: r['n'])
+        ns = [r['n'] for r in rows]
+        label = series_label(result)
+        for ax, (key, _) in zip(axes, panels):
+            ax.plot(ns, [max(r[key], 1e-6) for r in rows], marker='o',
+                    label=f"{label} (slope {slope(rows, key):.2f})"
+                    if key != 'f1' else label)
+    for ax, (_, name) in zip(axes, panels):
+        ax.set_xscale('log')
+        ax.set_yscale('log')
+        ax.set_xlabel('set size n')
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3, which='both')
+        ax.legend(fontsize=7)
+    meta = dict(results[0]['meta'])
+    meta['note'] = 'from ' + ', '.join(osp.basename(p)
+                                       for p in args.plot_only)
+    stem = C.output_stem(args)
+    path = C.save_figure(fig, stem, meta)
+    print('wrote ' + path)
+    return path
+
+
 def main(argv=None):
+    args = parse_args(argv)
+    if args.plot_only:
+        return plot_only(args)
     done = C.run_each(__file__, parse_args, run_one, 'n', 'sizes', argv)
     if done is None:
         return None

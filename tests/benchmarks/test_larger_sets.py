@@ -51,3 +51,30 @@ def test_larger_sets_triangles_quick(tmp_path):
                           'candidates'], 1, ['s_per_step', 'f1'])
     m_times_k = rows[0]['pairs_per_node'] * 20
     assert m_times_k % 6 == 0  # K = 6 candidates for every slot
+
+
+def test_plot_only_overlays_result_files(tmp_path):
+    import json
+
+    import pytest
+
+    from tests.conftest import load_script
+    mod = load_script('benchmarks/larger_sets.py')
+    paths = []
+    for k, argv, factor in (('16', ['--candidates', '16', '--train-seconds',
+                                    '1200'], 1.0),
+                            ('all', ['--train-seconds', '90'], 3.0)):
+        rows = [{'task': 'hull', 'n': n, 'candidates': k, 'f1': 0.5 / n,
+                 's_per_step': factor * n, 'peak_minus_imports_mib': n}
+                for n in (100, 1000)]
+        path = tmp_path / f'{k}.json'
+        path.write_text(json.dumps({'rows': rows, 'meta': {'argv': argv}}))
+        paths.append(str(path))
+    labels = [mod.series_label(json.loads(open(p).read())) for p in paths]
+    assert labels == ['K=16, 1200 s', 'all pairs, 90 s']
+    out = mod.main(['--plot-only', *paths, '--out', str(tmp_path / 'o'),
+                    '--name', 'both'])
+    assert out == str(tmp_path / 'o' / 'both.png')
+    assert (tmp_path / 'o' / 'both.png').stat().st_size > 1000
+    with pytest.raises(SystemExit, match='no such result file'):
+        mod.main(['--plot-only', str(tmp_path / 'missing.json')])
