@@ -77,6 +77,9 @@ def parse_args(argv=None):
     p.add_argument('--root', default=osp.join('data', 'bench_larger'))
     p.add_argument('--plot-only', nargs='+', default=None, metavar='JSON',
                    help='draw these result files into one PNG and exit')
+    p.add_argument('--labels', nargs='+', default=None,
+                   help='with --plot-only: one legend label per file '
+                        '(default: candidates and training seconds)')
     args = p.parse_args(argv)
     q = args.quick
     hull = args.task in ('hull', 'triangles')
@@ -272,13 +275,16 @@ def plot_only(args):
     panels = (('f1', 'validation F1 (strict)'),
               ('s_per_step', 'seconds per training step'),
               ('peak_minus_imports_mib', 'peak RSS - imports (MiB)'))
-    for result in results:
+    labels = args.labels or [series_label(r) for r in results]
+    if len(labels) != len(results):
+        raise SystemExit(f'--labels: {len(labels)} labels for '
+                         f'{len(results)} result files')
+    for result, label in zip(results, labels):
         rows = sorted(result['rows'], key=lambda r: r['n'])
-        ns = [r['n'] for r in rows]
-        label = series_label(result)
         for ax, (key, _) in zip(axes, panels):
-            ax.plot(ns, [max(r[key], 1e-6) for r in rows], marker='o',
-                    label=f"{label} (slope {slope(rows, key):.2f})"
+            kept = [r for r in rows if r.get(key, 0) > 0]  # log axes
+            ax.plot([r['n'] for r in kept], [r[key] for r in kept],
+                    marker='o', label=f"{label} (slope {slope(rows, key):.2f})"
                     if key != 'f1' else label)
     for ax, (_, name) in zip(axes, panels):
         ax.set_xscale('log')

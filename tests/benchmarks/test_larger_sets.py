@@ -76,5 +76,7 @@ def test_plot_only_overlays_result_files(tmp_path):
                     '--name', 'both'])
     assert out == str(tmp_path / 'o' / 'both.png')
     assert (tmp_path / 'o' / 'both.png').stat().st_size > 1000
+    with pytest.raises(SystemExit, match='1 labels for 2 result files'):
+        mod.main(['--plot-only', *paths, '--labels', 'a'])
     with pytest.raises(SystemExit, match='no such result file'):
         mod.main(['--plot-only', str(tmp_path / 'missing.json')])
