@@ -6,7 +6,7 @@ import torch
 from tests.conftest import make_batch
 from tests.nn.helpers import check_graph_alone_equals_graph_in_mixed_batch
 from torch_geometric_hyper.nn import HypergraphRefiner, MatchedIncidenceLoss
-from torch_geometric_hyper.nn.candidates import carry_incidence
+from torch_geometric_hyper.nn.candidates import carry_incidence, take_source
 from torch_geometric_hyper.nn.functional import CandidateIncidence
 from torch_geometric_hyper.testing import assert_node_permutation_equivariant
 from torch_geometric_hyper.train import BackpropWithSkips
@@ -137,3 +137,30 @@ def test_sparse_decoding_equals_dense_decoding():
                                                    existence_threshold=0.0)
     assert torch.equal(index, index2) and torch.equal(edge_batch,
                                                       edge_batch2)
+
+
+def test_refresh_source_carries_what_carry_incidence_carries():
+    x, batch = make_batch([12, 20, 3, 9])
+    ref = model(4, m=6, T=5)
+    state = ref.init_state(x.double(), batch, 4)
+    for _ in range(4):
+        state = ref.step(state)
+        logit = state.incidence_logit
+        plain = state.search.refresh(state.candidates, logit)
+        new, source = state.search.refresh(state.candidates, logit,
+                                           return_source=True)
+        assert torch.equal(new.index, plain.index)
+        assert torch.equal(new.slot_perm, plain.slot_perm)
+        values = torch.rand(state.candidates.nnz, dtype=torch.double,
+                            requires_grad=True)
+        carried = take_source(values, source)
+        expected = carry_incidence(state.candidates, values, new)
+        assert torch.equal(carried, expected)
+        # each source names the same (node, slot) pair, or none
+        hit = source >= 0
+        assert torch.equal(state.candidates.index[:, source[hit]],
+                           new.index[:, hit])
+        assert 0 < int(hit.sum()) < new.nnz  # some kept, some new
+        g1, = torch.autograd.grad(carried.square().sum(), values)
+        g2, = torch.autograd.grad(expected.square().sum(), values)
+        assert torch.equal(g1, g2)

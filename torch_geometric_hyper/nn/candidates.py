@@ -113,50 +113,99 @@ class SparseCandidates:
                                         self.B * self.m)
 
     @torch.no_grad()
-    def refresh(self, candidates: CandidateIncidence, logit: Tensor
-                ) -> CandidateIncidence:
+    def refresh(self, candidates: CandidateIncidence, logit: Tensor,
+                return_source: bool = False):
         r"""New candidates from the last step's incidence logits (see the
-        module docstring)."""
+        module docstring).
+
+        With ``return_source``, also returns ``source`` :math:`(\text{nnz}')`:
+        for each new pair, the position of the same pair among
+        ``candidates`` (-1 for a new pair), so the incidence carries over
+        with :func:`take_source` and no search
+        (:func:`carry_incidence` gives the same values)."""
         M, K = candidates.num_slots, self.k
         node, slot = candidates.index
-        # [M, K] layout, padded with -1 / -inf
+        # [M, K] layout (a slot holds at most K pairs), padded with -1/-inf
         perm = candidates.slot_perm
         s_sorted, n_sorted = slot[perm], node[perm]
-        l_sorted = logit.detach()[perm]
         start = candidates.slot_ptr[:-1]
         pos = torch.arange(s_sorted.numel(), device=node.device) - \
             start[s_sorted]
-        width = int(pos.max()) + 1 if pos.numel() else 0
-        nodes = node.new_full((M, max(width, 1)), -1)
-        logits = logit.new_full((M, max(width, 1)), float('-inf'))
-        nodes[s_sorted, pos] = n_sorted
-        logits[s_sorted, pos] = l_sorted
-        order = torch.argsort(logits, dim=1, descending=True, stable=True)
+        W = max(K, 1)
+        flat = s_sorted * W + pos
+        nodes = node.new_full((M * W, ), -1).index_put_((flat, ), n_sorted)
+        pairs = node.new_full((M * W, ), -1).index_put_((flat, ), perm)
+        logits = logit.new_full((M * W, ), float('-inf')).index_put_(
+            (flat, ), logit.detach()[perm])
+        nodes, pairs, logits = (t.view(M, W) for t in (nodes, pairs, logits))
+        order = _row_argsort(logits, descending=True)
         ranked = nodes.gather(1, order)  # by decreasing logit, pads last
+        ranked_pair = pairs.gather(1, order)
         c = min(self.keep, ranked.size(1))
         top = ranked[:, :c]
         near = self.neighbours[top.clamp_min(0)]  # [M, c, k_nn]
         near = torch.where((top >= 0)[..., None], near,
                            torch.full_like(near, -1)).flatten(1)
         wish = torch.cat([top, near, ranked], dim=1)  # priority order
-        keep = _first_unique(wish) & (wish >= 0)
+        wish_pair = torch.cat([ranked_pair[:, :c], torch.full_like(near, -1),
+                               ranked_pair], dim=1)
+        keep, source = _first_unique_with_source(wish, wish_pair)
+        keep &= wish >= 0
         rank = torch.cumsum(keep.long(), dim=1)
         keep &= rank <= self.slot_limit[:, None]
-        row = torch.arange(M, device=node.device)[:, None].expand_as(wish)
-        index = torch.stack([wish[keep], row[keep]])
-        return CandidateIncidence.build(index, candidates.num_nodes, M)
+        sel = keep.view(-1).nonzero().view(-1)  # row-major: slot-major
+        new_node, source = wish.view(-1)[sel], source.view(-1)[sel]
+        new_slot = sel.div(wish.size(1), rounding_mode='floor')
+        # node-major, as CandidateIncidence.build sorts them (unique keys)
+        order = torch.argsort(new_node * max(M, 1) + new_slot)
+        new_node, new_slot = new_node[order], new_slot[order]
+        new = CandidateIncidence.build(torch.stack([new_node, new_slot]),
+                                       candidates.num_nodes, M)
+        return (new, source[order]) if return_source else new
 
 
-def _first_unique(values: Tensor) -> Tensor:
-    """``[R, L]`` mask of the first occurrence of each value in its row."""
+def _first_unique_with_source(values: Tensor, source: Tensor):
+    r"""``[R, L]`` mask of the first occurrence of each value in its row,
+    and for each entry the largest ``source`` among the row's entries with
+    its value (so a value that appears with and without a source, -1,
+    takes the source)."""
     R, L = values.shape
-    order = torch.argsort(values, dim=1, stable=True)
-    sorted_vals = values.gather(1, order)
+    if values.numel() == 0:
+        return torch.zeros_like(values, dtype=torch.bool), source
+    # by value, then by position in the row (a stable sort)
+    where = _row_argsort(values)
+    sorted_vals = values.gather(1, where)
     first = torch.ones_like(sorted_vals, dtype=torch.bool)
     first[:, 1:] = sorted_vals[:, 1:] != sorted_vals[:, :-1]
-    out = torch.zeros_like(first)
-    out.scatter_(1, order, first)
-    return out
+    group = torch.cumsum(first.view(-1), 0) - 1
+    best = source.new_full((int(R * L), ), -1).scatter_reduce(
+        0, group, source.gather(1, where).view(-1), 'amax')
+    mask = torch.zeros_like(first)
+    mask.scatter_(1, where, first)
+    out = torch.empty_like(source)
+    out.scatter_(1, where, best[group].view(R, L))
+    return mask, out
+
+
+def _row_argsort(x: Tensor, descending: bool = False) -> Tensor:
+    r"""Stable argsort of every row of ``x`` :math:`(R, L)`. On the CPU
+    through NumPy, which sorts many short rows several times faster than
+    :func:`torch.argsort` (e.g. 1.3 against 9.6 ms for 3,584 rows of 52
+    on one thread); the order is the same."""
+    if x.device.type == 'cpu' and x.numel() > 0 and not x.requires_grad:
+        a = x.numpy()
+        return torch.from_numpy(np.argsort(-a if descending else a, axis=1,
+                                           kind='stable'))
+    return torch.argsort(x, dim=1, descending=descending, stable=True)
+
+
+def take_source(values: Tensor, source: Tensor) -> Tensor:
+    r"""``values[source]``, 0 where ``source`` is -1; differentiable in
+    ``values``."""
+    if values.numel() == 0:
+        return values.new_zeros(source.shape)
+    taken = values[source.clamp_min(0)]
+    return torch.where(source >= 0, taken, taken.new_zeros(()))
 
 
 def carry_incidence(old: CandidateIncidence, values: Tensor,

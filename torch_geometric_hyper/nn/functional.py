@@ -86,7 +86,11 @@ class CandidateIncidence(NamedTuple):
         if index.numel() > 0 and not bool((key[1:] >= key[:-1]).all()):
             index = index[:, torch.argsort(key)]
         node_ptr = _ptr(index[0], num_nodes)
-        slot_perm = torch.argsort(index[1], stable=True)
+        # the stable order by slot, as one unstable sort of unique keys
+        # (about twice as fast on the CPU)
+        slot_perm = torch.argsort(
+            index[1] * index.size(1) + torch.arange(
+                index.size(1), device=index.device))
         slot_ptr = _ptr(index[1], num_slots)
         return cls(index, num_nodes, num_slots, node_ptr, slot_perm,
                    slot_ptr)

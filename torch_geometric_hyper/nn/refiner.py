@@ -20,7 +20,7 @@ from torch_geometric_hyper.nn.base import (
 )
 from torch_geometric_hyper.nn.candidates import (
     SparseCandidates,
-    carry_incidence,
+    take_source,
 )
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
@@ -333,12 +333,10 @@ class HypergraphRefiner(RecurrentModel):
         module = self.steps[min(state.iteration, len(self.steps) - 1)
                             if self.stacked else 0]
         if state.search is not None and state.incidence_logit is not None:
-            candidates = state.search.refresh(state.candidates,
-                                              state.incidence_logit)
+            candidates, source = state.search.refresh(
+                state.candidates, state.incidence_logit, return_source=True)
             state = replace(state, candidates=candidates,
-                            incidence=carry_incidence(
-                                state.candidates, state.incidence,
-                                candidates))
+                            incidence=take_source(state.incidence, source))
         x_hat = self.lin_in(state.x)
         args = (x_hat, state.node, state.edge, state.incidence,
                 state.candidates, state.batch, state.slot_batch,
