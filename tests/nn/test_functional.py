@@ -48,6 +48,40 @@ def test_pair_mlp_matches_dense_expression_and_gradcheck():
         (a, c, u, wu, wo, bo))
 
 
+def test_pair_mlp_complete_kernel_equals_the_pair_kernel():
+    # the complete layout (CandidateIncidence.complete) runs a dense
+    # kernel: the same logits and gradients as the per-pair kernel, for
+    # graphs of different sizes and chunks that split graphs
+    import pytest
+
+    from torch_geometric_hyper.nn import functional as F
+    batch = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    inc = CandidateIncidence.complete(batch, 3, 4)
+    assert inc.slots_per_node == 4
+    assert CandidateIncidence.build(inc.index, 9, 12).slots_per_node == 0
+    gen = torch.Generator().manual_seed(1)
+    inputs = [torch.randn(*s, generator=gen, dtype=torch.double)
+              for s in ((9, 5), (12, 5), (inc.nnz, ), (5, ), (5, ), (1, ))]
+    for t in inputs:
+        t.requires_grad_()
+    results = []
+    for index in (inc.index, inc):
+        calls = []
+        real = F._CompletePairMLP.apply
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(F._CompletePairMLP, 'apply',
+                       lambda *x: calls.append(1) or real(*x))
+            out = pair_mlp(*inputs, index, chunk_elements=2 * 4 * 5)
+        assert len(calls) == (index is inc)
+        grads = torch.autograd.grad((out * out.detach().cos()).sum(), inputs)
+        results.append((out, grads))
+    assert torch.allclose(results[0][0], results[1][0], atol=1e-12)
+    for g0, g1 in zip(results[0][1], results[1][1]):
+        assert torch.allclose(g0, g1, atol=1e-12)
+    assert torch.autograd.gradcheck(
+        lambda *t: pair_mlp(*t, inc, chunk_elements=8), inputs)
+
+
 def test_incidence_matmul_both_directions_and_gradcheck():
     inc, r = _setup()
     v = torch.rand(inc.nnz, dtype=torch.double, requires_grad=True)

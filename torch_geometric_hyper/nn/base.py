@@ -232,14 +232,14 @@ class PairScorer(Module):
 
     def _pair_logit(self, a: Tensor, b: Tensor, previous: Tensor,
                     previous_weight: Tensor, lin_out: Linear,
-                    index: Tensor) -> Tensor:
+                    index) -> Tensor:
         """:func:`pair_mlp` with the output layer ``lin_out``."""
         return pair_mlp(a, b, previous, previous_weight,
                         lin_out.weight.view(-1), lin_out.bias, index,
                         self.chunk_elements)
 
     def _incidence_logit(self, node: Tensor, edge: Tensor, previous: Tensor,
-                         previous_weight: Tensor, index: Tensor) -> Tensor:
+                         previous_weight: Tensor, index) -> Tensor:
         """The incidence MLP on the ``(node, slot)`` pairs of ``index``."""
         return self._pair_logit(self.lin_inc_node(node),
                                 self.lin_inc_edge(edge), previous,

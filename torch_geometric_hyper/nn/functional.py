@@ -46,6 +46,8 @@ class CandidateIncidence(NamedTuple):
             by slot.
         slot_ptr (torch.Tensor): ``[M + 1]`` CSR row pointer of the slot-major
             layout.
+        slots_per_node (int): :math:`m` for the complete layout of
+            :meth:`complete`, else 0.
     """
 
     index: Tensor
@@ -54,6 +56,10 @@ class CandidateIncidence(NamedTuple):
     node_ptr: Tensor
     slot_perm: Tensor
     slot_ptr: Tensor
+    #: :math:`m` when the pairs are all pairs of every node with its
+    #: graph's :math:`m` slots, node-major (from :meth:`complete`), else 0.
+    #: Lets :func:`pair_mlp` use a dense kernel.
+    slots_per_node: int = 0
 
     @property
     def node(self) -> Tensor:
@@ -118,7 +124,8 @@ class CandidateIncidence(NamedTuple):
         node_ptr = torch.arange(0, n * m + 1, m, device=device)
         slot_perm = torch.argsort(slot, stable=True)
         slot_ptr = _ptr(slot, num_graphs * m)
-        return cls(index, n, num_graphs * m, node_ptr, slot_perm, slot_ptr)
+        return cls(index, n, num_graphs * m, node_ptr, slot_perm, slot_ptr,
+                   m)
 
 
 def _ptr(sorted_or_not: Tensor, size: int) -> Tensor:
@@ -185,8 +192,64 @@ class _PairMLP(torch.autograd.Function):
         return ga, gc, gu, gwu, gwo, grad.sum().reshape(1), None, None, None
 
 
+class _CompletePairMLP(torch.autograd.Function):
+    # pair_mlp on the complete layout: node i's pairs are the m slots of
+    # its graph g_i, in order, so the hidden layer of a chunk of nodes is
+    # c[g_i] + a_i broadcast as [nodes, m, d]: no per-pair gathers, and
+    # the gradient of a is a sum over m, of c one index_add per graph row.
+    @staticmethod
+    def forward(ctx, a, c, u, w_u, w_out, b_out, graph, m, chunk_elements):
+        N, d = a.shape
+        cv = c.view(-1, m, d)
+        u2 = u.view(N, m)
+        out = a.new_empty(N, m)
+        for s, e in _chunks(N, m * d, chunk_elements):
+            h = cv.index_select(0, graph[s:e])
+            h += a[s:e, None, :]
+            h.addcmul_(u2[s:e, :, None], w_u)
+            h.relu_()
+            torch.matmul(h, w_out, out=out[s:e])
+        out += b_out
+        ctx.save_for_backward(a, c, u, w_u, w_out, graph)
+        ctx.m, ctx.chunk_elements = m, chunk_elements
+        return out.view(-1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, c, u, w_u, w_out, graph = ctx.saved_tensors
+        m = ctx.m
+        N, d = a.shape
+        cv = c.view(-1, m, d)
+        g2 = grad.contiguous().view(N, m)
+        u2 = u.view(N, m)
+        ga = torch.empty_like(a)
+        gc = torch.zeros_like(cv)
+        gu = a.new_empty(N, m)
+        gwu = torch.zeros_like(w_u)
+        gwo = torch.zeros_like(w_out)
+        w_uo = w_u * w_out
+        for s, e in _chunks(N, m * d, ctx.chunk_elements):
+            gs = g2[s:e]
+            h = cv.index_select(0, graph[s:e])
+            h += a[s:e, None, :]
+            h.addcmul_(u2[s:e, :, None], w_u)
+            h.relu_()
+            flat = h.view(-1, d)
+            gwo.addmv_(flat.t(), gs.reshape(-1))
+            h.sign_().mul_(gs[:, :, None])  # G, as in _PairMLP
+            torch.sum(h, 1, out=ga[s:e])
+            gc.index_add_(0, graph[s:e], h)
+            torch.mv(flat, w_uo, out=gu[s:e].view(-1))
+            gwu.addmv_(flat.t(), u2[s:e].reshape(-1))
+        ga *= w_out
+        gc *= w_out
+        gwu *= w_out
+        return (ga, gc.view(-1, d), gu.view(-1), gwu, gwo,
+                grad.sum().reshape(1), None, None, None)
+
+
 def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
-             b_out: Tensor, index: Tensor,
+             b_out: Tensor, index,
              chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> Tensor:
     r"""Scores every candidate pair with a one-hidden-layer MLP.
 
@@ -206,12 +269,19 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
         w_u (torch.Tensor): ``[d]`` weight of the scalar input.
         w_out (torch.Tensor): ``[d]`` output weight.
         b_out (torch.Tensor): ``[1]`` output bias.
-        index (torch.Tensor): ``[2, nnz]`` pairs (node, slot).
+        index (torch.Tensor or CandidateIncidence): ``[2, nnz]`` pairs
+            (node, slot), or the candidate incidence: the complete layout
+            of :meth:`CandidateIncidence.complete` then runs a dense kernel
+            (the same values, without per-pair gathers).
         chunk_elements (int, optional): working-set size in floats.
 
     Returns:
         torch.Tensor: ``[nnz]`` logits.
     """
+    m = 0
+    if isinstance(index, CandidateIncidence):
+        m = index.slots_per_node
+        index = index.index
     if torch.compiler.is_compiling():
         # Let the compiler fuse the expression (and decide what to recompute).
         h = torch.relu(a[index[0]] + c[index[1]] + u[:, None] * w_u)
@@ -219,6 +289,13 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
     # One dtype for the hand-written kernels (mixed under autocast).
     c, u, w_u, w_out, b_out = (t.to(a.dtype) for t in (c, u, w_u, w_out,
                                                         b_out))
+    if m > 0 and a.size(0) > 0:
+        # node i's first pair is slot g_i m of its graph g_i
+        graph = index[1].view(a.size(0), m)[:, 0].div(
+            m, rounding_mode='floor')
+        return _CompletePairMLP.apply(a, c, u, w_u, w_out,
+                                      b_out.reshape(1), graph, m,
+                                      chunk_elements)
     return _PairMLP.apply(a, c, u, w_u, w_out, b_out.reshape(1), index[0],
                           index[1], chunk_elements)
 

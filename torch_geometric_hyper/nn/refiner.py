@@ -127,7 +127,7 @@ class RefinementStep(PairScorer):
         """Incidence, gate and slot update: returns ``(edge, gated
         incidence, incidence_logit, existence_logit)``."""
         inc_logit = self._incidence_logit(node, edge, incidence,
-                                          self.inc_weight, candidates.index)
+                                          self.inc_weight, candidates)
         exist_logit = self.lin_exist(edge).view(-1)
         gated = torch.sigmoid(inc_logit) * torch.sigmoid(exist_logit)[
             candidates.slot]
