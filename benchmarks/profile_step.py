@@ -44,7 +44,8 @@ def parse_args(argv=None):
 
 
 LABELS = (  # (prefix of an enclosing event, category), innermost wins
-    ('_PairMLP', 'pair MLP'), ('_IncidenceMatmul', 'incidence products'),
+    ('_PairMLP', 'pair MLP'), ('_CompletePairMLP', 'pair MLP'),
+    ('_IncidenceMatmul', 'incidence products'),
     ('tgh::deepset', 'DeepSets'), ('tgh::assignment', 'assignment'),
     ('tgh::loss', 'loss cost'), ('Optimizer.step', 'optimizer'))
 
