@@ -10,6 +10,8 @@ Both modes of the refiner are measured by default, each configuration
 reported with its mode and thread count: activation checkpointing ``on``
 (recompute the pair activations in backward: less memory) and ``off``
 (store them: faster). ``--checkpointing on`` or ``off`` measures one.
+``--candidates all 16`` also measures the refiner with K=16 candidate
+nodes per slot (``num_candidates``) beside the all-pairs one.
 
     python benchmarks/train_throughput.py                 # n=30, 50, 20-100
     python benchmarks/train_throughput.py --sizes 30 --batches 1 --threads 1
@@ -36,7 +38,13 @@ def parse_args(argv=None):
     p.add_argument('--checkpointing', nargs='+', default=['on', 'off'],
                    choices=['on', 'off'],
                    help='activation checkpointing modes to measure')
+    p.add_argument('--candidates', nargs='+', default=['all'],
+                   help="candidate nodes per slot: 'all' (all pairs) or K "
+                        "(HypergraphRefiner(num_candidates=K))")
     args = p.parse_args(argv)
+    for k in args.candidates:
+        if k != 'all' and not (k.isdigit() and int(k) >= 1):
+            p.error(f"--candidates: 'all' or a positive integer, got '{k}'")
     if args.quick and args.sizes == list(CONFIGS):
         args.sizes, args.batches = ['30'], min(args.batches, 2)
     return args
@@ -47,13 +55,16 @@ def run_one(args, cfg):
     from torch_geometric_hyper.nn import (HypergraphRefiner,
                                           MatchedIncidenceLoss)
     size, mode = cfg['size'], cfg['checkpointing']
+    k = cfg.get('candidates', 'all')
     points, m = CONFIGS[size]
     return C.training_throughput_row(
-        args, {'size': size, 'checkpointing': mode, 'max_edges': m},
+        args, {'size': size, 'checkpointing': mode, 'max_edges': m,
+               'candidates': k},
         lambda num: ConvexHull(args.root, 'train', num_points=points,
                                num_samples=num, log=False),
-        lambda: HypergraphRefiner(3, args.hidden, m, args.T,
-                                  checkpoint=mode == 'on'),
+        lambda: HypergraphRefiner(
+            3, args.hidden, m, args.T, checkpoint=mode == 'on',
+            num_candidates=None if k == 'all' else int(k)),
         MatchedIncidenceLoss())
 
 
@@ -62,15 +73,19 @@ def main(argv=None):
     args = parse_args(argv)
     # alternate the modes within each size, so a drift in the machine's
     # load hits both alike
-    configs = [{'size': size, 'checkpointing': mode}
-               for size in args.sizes for mode in args.checkpointing]
+    configs = [{'size': size, 'checkpointing': mode, 'candidates': k}
+               for size in args.sizes for mode in args.checkpointing
+               for k in args.candidates]
     return C.throughput_main(
         __file__, argv, args, run_one,
         C.throughput_columns(('checkpointing', 'ckpt', ''),
-                             ('max_edges', 'm', 'd')),
+                             ('max_edges', 'm', 'd'),
+                             ('candidates', 'K', '')),
         f'Refiner training throughput, convex hull (d={args.hidden}, '
         f'T={args.T}, B={args.B}, S={args.S})', configs=configs,
-        bar_label=lambda r: f"{r['size']} ckpt {r['checkpointing']}")
+        bar_label=lambda r: f"{r['size']} ckpt {r['checkpointing']}" + (
+            '' if r.get('candidates', 'all') == 'all'
+            else f" K={r['candidates']}"))
 
 
 if __name__ == '__main__':

@@ -15,6 +15,20 @@ def test_train_throughput_quick_outputs(tmp_path):
     assert [r['size'] for r in rows] == ['30', '30']
     assert [r['checkpointing'] for r in rows] == ['on', 'off']
     assert rows[0]['max_edges'] == 56
+    assert [r['candidates'] for r in rows] == ['all', 'all']
+
+
+def test_train_throughput_candidates(tmp_path):
+    # K=16 candidates per slot beside all pairs, one mode
+    run_script('train_throughput', ['--hidden', 8, '--T', 4, '--B', 2,
+                                    '--S', 2, '--batch-size', 4,
+                                    '--batches', 1, '--device', 'cpu',
+                                    '--checkpointing', 'off',
+                                    '--candidates', 'all', 16], tmp_path)
+    rows = check_outputs(tmp_path / 'out' / 'train_throughput_quick',
+                         ['size', 'candidates', 'samples_per_s'], 2,
+                         ['samples_per_s'])
+    assert [r['candidates'] for r in rows] == ['all', '16']
 
 
 def test_graph_throughput_quick_outputs(tmp_path):
