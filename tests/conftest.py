@@ -1,6 +1,11 @@
 import pytest
 import torch
 
+#: Parametrise a test with ``@pytest.mark.parametrize('device', DEVICES)``:
+#: the CPU always, CUDA where a GPU is present (skipped otherwise).
+DEVICES = ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason='no CUDA device'))]
+
 
 @pytest.fixture(autouse=True)
 def _deterministic():

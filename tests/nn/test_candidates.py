@@ -3,7 +3,7 @@ import warnings
 import pytest
 import torch
 
-from tests.conftest import make_batch
+from tests.conftest import DEVICES, make_batch
 from tests.nn.helpers import check_graph_alone_equals_graph_in_mixed_batch
 from torch_geometric_hyper.nn import HypergraphRefiner, MatchedIncidenceLoss
 from torch_geometric_hyper.nn.candidates import carry_incidence, take_source
@@ -139,10 +139,11 @@ def test_sparse_decoding_equals_dense_decoding():
                                                       edge_batch2)
 
 
-def test_refresh_source_carries_what_carry_incidence_carries():
+@pytest.mark.parametrize('device', DEVICES)
+def test_refresh_source_carries_what_carry_incidence_carries(device):
     x, batch = make_batch([12, 20, 3, 9])
-    ref = model(4, m=6, T=5)
-    state = ref.init_state(x.double(), batch, 4)
+    ref = model(4, m=6, T=5).to(device)
+    state = ref.init_state(x.double().to(device), batch.to(device), 4)
     for _ in range(4):
         state = ref.step(state)
         logit = state.incidence_logit
@@ -152,7 +153,7 @@ def test_refresh_source_carries_what_carry_incidence_carries():
         assert torch.equal(new.index, plain.index)
         assert torch.equal(new.slot_perm, plain.slot_perm)
         values = torch.rand(state.candidates.nnz, dtype=torch.double,
-                            requires_grad=True)
+                            device=device, requires_grad=True)
         carried = take_source(values, source)
         expected = carry_incidence(state.candidates, values, new)
         assert torch.equal(carried, expected)

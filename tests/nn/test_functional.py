@@ -1,5 +1,7 @@
+import pytest
 import torch
 
+from tests.conftest import DEVICES
 from torch_geometric_hyper.nn.functional import (
     CandidateIncidence,
     incidence_matmul,
@@ -48,19 +50,18 @@ def test_pair_mlp_matches_dense_expression_and_gradcheck():
         (a, c, u, wu, wo, bo))
 
 
-def test_pair_mlp_complete_kernel_equals_the_pair_kernel():
+@pytest.mark.parametrize('device', DEVICES)
+def test_pair_mlp_complete_kernel_equals_the_pair_kernel(device):
     # the complete layout (CandidateIncidence.complete) runs a dense
     # kernel: the same logits and gradients as the per-pair kernel, for
     # graphs of different sizes and chunks that split graphs
-    import pytest
-
     from torch_geometric_hyper.nn import functional as F
-    batch = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    batch = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2], device=device)
     inc = CandidateIncidence.complete(batch, 3, 4)
     assert inc.slots_per_node == 4
     assert CandidateIncidence.build(inc.index, 9, 12).slots_per_node == 0
     gen = torch.Generator().manual_seed(1)
-    inputs = [torch.randn(*s, generator=gen, dtype=torch.double)
+    inputs = [torch.randn(*s, generator=gen, dtype=torch.double).to(device)
               for s in ((9, 5), (12, 5), (inc.nnz, ), (5, ), (5, ), (1, ))]
     for t in inputs:
         t.requires_grad_()

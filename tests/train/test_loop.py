@@ -15,13 +15,12 @@ import time
 import pytest
 import torch
 
+from tests.conftest import DEVICES
 from torch_geometric_hyper.train import shard_batch
 from torch_geometric_hyper.train.loop import resolve_device
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 EXAMPLE = osp.join(ROOT, 'examples', 'convex_hull.py')
-DEVICES = ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason='no CUDA device'))]
 
 
 def load(name):
