@@ -7,6 +7,8 @@ generation included) within 4.7 minutes on 2 CPU cores.
 
     python examples/convex_hull.py --quick
     python examples/convex_hull.py --num-points 50 --epochs 100
+    python examples/convex_hull.py --num-points 1000 --candidates 16 \
+        --hidden 64 --T 8 --B 2 --batch-size 4 --max-minutes 30
     python examples/convex_hull.py --resume          # continue the last run
     python examples/convex_hull.py --model set2graph --max-minutes 20
     torchrun --nproc_per_node 2 examples/convex_hull.py --quick
@@ -67,6 +69,10 @@ def build_parser():
                    help='set2graph: K of the local version (0: all tuples)')
     g.add_argument('--max-edges', type=int, default=None,
                    help='slots per set (default: most facets in the data)')
+    g.add_argument('--candidates', type=int, default=None,
+                   help='refiner: K candidate nodes per slot, chosen and '
+                        'refreshed by the model (num_candidates; a step '
+                        'is linear in n); default: all pairs')
     return p
 
 
@@ -84,12 +90,20 @@ def num_points(text):
 def build_model(args, max_edges):
     """The model named by ``--model`` and its loss."""
     d, dim = args.hidden, args.dim
+    if args.candidates is not None and args.model not in RECURRENT:
+        raise SystemExit(f'--candidates applies to the refiners '
+                         f'({", ".join(RECURRENT)}), not to --model '
+                         f'{args.model}')
     if args.model in RECURRENT:
         Model = StackedHypergraphRefiner if args.model == 'stacked' \
             else HypergraphRefiner
-        return (Model(dim, d, max_edges, args.T,
-                      checkpoint=loop.checkpoint_mode(args)),
-                MatchedIncidenceLoss())
+        try:
+            model = Model(dim, d, max_edges, args.T,
+                          checkpoint=loop.checkpoint_mode(args),
+                          num_candidates=args.candidates)
+        except ValueError as err:  # e.g. --candidates 0
+            raise SystemExit(f'--candidates: {err}')
+        return model, MatchedIncidenceLoss()
     if args.model == 'set2graph':
         # Facets of a d-dimensional hull are d-tuples.
         return (Set2Graph(dim, d, k=dim, tuple_channels=2 * d,

@@ -59,6 +59,26 @@ def test_convex_hull_example_every_model(model, tmp_path, capsys):
     assert 'test F1' in text
 
 
+def test_convex_hull_example_candidates(tmp_path, capsys):
+    # --candidates K: the refiner keeps K candidate nodes per slot
+    mod = load('convex_hull')
+    common = ['--root', str(tmp_path / 'data'), '--out', str(tmp_path / 'r'),
+              '--num-points', '12', '--train-samples', '16',
+              '--val-samples', '8', '--test-samples', '8', '--hidden', '8',
+              '--T', '2', '--B', '1', '--S', '1', '--batch-size', '8',
+              '--epochs', '1', '--no-progress']
+    out = mod.main(common + ['--candidates', '4'])
+    assert 0.0 <= out['test']['f1'] <= 1.0
+    assert 'num_candidates=4' in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="'num_candidates' must be a "
+                                         "positive integer"):
+        mod.main(common + ['--candidates', '0'])
+    with pytest.raises(SystemExit, match='--candidates applies to the '
+                                         'refiners'):
+        mod.main(common + ['--candidates', '4', '--model',
+                           'set_transformer'])
+
+
 def test_convex_hull_example_set2graph_refuses_the_10d_hull(tmp_path):
     mod = load('convex_hull')
     with pytest.raises(SystemExit, match=r'cannot run .*13\^10 tuples'):
