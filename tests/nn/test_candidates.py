@@ -165,3 +165,16 @@ def test_refresh_source_carries_what_carry_incidence_carries(device):
         g1, = torch.autograd.grad(carried.square().sum(), values)
         g2, = torch.autograd.grad(expected.square().sum(), values)
         assert torch.equal(g1, g2)
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64,
+                                   torch.bfloat16, torch.int64])
+def test_row_argsort_is_torchs_stable_argsort(dtype):
+    from torch_geometric_hyper.nn.candidates import _row_argsort
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.randn(40, 9, generator=gen) * 2).round().to(dtype)  # ties
+    x[3, 2] = float('-inf') if dtype.is_floating_point else -10
+    for descending in (False, True):
+        assert torch.equal(_row_argsort(x, descending),
+                           torch.argsort(x, dim=1, descending=descending,
+                                         stable=True))

@@ -187,12 +187,16 @@ def _first_unique_with_source(values: Tensor, source: Tensor):
     return mask, out
 
 
+_NUMPY_SORT = (torch.float32, torch.float64, torch.int32, torch.int64)
+
+
 def _row_argsort(x: Tensor, descending: bool = False) -> Tensor:
     r"""Stable argsort of every row of ``x`` :math:`(R, L)`. On the CPU
     through NumPy, which sorts many short rows several times faster than
     :func:`torch.argsort` (e.g. 1.3 against 9.6 ms for 3,584 rows of 52
     on one thread); the order is the same."""
-    if x.device.type == 'cpu' and x.numel() > 0 and not x.requires_grad:
+    if x.device.type == 'cpu' and x.numel() > 0 and x.dtype in _NUMPY_SORT:
+        x = x.detach()
         a = x.numpy()
         return torch.from_numpy(np.argsort(-a if descending else a, axis=1,
                                            kind='stable'))
