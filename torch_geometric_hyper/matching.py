@@ -288,8 +288,10 @@ def _solve_flow(rows, cols, values, col_cost, num_rows
     used = flow.flows(arcs) > 0
     out = np.empty(R, dtype=np.int64)
     out[rows[used[:E]]] = cols[used[:E]]
-    # rows through the hub take the hub's columns (any pairing: each costs
-    # a_c, and none of these columns holds an entry cheaper than a_c)
+    # rows through the hub take the hub's columns in any pairing: a row
+    # pays a_c there, or less where it holds an entry (s <= 0), so the
+    # pairing costs at most the flow's optimum, itself at most the
+    # assignment's optimum
     out[np.flatnonzero(used[E:E + R])] = np.flatnonzero(
         used[E + R:E + R + C])
     return out
