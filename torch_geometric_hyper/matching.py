@@ -297,6 +297,13 @@ def _solve_flow(rows, cols, values, col_cost, num_rows
     return out
 
 
+def _solve_dense(rows, cols, values, col_cost, num_rows):
+    # the R x C matrix a_c + s_rc, solved by SciPy
+    dense = np.tile(col_cost, (num_rows, 1))
+    dense[rows, cols] += values
+    return _scipy_lsa(dense)[1].astype(np.int64)
+
+
 def _solve_lapjvsp(rows, cols, values, col_cost, num_rows, cheapest):
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import min_weight_full_bipartite_matching
@@ -304,9 +311,7 @@ def _solve_lapjvsp(rows, cols, values, col_cost, num_rows, cheapest):
     k = min(int(SPARSE_CHEAPEST if cheapest is None else cheapest),
             num_cols)
     if k >= num_cols:
-        dense = np.tile(col_cost, (num_rows, 1))
-        dense[rows, cols] += values
-        return _scipy_lsa(dense)[1].astype(np.int64)
+        return _solve_dense(rows, cols, values, col_cost, num_rows)
     top = np.argpartition(col_cost, k - 1)[:k]
     r = np.concatenate([rows, np.repeat(np.arange(num_rows), k)])
     c = np.concatenate([cols, np.tile(top, num_rows)])
@@ -326,9 +331,7 @@ def _solve_lapjvsp(rows, cols, values, col_cost, num_rows, cheapest):
     try:
         row_ind, col_ind = min_weight_full_bipartite_matching(graph)
     except ValueError:  # no complete assignment among the links
-        dense = np.tile(col_cost, (num_rows, 1))
-        dense[rows, cols] += values
-        return _scipy_lsa(dense)[1].astype(np.int64)
+        return _solve_dense(rows, cols, values, col_cost, num_rows)
     out = np.empty(num_rows, dtype=np.int64)
     out[row_ind] = col_ind
     return out

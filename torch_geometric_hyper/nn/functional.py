@@ -192,6 +192,14 @@ class _PairMLP(torch.autograd.Function):
         return ga, gc, gu, gwu, gwo, grad.sum().reshape(1), None, None, None
 
 
+def _complete_hidden(a, cv, u2, w_u, graph, s: int, e: int) -> Tensor:
+    # ReLU(c[g_i] + a_i + u_ij w_u) for the nodes s..e-1: [e - s, m, d]
+    h = cv.index_select(0, graph[s:e])
+    h += a[s:e, None, :]
+    h.addcmul_(u2[s:e, :, None], w_u)
+    return h.relu_()
+
+
 class _CompletePairMLP(torch.autograd.Function):
     # pair_mlp on the complete layout: node i's pairs are the m slots of
     # its graph g_i, in order, so the hidden layer of a chunk of nodes is
@@ -204,10 +212,7 @@ class _CompletePairMLP(torch.autograd.Function):
         u2 = u.view(N, m)
         out = a.new_empty(N, m)
         for s, e in _chunks(N, m * d, chunk_elements):
-            h = cv.index_select(0, graph[s:e])
-            h += a[s:e, None, :]
-            h.addcmul_(u2[s:e, :, None], w_u)
-            h.relu_()
+            h = _complete_hidden(a, cv, u2, w_u, graph, s, e)
             torch.matmul(h, w_out, out=out[s:e])
         out += b_out
         ctx.save_for_backward(a, c, u, w_u, w_out, graph)
@@ -230,10 +235,7 @@ class _CompletePairMLP(torch.autograd.Function):
         w_uo = w_u * w_out
         for s, e in _chunks(N, m * d, ctx.chunk_elements):
             gs = g2[s:e]
-            h = cv.index_select(0, graph[s:e])
-            h += a[s:e, None, :]
-            h.addcmul_(u2[s:e, :, None], w_u)
-            h.relu_()
+            h = _complete_hidden(a, cv, u2, w_u, graph, s, e)
             flat = h.view(-1, d)
             gwo.addmv_(flat.t(), gs.reshape(-1))
             h.sign_().mul_(gs[:, :, None])  # G, as in _PairMLP
