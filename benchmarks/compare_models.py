@@ -13,7 +13,10 @@ history) in the JSON and in ``compare_models_curves.png``.
     python benchmarks/compare_models.py --cpu-minutes 20 --jobs 2
     python benchmarks/compare_models.py --quick        # minutes, tiny
 
-Each run's full log is kept as ``<out>/<model>_n<points>.log``.
+Each run's full log is kept as ``<out>/<model>_n<points>.log``
+(``<model>_n<points>_s<seed>.log`` for ``--seed`` other than 0). With runs
+of several seeds collected together, the table also gives each model's
+median and range over the seeds.
 """
 from __future__ import annotations
 
@@ -53,11 +56,18 @@ def parse_log(text: str) -> dict:
     return out
 
 
+def run_name(model, points, seed=0):
+    """The name of one run's log and folder (seed 0 keeps the name that
+    runs had before seeds were recorded)."""
+    return f'{model}_n{points}' + (f'_s{seed}' if seed else '')
+
+
 def command(model, points, args):
+    name = run_name(model, points, args.seed)
     cmd = [sys.executable, osp.join(ROOT, 'examples', 'convex_hull.py'),
            '--model', model, '--num-points', str(points), '--threads', '1',
-           '--root', args.root, '--out', osp.join(args.out, 'runs',
-                                                  f'{model}_n{points}'),
+           '--seed', str(args.seed),
+           '--root', args.root, '--out', osp.join(args.out, 'runs', name),
            '--max-cpu-minutes', str(args.cpu_minutes),
            '--train-samples', str(args.train_samples),
            '--val-samples', str(args.val_samples),
@@ -85,6 +95,9 @@ def main(argv=None):
     p.add_argument('--train-samples', type=int, default=20_000)
     p.add_argument('--val-samples', type=int, default=512)
     p.add_argument('--val-every', type=int, default=100)
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of every run (model initialisation, batch '
+                   'order, skip schedule; the data stay the same)')
     p.add_argument('--root', default='data/convex_hull')
     p.add_argument('--out', default='runs/compare_models')
     p.add_argument('--quick', action='store_true',
@@ -107,10 +120,16 @@ def main(argv=None):
         for folder in [args.out] + list(args.collect):
             for n in args.points:
                 for model in args.models:
-                    log = osp.join(folder, f'{model}_n{n}.log')
-                    if osp.exists(log):
+                    pattern = re.compile(
+                        re.escape(run_name(model, n)) + r'(?:_s(\d+))?\.log')
+                    for name in sorted(os.listdir(folder)):
+                        match = pattern.fullmatch(name)
+                        if match is None:
+                            continue
+                        text = open(osp.join(folder, name)).read()
                         rows.append({'model': model, 'num_points': n,
-                                     **parse_log(open(log).read())})
+                                     'seed': int(match.group(1) or 0),
+                                     **parse_log(text)})
         if not rows:
             raise SystemExit(f'no run logs for {args.models} x {args.points}'
                              f' in {[args.out] + list(args.collect)}')
@@ -131,7 +150,8 @@ def main(argv=None):
     while todo or running:
         while todo and len(running) < args.jobs:
             model, points = todo.pop(0)
-            log = osp.join(args.out, f'{model}_n{points}.log')
+            log = osp.join(args.out,
+                           run_name(model, points, args.seed) + '.log')
             f = open(log, 'w')
             proc = subprocess.Popen(command(model, points, args), stdout=f,
                                     stderr=subprocess.STDOUT, cwd=ROOT)
@@ -149,27 +169,37 @@ def main(argv=None):
                 print(text[-3000:], file=sys.stderr)
                 raise SystemExit(f'{model} n={points} failed; see {log}')
             rows.append({'model': model, 'num_points': points,
-                         **parse_log(text)})
+                         'seed': args.seed, **parse_log(text)})
             print(f'finished {model} n={points}: {rows[-1]}', flush=True)
     return report(rows, args)
 
 
 def report(rows, args):
     """Prints the table and writes the CSV, JSON and PNG."""
-    rows.sort(key=lambda r: (r['num_points'], MODELS.index(r['model'])))
-    head = (f"{'model':>16} {'n':>4} {'params':>10} {'batches':>8} "
-            f"{'CPU min':>8} {'val F1':>7} {'val ref':>8} {'test F1':>8} "
-            f"{'test ref':>9}")
+    rows.sort(key=lambda r: (r['num_points'], MODELS.index(r['model']),
+                             r.get('seed', 0)))
+    head = (f"{'model':>16} {'n':>4} {'seed':>4} {'params':>10} "
+            f"{'batches':>8} {'CPU min':>8} {'val F1':>7} {'val ref':>8} "
+            f"{'test F1':>8} {'test ref':>9}")
     print(head)
     for r in rows:
-        print(f"{r['model']:>16} {r['num_points']:>4} {r['parameters']:>10,} "
+        print(f"{r['model']:>16} {r['num_points']:>4} {r.get('seed', 0):>4} "
+              f"{r['parameters']:>10,} "
               f"{r['batches']:>8} {r['cpu_minutes']:>8.1f} "
               f"{r['val_f1']:>7.3f} {r['val_f1_reference']:>8.3f} "
               f"{r['test_f1']:>8.3f} {r['test_f1_reference']:>9.3f}")
+    summary = summarise(rows)
+    if any(s['seeds'] > 1 for s in summary):
+        print('median [min, max] over seeds:')
+        for s in summary:
+            print(f"{s['model']:>16} {s['num_points']:>4} {s['seeds']:>2} "
+                  'seeds ' + '  '.join(
+                      f"{key} {s[key]:.3f} [{s[key + '_min']:.3f}, "
+                      f"{s[key + '_max']:.3f}]" for key in SUMMARY_KEYS))
     curves = read_curves(rows, [args.out] + list(args.collect or []))
     with open(osp.join(args.out, 'compare_models.json'), 'w') as f:
         json.dump({'cpu_minutes': args.cpu_minutes, 'rows': rows,
-                   'curves': curves}, f, indent=1)
+                   'summary': summary, 'curves': curves}, f, indent=1)
     with open(osp.join(args.out, 'compare_models.csv'), 'w',
               newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -182,6 +212,28 @@ def report(rows, args):
     return rows
 
 
+SUMMARY_KEYS = ('val_f1', 'val_f1_reference', 'test_f1',
+                'test_f1_reference')
+
+
+def summarise(rows):
+    """Median, minimum and maximum over the seeds of each model and set
+    size."""
+    import statistics
+    groups = {}
+    for r in rows:
+        groups.setdefault((r['model'], r['num_points']), []).append(r)
+    out = []
+    for (model, n), group in groups.items():
+        s = {'model': model, 'num_points': n, 'seeds': len(group)}
+        for key in SUMMARY_KEYS:
+            values = [r[key] for r in group]
+            s[key] = statistics.median(values)
+            s[key + '_min'], s[key + '_max'] = min(values), max(values)
+        out.append(s)
+    return out
+
+
 def read_curves(rows, folders):
     """Validation F1 against training CPU minutes of every run, from the
     ``history`` in its ``last.pt`` under the first of ``folders`` that has
@@ -189,8 +241,8 @@ def read_curves(rows, folders):
     import torch
     curves = []
     for r in rows:
-        paths = [osp.join(out, 'runs', f"{r['model']}_n{r['num_points']}",
-                          'last.pt') for out in folders]
+        name = run_name(r['model'], r['num_points'], r.get('seed', 0))
+        paths = [osp.join(out, 'runs', name, 'last.pt') for out in folders]
         paths = [p for p in paths if osp.exists(p)]
         if not paths:
             continue
@@ -201,8 +253,8 @@ def read_curves(rows, folders):
                    'f1': h['f1'], 'f1_reference': h['f1_reference']}
                   for h in history if 'cpu_seconds' in h]
         if points:
-            curves.append({'model': r['model'],
-                           'num_points': r['num_points'], 'points': points})
+            curves.append({'model': r['model'], 'num_points': r['num_points'],
+                           'seed': r.get('seed', 0), 'points': points})
     return curves
 
 
@@ -214,15 +266,20 @@ def plot_curves(curves, path, minutes):
     sizes = sorted({c['num_points'] for c in curves})
     fig, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 3.5),
                              squeeze=False)
+    colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
     for ax, n in zip(axes[0], sizes):
         for c in curves:
             if c['num_points'] != n:
                 continue
             xs = [p['cpu_minutes'] for p in c['points']]
-            line, = ax.plot(xs, [p['f1_reference'] for p in c['points']],
-                            label=f"{c['model']} (reference metric)")
+            colour = colours[MODELS.index(c['model']) % len(colours)]
+            name = f"{c['model']} seed {c.get('seed', 0)}"
+            ax.plot(xs, [p['f1_reference'] for p in c['points']],
+                    color=colour, alpha=0.9 - 0.3 * (c.get('seed', 0) > 0),
+                    label=f'{name} (reference metric)')
             ax.plot(xs, [p['f1'] for p in c['points']], linestyle='--',
-                    color=line.get_color(), label=f"{c['model']} (strict)")
+                    color=colour, alpha=0.9 - 0.3 * (c.get('seed', 0) > 0),
+                    label=f'{name} (strict)')
         ax.set_xlabel('training CPU minutes')
         ax.set_ylabel('validation F1')
         ax.set_title(f'convex hull n={n}, {minutes:g} CPU minutes per model',
@@ -246,14 +303,15 @@ def plot(rows, path, minutes):
     for k, model in enumerate(models):
         xs, ys = [], []
         for i, n in enumerate(sizes):
-            for r in rows:
-                if r['model'] == model and r['num_points'] == n:
-                    xs.append(i + k * width)
-                    ys.append(r['val_f1'])
+            values = [r['val_f1'] for r in rows
+                      if r['model'] == model and r['num_points'] == n]
+            if values:  # the median over seeds
+                xs.append(i + k * width)
+                ys.append(sorted(values)[(len(values) - 1) // 2])
         ax.bar(xs, ys, width, label=model)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(sizes))])
     ax.set_xticklabels([f'n={n}' for n in sizes])
-    ax.set_ylabel('validation F1 (strict)')
+    ax.set_ylabel('validation F1 (strict, median over seeds)')
     ax.set_title(f'convex hull, {minutes:g} CPU minutes per model')
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -41,3 +41,37 @@ def test_compare_models_quick_outputs(tmp_path):
                    for p in c['points'])
     assert (out / 'compare_models_curves.png').read_bytes()[:4] == \
         b'\x89PNG'
+
+    # A second seed of the refiner in its own folder, then the table over
+    # both folders: seeds told apart, median and range per model.
+    out2 = tmp_path / 'seed1'
+    common = ['--quick', '--root', str(tmp_path / 'data'), '--cpu-minutes',
+              '0.02', '--train-samples', '64', '--val-samples', '16']
+    script = osp.join(ROOT, 'benchmarks', 'compare_models.py')
+    res = subprocess.run(
+        [sys.executable, script, *common, '--models', 'refiner', '--seed',
+         '1', '--out', str(out2)],
+        capture_output=True, text=True, env=env, timeout=300,
+        cwd=str(tmp_path))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (out2 / 'refiner_n8_s1.log').exists()
+    assert not (out2 / 'refiner_n8.log').exists()
+    res = subprocess.run(
+        [sys.executable, script, *common, '--models', 'refiner',
+         'set_transformer', '--out', str(out), '--collect', str(out2)],
+        capture_output=True, text=True, env=env, timeout=300,
+        cwd=str(tmp_path))
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = json.loads((out / 'compare_models.json').read_text())
+    assert [(r['model'], r['seed']) for r in data['rows']] == [
+        ('refiner', 0), ('refiner', 1), ('set_transformer', 0)]
+    summary = {s['model']: s for s in data['summary']}
+    assert summary['refiner']['seeds'] == 2
+    assert summary['set_transformer']['seeds'] == 1
+    values = [r['val_f1'] for r in data['rows'] if r['model'] == 'refiner']
+    assert summary['refiner']['val_f1_min'] == min(values)
+    assert summary['refiner']['val_f1_max'] == max(values)
+    assert summary['refiner']['val_f1'] == sum(values) / 2
+    assert 'median [min, max] over seeds' in res.stdout
+    assert sorted((c['model'], c['seed']) for c in data['curves']) == [
+        ('refiner', 0), ('refiner', 1), ('set_transformer', 0)]
