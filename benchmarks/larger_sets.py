@@ -68,6 +68,9 @@ def parse_args(argv=None):
                    help='hull: K candidate nodes per slot (needs a refiner '
                    'with num_candidates); default all pairs')
     p.add_argument('--batch-size', type=int, default=None)
+    p.add_argument('--assignment-threads', type=int, default=None,
+                   help="threads solving a batch's assignments side by side "
+                   '(default: --threads)')
     p.add_argument('--train-samples', type=int, default=None)
     p.add_argument('--val-samples', type=int, default=None)
     p.add_argument('--lr', type=float, default=1e-3)
@@ -145,7 +148,7 @@ def run_one(args, n):
                     make('val', args.val_samples).max_hyperedges)
         model = HypergraphRefiner(dim, args.hidden, m, args.T,
                                   **_refiner_kwargs(args))
-        loss_fn = MatchedIncidenceLoss()
+        loss_fn = MatchedIncidenceLoss(num_threads=args.assignment_threads)
 
         def evaluate(batch):
             pred = model(batch.x, batch.batch, batch.num_graphs,
@@ -201,6 +204,8 @@ def run_one(args, n):
         row['candidates'] = args.candidates or 'all'
         # the matched loss's sparse solver when it goes sparse
         row['sparse_solver'] = 'flow' if _ortools_available() else 'lapjvsp'
+        row['threads'] = args.threads
+        row['assignment_threads'] = args.assignment_threads or args.threads
     else:
         row['refresh'] = args.refresh or 0
     return row
@@ -227,7 +232,7 @@ def _time_assignments():
             finally:
                 spent[0] += time.perf_counter() - t
         return wrapper
-    for name in ('linear_assignment', 'sparse_linear_assignment'):
+    for name in ('linear_assignment', 'sparse_linear_assignments'):
         setattr(L, name, clocked(getattr(L, name)))
     return spent
 

@@ -158,3 +158,49 @@ def test_sparse_solver_choice(monkeypatch):
     with pytest.raises(ValueError, match='pip install ortools'):
         matching.sparse_linear_assignment(rows, cols, values, a, 20,
                                           solver='flow')
+
+
+@pytest.mark.parametrize('flow', [True, False])
+def test_sparse_assignments_on_threads(monkeypatch, flow):
+    # a batch of problems solved on 3 threads gives each problem's own
+    # solution, in order, and the solves run on pool threads
+    import threading
+
+    import numpy as np
+
+    from torch_geometric_hyper import matching
+    if flow:
+        pytest.importorskip('ortools')
+    else:
+        monkeypatch.setattr(matching, '_ortools_available', lambda: False)
+    rng = np.random.default_rng(3)
+    problems = []
+    for _ in range(7):
+        C = int(rng.integers(80, 160))
+        R = int(rng.integers(1, C + 1))
+        rows, cols, values, a, _ = _sparse_problem(rng, R, C, False)
+        problems.append((rows, cols, values, a, R))
+    alone = [matching.sparse_linear_assignment(*p) for p in problems]
+    names = set()
+    real = matching.sparse_linear_assignment
+
+    def spy(*args, **kwargs):
+        names.add(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(matching, 'sparse_linear_assignment', spy)
+    together = matching.sparse_linear_assignments(problems, num_threads=3)
+    assert len(together) == len(problems)
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
+    assert names and all(n.startswith('tgh-assignment') for n in names)
+    names.clear()
+    serial = matching.sparse_linear_assignments(problems, num_threads=1)
+    assert names == {threading.current_thread().name}
+    for a, b in zip(alone, serial):
+        np.testing.assert_array_equal(a, b)
+    assert matching.sparse_linear_assignments([], num_threads=2) == []
+    with pytest.raises(ValueError, match='num_threads'):
+        matching.sparse_linear_assignments(problems, num_threads=0)
+    with pytest.raises(ValueError, match=r'\(rows, cols, values'):
+        matching.sparse_linear_assignments([problems[0][:4]])

@@ -14,7 +14,7 @@ from torch_geometric_hyper import matching as _matching
 from torch_geometric_hyper.nn.base import _sync_checks_allowed
 from torch_geometric_hyper.matching import (
     linear_assignment,
-    sparse_linear_assignment,
+    sparse_linear_assignments,
 )
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
@@ -79,6 +79,10 @@ class MatchedIncidenceLoss(Module):
             without it the sparse solver saves memory, not time, and is
             not always exact (see :func:`~torch_geometric_hyper.matching.
             sparse_linear_assignment`).
+        num_threads (int, optional): threads that solve the graphs'
+            assignments side by side (default
+            :func:`torch.get_num_threads`: the cores torch computes on,
+            idle while the host solves).
 
     The per-graph target counts are needed on the host (to split the
     assignment problems): a target object that carries them as a list,
@@ -108,15 +112,20 @@ class MatchedIncidenceLoss(Module):
     FLOW_MIN_SLOTS = 300
 
     def __init__(self, reduction: str = 'mean', backend: str = 'auto',
-                 matching: str = 'auto'):
+                 matching: str = 'auto', num_threads: Optional[int] = None):
         super().__init__()
         _check_reduction(reduction)
         if matching not in ('auto', 'dense', 'sparse'):
             raise ValueError(f"'matching' must be 'auto', 'dense' or "
                              f"'sparse', got '{matching}'")
+        if num_threads is not None and int(num_threads) < 1:
+            raise ValueError(f"'num_threads' must be at least 1 (or None "
+                             f"for torch.get_num_threads()), got "
+                             f"{num_threads}")
         self.reduction = reduction
         self.backend = backend
         self.matching = matching
+        self.num_threads = None if num_threads is None else int(num_threads)
 
     def forward(self, pred: HypergraphPrediction, hyperedge_index,
                 num_hyperedges: Optional[Union[Tensor, int]] = None,
@@ -340,12 +349,11 @@ class MatchedIncidenceLoss(Module):
         starts = np.concatenate([[0], np.cumsum(counts_h)])
         lo = np.searchsorted(eq_h, starts[:-1])
         hi = np.searchsorted(eq_h, starts[1:])
-        cols = []
-        for g in range(counts_h.shape[0]):
-            a, b = lo[g], hi[g]
-            cols.append(sparse_linear_assignment(
-                eq_h[a:b] - starts[g], es_h[a:b], entry_h[a:b], slot_h[g],
-                int(counts_h[g])))
+        cols = sparse_linear_assignments(
+            [(eq_h[a:b] - start, es_h[a:b], entry_h[a:b], slot_h[g],
+              int(counts_h[g]))
+             for g, (a, b, start) in enumerate(zip(lo, hi, starts))],
+            num_threads=self.num_threads)
         cols = _to_device(np.concatenate(cols) if cols else
                           np.zeros(0, np.int64), device)
         rows = torch.arange(total, device=device)
@@ -387,14 +395,18 @@ class MatchedIncidenceLoss(Module):
     def _assign(self, reduced: Tensor, counts: Tensor) -> np.ndarray:
         cost = reduced.to('cpu', torch.float64).numpy()
         splits = np.cumsum(counts.numpy())[:-1]
-        cols = linear_assignment(np.split(cost, splits), self.backend)
+        cols = linear_assignment(np.split(cost, splits), self.backend,
+                                 self.num_threads)
         if len(cols) == 0:
             return np.zeros(0, dtype=np.int64)
         return np.concatenate(cols)
 
     def __repr__(self) -> str:
+        threads = '' if self.num_threads is None else \
+            f', num_threads={self.num_threads}'
         return (f"{self.__class__.__name__}(reduction='{self.reduction}', "
-                f"backend='{self.backend}', matching='{self.matching}')")
+                f"backend='{self.backend}', matching='{self.matching}'"
+                f"{threads})")
 
 
 def _to_device(array: np.ndarray, device) -> Tensor:
