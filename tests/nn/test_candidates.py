@@ -178,3 +178,61 @@ def test_row_argsort_is_torchs_stable_argsort(dtype):
         assert torch.equal(_row_argsort(x, descending),
                            torch.argsort(x, dim=1, descending=descending,
                                          stable=True))
+
+
+@pytest.mark.parametrize('bound', [50, 2 ** 16, 2 ** 16 + 1, 10 ** 9])
+def test_stable_argsort_is_torchs_stable_argsort(bound):
+    from torch_geometric_hyper.nn.functional import stable_argsort
+    gen = torch.Generator().manual_seed(1)
+    keys = torch.randint(0, bound, (3000, ), generator=gen)
+    keys[::7] = keys[0]  # ties keep their order
+    assert torch.equal(stable_argsort(keys, bound),
+                       torch.argsort(keys, stable=True))
+    assert stable_argsort(keys[:0], bound).numel() == 0
+
+
+def test_first_unique_in_range_equals_the_sorting_version():
+    # the table deduplication the refresh uses on small sets gives the
+    # mask and sources of the sort-based one, padding (-1) included
+    from torch_geometric_hyper.nn.candidates import (
+        _first_unique_in_range,
+        _first_unique_with_source,
+    )
+    gen = torch.Generator().manual_seed(2)
+    R, L, n = 50, 23, 9
+    lo = torch.randint(0, 100, (R, ), generator=gen)
+    values = lo[:, None] + torch.randint(0, n, (R, L), generator=gen)
+    values[torch.rand(R, L, generator=gen) < 0.2] = -1
+    source = torch.randint(-1, 500, (R, L), generator=gen)
+    mask, best = _first_unique_in_range(values, source, lo, n)
+    mask_ref, best_ref = _first_unique_with_source(values, source)
+    assert torch.equal(mask, mask_ref) and torch.equal(best, best_ref)
+    empty = values[:0]
+    assert _first_unique_in_range(empty, source[:0], lo[:0], n)[0].numel() \
+        == 0
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_refresh_is_the_same_through_table_and_sort(device, monkeypatch):
+    # small sets deduplicate through a table, large ones by sorting; force
+    # each path on the same batch (mixed sizes, some below K: padded
+    # slots) and compare
+    from torch_geometric_hyper.nn import candidates as C
+    x, batch = make_batch([12, 20, 3, 9])
+    ref = model(6, m=7, T=4).to(device)
+    state = ref.init_state(x.double().to(device), batch.to(device), 4)
+    for _ in range(3):
+        state = ref.step(state)
+        search, cand = state.search, state.candidates
+        logit = state.incidence_logit.detach().round()  # ties too
+        out = {}
+        for path in ('table', 'sort'):
+            with monkeypatch.context() as mp:
+                if path == 'sort':
+                    mp.setattr(search, 'max_size', 10 ** 6)
+                else:
+                    mp.setattr(C, '_first_unique_with_source', None)
+                out[path] = search.refresh(cand, logit, return_source=True)
+        for a, b in zip(out['table'][0], out['sort'][0]):
+            assert a == b if isinstance(a, int) else torch.equal(a, b)
+        assert torch.equal(out['table'][1], out['sort'][1])

@@ -31,7 +31,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from torch_geometric_hyper.nn.functional import CandidateIncidence
+from torch_geometric_hyper.nn.functional import (
+    CandidateIncidence,
+    stable_argsort,
+)
 from torch_geometric_hyper.nn.prediction import graph_ptr
 
 
@@ -69,6 +72,12 @@ class SparseCandidates:
                 _, idx = tree.query(self.points[lo:lo + n], kk + 1)
                 nbrs[lo:lo + n, :kk] = idx[:, 1:] + lo
         self.neighbours = torch.from_numpy(nbrs).to(self.device)
+        #: ``[B m]`` first node id of each slot's graph, and the largest
+        #: graph size (the refresh deduplicates with an ``[B m, n]`` table
+        #: when that is smaller than sorting every slot's wish list).
+        self.slot_lo = torch.from_numpy(np.repeat(
+            self.ptr[:-1], self.m)).to(self.device)
+        self.max_size = int(self.sizes.max()) if self.B else 0
         #: ``[B m]`` candidates each slot keeps: ``min(K, n_g)``.
         self.slot_limit = torch.from_numpy(np.repeat(
             np.minimum(self.k, self.sizes), self.m)).to(self.device)
@@ -127,17 +136,23 @@ class SparseCandidates:
         node, slot = candidates.index
         # [M, K] layout (a slot holds at most K pairs), padded with -1/-inf
         perm = candidates.slot_perm
-        s_sorted, n_sorted = slot[perm], node[perm]
-        start = candidates.slot_ptr[:-1]
-        pos = torch.arange(s_sorted.numel(), device=node.device) - \
-            start[s_sorted]
         W = max(K, 1)
-        flat = s_sorted * W + pos
-        nodes = node.new_full((M * W, ), -1).index_put_((flat, ), n_sorted)
-        pairs = node.new_full((M * W, ), -1).index_put_((flat, ), perm)
-        logits = logit.new_full((M * W, ), float('-inf')).index_put_(
-            (flat, ), logit.detach()[perm])
-        nodes, pairs, logits = (t.view(M, W) for t in (nodes, pairs, logits))
+        if candidates.nnz == M * W:  # every slot holds K: no padding
+            nodes, pairs = node[perm].view(M, W), perm.view(M, W)
+            logits = logit.detach()[perm].view(M, W)
+        else:
+            s_sorted, n_sorted = slot[perm], node[perm]
+            start = candidates.slot_ptr[:-1]
+            pos = torch.arange(s_sorted.numel(), device=node.device) - \
+                start[s_sorted]
+            flat = s_sorted * W + pos
+            nodes = node.new_full((M * W, ), -1).index_put_((flat, ),
+                                                            n_sorted)
+            pairs = node.new_full((M * W, ), -1).index_put_((flat, ), perm)
+            logits = logit.new_full((M * W, ), float('-inf')).index_put_(
+                (flat, ), logit.detach()[perm])
+            nodes, pairs, logits = (t.view(M, W)
+                                    for t in (nodes, pairs, logits))
         order = _row_argsort(logits, descending=True)
         ranked = nodes.gather(1, order)  # by decreasing logit, pads last
         ranked_pair = pairs.gather(1, order)
@@ -149,18 +164,24 @@ class SparseCandidates:
         wish = torch.cat([top, near, ranked], dim=1)  # priority order
         wish_pair = torch.cat([ranked_pair[:, :c], torch.full_like(near, -1),
                                ranked_pair], dim=1)
-        keep, source = _first_unique_with_source(wish, wish_pair)
+        if self.max_size + 1 <= 2 * wish.size(1):
+            # each slot's nodes are a range of at most n ids: a table
+            keep, source = _first_unique_in_range(
+                wish, wish_pair, self.slot_lo, self.max_size)
+        else:
+            keep, source = _first_unique_with_source(wish, wish_pair)
         keep &= wish >= 0
         rank = torch.cumsum(keep.long(), dim=1)
         keep &= rank <= self.slot_limit[:, None]
         sel = keep.view(-1).nonzero().view(-1)  # row-major: slot-major
         new_node, source = wish.view(-1)[sel], source.view(-1)[sel]
         new_slot = sel.div(wish.size(1), rounding_mode='floor')
-        # node-major, as CandidateIncidence.build sorts them (unique keys)
-        order = torch.argsort(new_node * max(M, 1) + new_slot)
+        # node-major: a stable sort by node of the slot-major pairs is the
+        # order of (node, slot), as CandidateIncidence.build makes it
+        order = stable_argsort(new_node, candidates.num_nodes)
         new_node, new_slot = new_node[order], new_slot[order]
-        new = CandidateIncidence.build(torch.stack([new_node, new_slot]),
-                                       candidates.num_nodes, M)
+        new = CandidateIncidence._from_node_major(
+            torch.stack([new_node, new_slot]), candidates.num_nodes, M)
         return (new, source[order]) if return_source else new
 
 
@@ -185,6 +206,25 @@ def _first_unique_with_source(values: Tensor, source: Tensor):
     out = torch.empty_like(source)
     out.scatter_(1, where, best[group].view(R, L))
     return mask, out
+
+
+def _first_unique_in_range(values: Tensor, source: Tensor, lo: Tensor,
+                           size: int):
+    r""":func:`_first_unique_with_source` for rows whose values lie in
+    :math:`[lo_r, lo_r + \text{size})` or are -1, through an
+    ``[R, size + 1]`` table instead of a sort of every row."""
+    R, L = values.shape
+    if values.numel() == 0:
+        return torch.zeros_like(values, dtype=torch.bool), source
+    local = torch.where(values >= 0, values - lo[:, None],
+                        values.new_full((), size))
+    col = torch.arange(L, device=values.device).expand(R, L)
+    first = values.new_full((R, size + 1), L).scatter_reduce_(
+        1, local, col, 'amin')
+    mask = first.gather(1, local) == col
+    best = source.new_full((R, size + 1), -1).scatter_reduce_(
+        1, local, source, 'amax')
+    return mask, best.gather(1, local)
 
 
 _NUMPY_SORT = (torch.float32, torch.float64, torch.int32, torch.int64)

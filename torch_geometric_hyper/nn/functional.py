@@ -20,6 +20,7 @@ from __future__ import annotations
 import warnings
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -91,12 +92,14 @@ class CandidateIncidence(NamedTuple):
         key = index[0] * num_slots + index[1]
         if index.numel() > 0 and not bool((key[1:] >= key[:-1]).all()):
             index = index[:, torch.argsort(key)]
+        return cls._from_node_major(index, num_nodes, num_slots)
+
+    @classmethod
+    def _from_node_major(cls, index: Tensor, num_nodes: int,
+                         num_slots: int) -> 'CandidateIncidence':
+        # ``index`` already sorted by (node, slot)
         node_ptr = _ptr(index[0], num_nodes)
-        # the stable order by slot, as one unstable sort of unique keys
-        # (about twice as fast on the CPU)
-        slot_perm = torch.argsort(
-            index[1] * index.size(1) + torch.arange(
-                index.size(1), device=index.device))
+        slot_perm = stable_argsort(index[1], num_slots)
         slot_ptr = _ptr(index[1], num_slots)
         return cls(index, num_nodes, num_slots, node_ptr, slot_perm,
                    slot_ptr)
@@ -126,6 +129,18 @@ class CandidateIncidence(NamedTuple):
         slot_ptr = _ptr(slot, num_graphs * m)
         return cls(index, n, num_graphs * m, node_ptr, slot_perm, slot_ptr,
                    m)
+
+
+def stable_argsort(keys: Tensor, bound: int) -> Tensor:
+    r"""Stable argsort of the integers ``keys`` :math:`(L)`, all in
+    :math:`[0, \text{bound})`. On the CPU, keys below :math:`2^{16}` go
+    through NumPy's radix sort, linear in :math:`L` (about 6x faster than
+    :func:`torch.argsort` on 57,344 keys); otherwise
+    ``torch.argsort(stable=True)``. The order is the same."""
+    if keys.device.type == 'cpu' and bound <= 2 ** 16 and keys.numel() > 0:
+        short = keys.detach().numpy().astype(np.uint16)
+        return torch.from_numpy(np.argsort(short, kind='stable'))
+    return torch.argsort(keys, stable=True)
 
 
 def _ptr(sorted_or_not: Tensor, size: int) -> Tensor:
