@@ -83,6 +83,48 @@ def test_pair_mlp_complete_kernel_equals_the_pair_kernel(device):
         lambda *t: pair_mlp(*t, inc, chunk_elements=8), inputs)
 
 
+@pytest.mark.parametrize('device', DEVICES)
+def test_pair_mlp_slot_kernel_equals_the_pair_kernel(device):
+    # every slot holding K = 3 pairs runs the slot-major dense kernel: the
+    # same logits and gradients as the per-pair kernel (chunks that split
+    # the slots), and a layout that is not regular keeps the pair kernel
+    from torch_geometric_hyper.nn import functional as F
+    from torch_geometric_hyper.nn.candidates import SparseCandidates
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(17, 3, generator=gen, dtype=torch.double)
+    batch = torch.tensor([0] * 5 + [1] * 4 + [2] * 8)
+    search = SparseCandidates(x, batch, 3, 4, 3)
+    inc = search.initial(x, torch.randn(12, 3, generator=gen))
+    assert inc.nodes_per_slot == 3 and inc.nnz == 12 * 3
+    assert CandidateIncidence.build(inc.index, 17, 12).nodes_per_slot == 0
+    inc = inc._replace(**{k: getattr(inc, k).to(device) for k in
+                          ('index', 'node_ptr', 'slot_perm', 'slot_ptr')})
+    inputs = [torch.randn(*s, generator=gen, dtype=torch.double).to(device)
+              for s in ((17, 5), (12, 5), (inc.nnz, ), (5, ), (5, ), (1, ))]
+    for t in inputs:
+        t.requires_grad_()
+    results = []
+    for index in (inc.index, inc):
+        calls = []
+        real = F._SlotPairMLP.apply
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(F._SlotPairMLP, 'apply',
+                       lambda *x: calls.append(1) or real(*x))
+            out = pair_mlp(*inputs, index, chunk_elements=2 * 3 * 5)
+        assert len(calls) == (index is inc)
+        grads = torch.autograd.grad((out * out.detach().cos()).sum(), inputs)
+        results.append((out, grads))
+    assert torch.allclose(results[0][0], results[1][0], atol=1e-12)
+    for g0, g1 in zip(results[0][1], results[1][1]):
+        assert torch.allclose(g0, g1, atol=1e-12)
+    assert torch.autograd.gradcheck(
+        lambda *t: pair_mlp(*t, inc, chunk_elements=8), inputs)
+    # a graph smaller than K: slots of different sizes, no slot kernel
+    small = SparseCandidates(x, batch, 3, 4, 6)
+    assert small.full == 0
+    assert small.initial(x, torch.randn(12, 3)).nodes_per_slot == 0
+
+
 def test_incidence_matmul_both_directions_and_gradcheck():
     inc, r = _setup()
     v = torch.rand(inc.nnz, dtype=torch.double, requires_grad=True)

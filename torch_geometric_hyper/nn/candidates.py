@@ -78,6 +78,10 @@ class SparseCandidates:
         self.slot_lo = torch.from_numpy(np.repeat(
             self.ptr[:-1], self.m)).to(self.device)
         self.max_size = int(self.sizes.max()) if self.B else 0
+        #: ``K`` when every slot holds ``K`` candidates (no graph smaller
+        #: than ``K``), else 0.
+        self.full = self.k if self.B and self.m and \
+            int(self.sizes.min()) >= self.k else 0
         #: ``[B m]`` candidates each slot keeps: ``min(K, n_g)``.
         self.slot_limit = torch.from_numpy(np.repeat(
             np.minimum(self.k, self.sizes), self.m)).to(self.device)
@@ -119,7 +123,8 @@ class SparseCandidates:
             node = slot = torch.zeros(0, dtype=torch.long)
         index = torch.stack([node, slot]).long().to(self.device)
         return CandidateIncidence.build(index, int(self.ptr[-1]),
-                                        self.B * self.m)
+                                        self.B * self.m)._replace(
+                                            nodes_per_slot=self.full)
 
     @torch.no_grad()
     def refresh(self, candidates: CandidateIncidence, logit: Tensor,
@@ -181,7 +186,8 @@ class SparseCandidates:
         order = stable_argsort(new_node, candidates.num_nodes)
         new_node, new_slot = new_node[order], new_slot[order]
         new = CandidateIncidence._from_node_major(
-            torch.stack([new_node, new_slot]), candidates.num_nodes, M)
+            torch.stack([new_node, new_slot]), candidates.num_nodes, M,
+            self.full)
         return (new, source[order]) if return_source else new
 
 

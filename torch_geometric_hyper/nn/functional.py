@@ -49,6 +49,9 @@ class CandidateIncidence(NamedTuple):
             layout.
         slots_per_node (int): :math:`m` for the complete layout of
             :meth:`complete`, else 0.
+        nodes_per_slot (int): :math:`K` when every slot holds exactly
+            :math:`K` pairs (a candidate search with :math:`K` no larger
+            than any graph), else 0.
     """
 
     index: Tensor
@@ -61,6 +64,10 @@ class CandidateIncidence(NamedTuple):
     #: graph's :math:`m` slots, node-major (from :meth:`complete`), else 0.
     #: Lets :func:`pair_mlp` use a dense kernel.
     slots_per_node: int = 0
+    #: :math:`K` when every slot holds exactly :math:`K` pairs, else 0.
+    #: Lets :func:`pair_mlp` use a dense kernel over the slot-major
+    #: ``[M, K]`` layout.
+    nodes_per_slot: int = 0
 
     @property
     def node(self) -> Tensor:
@@ -96,13 +103,15 @@ class CandidateIncidence(NamedTuple):
 
     @classmethod
     def _from_node_major(cls, index: Tensor, num_nodes: int,
-                         num_slots: int) -> 'CandidateIncidence':
-        # ``index`` already sorted by (node, slot)
+                         num_slots: int, nodes_per_slot: int = 0
+                         ) -> 'CandidateIncidence':
+        # ``index`` already sorted by (node, slot); ``nodes_per_slot`` as
+        # the caller knows it (checking it would cost a synchronisation)
         node_ptr = _ptr(index[0], num_nodes)
         slot_perm = stable_argsort(index[1], num_slots)
         slot_ptr = _ptr(index[1], num_slots)
         return cls(index, num_nodes, num_slots, node_ptr, slot_perm,
-                   slot_ptr)
+                   slot_ptr, 0, nodes_per_slot)
 
     @classmethod
     def complete(cls, batch: Tensor, num_graphs: int,
@@ -265,6 +274,66 @@ class _CompletePairMLP(torch.autograd.Function):
                 grad.sum().reshape(1), None, None, None)
 
 
+def _slot_hidden(a, c, u2, w_u, nodes, s: int, e: int) -> Tensor:
+    # ReLU(a[i] + c_j + u_ji w_u) for the slots s..e-1 and their K
+    # candidates i: [e - s, K, d]
+    K = nodes.size(1)
+    h = a.index_select(0, nodes[s:e].reshape(-1)).view(e - s, K, -1)
+    h += c[s:e, None, :]
+    h.addcmul_(u2[s:e, :, None], w_u)
+    return h.relu_()
+
+
+class _SlotPairMLP(torch.autograd.Function):
+    # pair_mlp when every slot holds K pairs: over the slot-major [M, K]
+    # layout the slot term broadcasts (no gather of c) and its gradient is
+    # a sum over K (no index_add); pairs are permuted in and out once.
+    @staticmethod
+    def forward(ctx, a, c, u, w_u, w_out, b_out, perm, nodes,
+                chunk_elements):
+        M, K = nodes.shape
+        u2 = u[perm].view(M, K)
+        out2 = a.new_empty(M, K)
+        for s, e in _chunks(M, K * a.size(1), chunk_elements):
+            h = _slot_hidden(a, c, u2, w_u, nodes, s, e)
+            torch.matmul(h, w_out, out=out2[s:e])
+        out = a.new_empty(perm.numel())
+        out[perm] = out2.view(-1) + b_out
+        ctx.save_for_backward(a, c, u2, w_u, w_out, perm, nodes)
+        ctx.chunk_elements = chunk_elements
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, c, u2, w_u, w_out, perm, nodes = ctx.saved_tensors
+        M, K = nodes.shape
+        d = a.size(1)
+        g2 = grad.contiguous()[perm].view(M, K)
+        ga = torch.zeros_like(a)
+        gc = torch.empty_like(c)
+        gu2 = a.new_empty(M, K)
+        gwu = torch.zeros_like(w_u)
+        gwo = torch.zeros_like(w_out)
+        w_uo = w_u * w_out
+        for s, e in _chunks(M, K * d, ctx.chunk_elements):
+            gs = g2[s:e]
+            h = _slot_hidden(a, c, u2, w_u, nodes, s, e)
+            flat = h.view(-1, d)
+            gwo.addmv_(flat.t(), gs.reshape(-1))
+            h.sign_().mul_(gs[:, :, None])  # G, as in _PairMLP
+            torch.sum(h, 1, out=gc[s:e])
+            ga.index_add_(0, nodes[s:e].reshape(-1), flat)
+            torch.mv(flat, w_uo, out=gu2[s:e].view(-1))
+            gwu.addmv_(flat.t(), u2[s:e].reshape(-1))
+        ga *= w_out
+        gc *= w_out
+        gwu *= w_out
+        gu = torch.empty_like(grad)
+        gu[perm] = gu2.view(-1)
+        return (ga, gc, gu, gwu, gwo, grad.sum().reshape(1), None, None,
+                None)
+
+
 def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
              b_out: Tensor, index,
              chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> Tensor:
@@ -288,17 +357,19 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
         b_out (torch.Tensor): ``[1]`` output bias.
         index (torch.Tensor or CandidateIncidence): ``[2, nnz]`` pairs
             (node, slot), or the candidate incidence: the complete layout
-            of :meth:`CandidateIncidence.complete` then runs a dense kernel
-            (the same values, without per-pair gathers).
+            of :meth:`CandidateIncidence.complete`, or one with ``K``
+            pairs in every slot, then runs a dense kernel (the same
+            values, with fewer per-pair gathers).
         chunk_elements (int, optional): working-set size in floats.
 
     Returns:
         torch.Tensor: ``[nnz]`` logits.
     """
-    m = 0
+    m = k = 0
     if isinstance(index, CandidateIncidence):
-        m = index.slots_per_node
-        index = index.index
+        inc = index
+        m, k = inc.slots_per_node, inc.nodes_per_slot
+        index = inc.index
     if torch.compiler.is_compiling():
         # Let the compiler fuse the expression (and decide what to recompute).
         h = torch.relu(a[index[0]] + c[index[1]] + u[:, None] * w_u)
@@ -313,6 +384,10 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
         return _CompletePairMLP.apply(a, c, u, w_u, w_out,
                                       b_out.reshape(1), graph, m,
                                       chunk_elements)
+    if k > 0 and c.size(0) > 0 and index.size(1) == c.size(0) * k:
+        nodes = inc.node[inc.slot_perm].view(-1, k)
+        return _SlotPairMLP.apply(a, c, u, w_u, w_out, b_out.reshape(1),
+                                  inc.slot_perm, nodes, chunk_elements)
     return _PairMLP.apply(a, c, u, w_u, w_out, b_out.reshape(1), index[0],
                           index[1], chunk_elements)
 
