@@ -33,6 +33,7 @@ from torch import Tensor
 
 from torch_geometric_hyper.nn.functional import (
     CandidateIncidence,
+    on_host,
     stable_argsort,
 )
 from torch_geometric_hyper.nn.prediction import graph_ptr
@@ -241,7 +242,7 @@ def _row_argsort(x: Tensor, descending: bool = False) -> Tensor:
     through NumPy, which sorts many short rows several times faster than
     :func:`torch.argsort` (e.g. 1.3 against 9.6 ms for 3,584 rows of 52
     on one thread); the order is the same."""
-    if x.device.type == 'cpu' and x.numel() > 0 and x.dtype in _NUMPY_SORT:
+    if on_host(x) and x.numel() > 0 and x.dtype in _NUMPY_SORT:
         x = x.detach()
         a = x.numpy()
         return torch.from_numpy(np.argsort(-a if descending else a, axis=1,

@@ -140,13 +140,22 @@ class CandidateIncidence(NamedTuple):
                    m)
 
 
+def on_host(t: Tensor) -> bool:
+    r"""Whether ``t`` lives on the CPU, so host-only fast paths (NumPy)
+    may read it; ``False`` while a
+    :class:`~torch_geometric_hyper.testing.HostSyncCounter` counts as if
+    on an accelerator, so the count follows the accelerator's path."""
+    from torch_geometric_hyper.nn.base import _VALIDATION
+    return t.device.type == 'cpu' and not _VALIDATION.get('as_accelerator')
+
+
 def stable_argsort(keys: Tensor, bound: int) -> Tensor:
     r"""Stable argsort of the integers ``keys`` :math:`(L)`, all in
     :math:`[0, \text{bound})`. On the CPU, keys below :math:`2^{16}` go
     through NumPy's radix sort, linear in :math:`L` (about 6x faster than
     :func:`torch.argsort` on 57,344 keys); otherwise
     ``torch.argsort(stable=True)``. The order is the same."""
-    if keys.device.type == 'cpu' and bound <= 2 ** 16 and keys.numel() > 0:
+    if on_host(keys) and bound <= 2 ** 16 and keys.numel() > 0:
         short = keys.detach().numpy().astype(np.uint16)
         return torch.from_numpy(np.argsort(short, kind='stable'))
     return torch.argsort(keys, stable=True)
