@@ -68,9 +68,9 @@ def parse_args(argv=None):
                    help='hull: K candidate nodes per slot (needs a refiner '
                    'with num_candidates); default all pairs')
     p.add_argument('--batch-size', type=int, default=None)
-    p.add_argument('--assignment-threads', type=int, default=None,
-                   help="threads solving a batch's assignments side by side "
-                   '(default: --threads)')
+    p.add_argument('--assignment-workers', type=int, default=None,
+                   help="worker processes solving a batch's sparse "
+                   'assignments side by side (default: none)')
     p.add_argument('--train-samples', type=int, default=None)
     p.add_argument('--val-samples', type=int, default=None)
     p.add_argument('--lr', type=float, default=1e-3)
@@ -148,7 +148,7 @@ def run_one(args, n):
                     make('val', args.val_samples).max_hyperedges)
         model = HypergraphRefiner(dim, args.hidden, m, args.T,
                                   **_refiner_kwargs(args))
-        loss_fn = MatchedIncidenceLoss(num_threads=args.assignment_threads)
+        loss_fn = MatchedIncidenceLoss(num_workers=args.assignment_workers)
 
         def evaluate(batch):
             pred = model(batch.x, batch.batch, batch.num_graphs,
@@ -205,7 +205,7 @@ def run_one(args, n):
         # the matched loss's sparse solver when it goes sparse
         row['sparse_solver'] = 'flow' if _ortools_available() else 'lapjvsp'
         row['threads'] = args.threads
-        row['assignment_threads'] = args.assignment_threads or args.threads
+        row['assignment_workers'] = args.assignment_workers or 0
     else:
         row['refresh'] = args.refresh or 0
     return row

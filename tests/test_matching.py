@@ -160,47 +160,80 @@ def test_sparse_solver_choice(monkeypatch):
                                           solver='flow')
 
 
-@pytest.mark.parametrize('flow', [True, False])
-def test_sparse_assignments_on_threads(monkeypatch, flow):
-    # a batch of problems solved on 3 threads gives each problem's own
-    # solution, in order, and the solves run on pool threads
-    import threading
-
+def test_sparse_assignments_in_worker_processes(monkeypatch):
+    # a batch of problems solved by 2 worker processes gives each problem's
+    # own solution, in order; the flow solves happen in the workers, the
+    # rest (a positive entry: LAPJVsp) here
     import numpy as np
+    pytest.importorskip('ortools')
 
     from torch_geometric_hyper import matching
-    if flow:
-        pytest.importorskip('ortools')
-    else:
-        monkeypatch.setattr(matching, '_ortools_available', lambda: False)
     rng = np.random.default_rng(3)
     problems = []
-    for _ in range(7):
+    for k in range(7):
         C = int(rng.integers(80, 160))
         R = int(rng.integers(1, C + 1))
         rows, cols, values, a, _ = _sparse_problem(rng, R, C, False)
+        if k == 3 and values.size:
+            values = values.copy()
+            values[0] = 0.5  # not for the flow solver
         problems.append((rows, cols, values, a, R))
     alone = [matching.sparse_linear_assignment(*p) for p in problems]
-    names = set()
+    here = []
     real = matching.sparse_linear_assignment
-
-    def spy(*args, **kwargs):
-        names.add(threading.current_thread().name)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(matching, 'sparse_linear_assignment', spy)
-    together = matching.sparse_linear_assignments(problems, num_threads=3)
-    assert len(together) == len(problems)
-    for a, b in zip(alone, together):
-        np.testing.assert_array_equal(a, b)
-    assert names and all(n.startswith('tgh-assignment') for n in names)
-    names.clear()
-    serial = matching.sparse_linear_assignments(problems, num_threads=1)
-    assert names == {threading.current_thread().name}
-    for a, b in zip(alone, serial):
-        np.testing.assert_array_equal(a, b)
-    assert matching.sparse_linear_assignments([], num_threads=2) == []
-    with pytest.raises(ValueError, match='num_threads'):
-        matching.sparse_linear_assignments(problems, num_threads=0)
+    monkeypatch.setattr(matching, 'sparse_linear_assignment',
+                        lambda *a, **k: here.append(1) or real(*a, **k))
+    monkeypatch.setattr(matching, '_solve_flow', None)  # not in this process
+    try:
+        together = matching.sparse_linear_assignments(problems,
+                                                      num_workers=2)
+        assert len(together) == len(problems)
+        for a, b in zip(alone, together):
+            np.testing.assert_array_equal(a, b)
+        assert len(here) == 1  # the problem with a positive entry
+        workers = matching._WORKERS[2].procs
+        assert len(workers) == 2 and all(p.poll() is None for p in workers)
+        # a worker that died is replaced on the next call
+        workers[0].kill()
+        workers[0].wait()
+        again = matching.sparse_linear_assignments(problems[:2],
+                                                   num_workers=2)
+        for a, b in zip(alone, again):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        matching.close_workers()
+    assert matching._WORKERS == {}
+    assert all(p.poll() is not None for p in workers)
+    assert matching.sparse_linear_assignments([], num_workers=2) == []
+    with pytest.raises(ValueError, match='num_workers'):
+        matching.sparse_linear_assignments(problems, num_workers=-1)
     with pytest.raises(ValueError, match=r'\(rows, cols, values'):
         matching.sparse_linear_assignments([problems[0][:4]])
+    with pytest.raises(ValueError, match='unknown sparse solver'):
+        matching.sparse_linear_assignments(problems, solver='x',
+                                           num_workers=2)
+
+
+def test_flow_worker_loop_reports_errors():
+    # the worker's own loop, in process: a solution, then an error message
+    # for a malformed problem, then the end of the input
+    import io
+    import pickle
+
+    import numpy as np
+    pytest.importorskip('ortools')
+
+    from torch_geometric_hyper import _flow
+    rng = np.random.default_rng(4)
+    rows, cols, values, a, _ = _sparse_problem(rng, 5, 8, False)
+    stdin = io.BytesIO()
+    pickle.dump((rows, cols, values, a, 5, 40), stdin)
+    pickle.dump(('not', 'a', 'problem'), stdin)
+    stdin.seek(0)
+    stdout = io.BytesIO()
+    _flow.serve(stdin, stdout)
+    stdout.seek(0)
+    status, got = pickle.load(stdout)
+    assert status == 'ok' and sorted(set(got.tolist())) == sorted(got)
+    status, message = pickle.load(stdout)
+    assert status == 'error' and 'TypeError' in message

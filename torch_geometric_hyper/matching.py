@@ -6,6 +6,12 @@ gathered costs, not through the solver.
 """
 from __future__ import annotations
 
+import atexit
+import os
+import pickle
+import queue
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence
@@ -14,8 +20,12 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment as _scipy_lsa
 
+from torch_geometric_hyper import _flow
+from torch_geometric_hyper._flow import solve_flow
+
 __all__ = ['available_backends', 'linear_assignment', 'resolve_backend',
-           'sparse_linear_assignment', 'sparse_linear_assignments']
+           'sparse_linear_assignment', 'sparse_linear_assignments',
+           'close_workers']
 
 
 def _lapx_available() -> bool:
@@ -257,24 +267,29 @@ def sparse_linear_assignment(rows: np.ndarray, cols: np.ndarray,
 
 def sparse_linear_assignments(problems: Sequence[tuple],
                               solver: str = 'auto',
-                              num_threads: Optional[int] = None
+                              num_workers: Optional[int] = None
                               ) -> List[np.ndarray]:
     r"""Solves several sparse assignments
-    (:func:`sparse_linear_assignment`), on threads.
+    (:func:`sparse_linear_assignment`), optionally side by side in worker
+    processes.
 
-    OR-Tools' flow solver and SciPy's LAPJVsp release the GIL while they
-    run, so the problems of a batch are solved side by side on the cores
-    torch leaves idle during the assignment. Hull sets of 1,000 points
-    (K=16, a min-cost flow of 0.1-0.3 s each) are solved about twice as
-    fast on two threads as on one.
+    OR-Tools holds the GIL while it solves, so threads cannot overlap two
+    flow solves; ``num_workers`` lean processes can (they import NumPy and
+    OR-Tools only, about 0.3 s to start, once per process). The problems
+    travel to them pickled, a few MB per set of 1,000 points, milliseconds
+    against the 0.1-0.3 s of its solve. Problems that do not go to the flow
+    solver (no ortools, positive entries, ``solver='lapjvsp'``) are solved
+    in this process.
 
     Args:
         problems (list of tuple): for each problem the arguments
             ``(rows, cols, values, col_cost, num_rows)`` of
             :func:`sparse_linear_assignment`.
         solver (str, optional): as in :func:`sparse_linear_assignment`.
-        num_threads (int, optional): threads to solve on (default
-            :func:`torch.get_num_threads`; at most one per problem).
+        num_workers (int, optional): worker processes for the flow solves
+            (default ``None``: none, everything in this process). The
+            workers are started on first use, kept for later calls, and
+            end with this process (see :func:`close_workers`).
 
     Returns:
         list of numpy.ndarray: for each problem the column of each row, as
@@ -286,59 +301,122 @@ def sparse_linear_assignments(problems: Sequence[tuple],
             raise ValueError(f'each problem must be (rows, cols, values, '
                              f'col_cost, num_rows), got {len(problem)} '
                              f'items')
-    workers = torch.get_num_threads() if num_threads is None \
-        else int(num_threads)
-    if workers < 1:
-        raise ValueError(f"'num_threads' must be at least 1, got {workers}")
-    workers = min(workers, len(problems))
-    if workers <= 1:
+    workers = 0 if num_workers is None else int(num_workers)
+    if workers < 0:
+        raise ValueError(f"'num_workers' must be at least 0, got "
+                         f"{num_workers}")
+    flow = [_goes_to_flow(*problem, solver=solver) for problem in problems]
+    todo = [k for k, arrays in enumerate(flow) if arrays is not None]
+    if workers < 1 or len(todo) < 2:
         return [sparse_linear_assignment(*problem, solver=solver)
                 for problem in problems]
-    return list(_pool(workers).map(
-        lambda problem: sparse_linear_assignment(*problem, solver=solver),
-        problems))
+    pool = _flow_workers(workers)
+    solved = dict(zip(todo, _pool(min(workers, len(todo))).map(
+        lambda k: pool.solve(flow[k] + (FLOW_COST_BITS, )), todo)))
+    out = []
+    for k, problem in enumerate(problems):
+        if solved.get(k) is not None:
+            out.append(solved[k])
+        else:  # not for the flow solver, or refused by it
+            out.append(_solve_lapjvsp(*flow[k], None) if k in solved else
+                       sparse_linear_assignment(*problem, solver=solver))
+    return out
+
+
+def _goes_to_flow(rows, cols, values, col_cost, num_rows, solver='auto'):
+    # the checked float/int arrays of a problem that sparse_linear_assignment
+    # would give to the flow solver, else None (errors raised as it would)
+    if solver not in SPARSE_SOLVERS:
+        raise ValueError(f"unknown sparse solver '{solver}'; choose one of "
+                         f"{SPARSE_SOLVERS}")
+    if solver == 'lapjvsp' or not _ortools_available():
+        return None
+    if num_rows > col_cost.shape[0] or num_rows == 0:
+        return None
+    values = np.asarray(values, dtype=np.float64)
+    if values.size and values.max() > 0.0:
+        return None
+    return (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64),
+            values, np.asarray(col_cost, dtype=np.float64), int(num_rows))
+
+
+class _FlowWorkers:
+    """Lean worker processes running :func:`_flow.serve`; each call of
+    :meth:`solve` takes an idle one (threads may call it at once)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.idle: 'queue.Queue' = queue.Queue()
+        self.procs = []
+        for _ in range(size):
+            proc = subprocess.Popen(
+                [sys.executable, _flow.__file__], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, env=dict(os.environ,
+                                                 OMP_NUM_THREADS='1'))
+            self.procs.append(proc)
+            self.idle.put(proc)
+
+    def solve(self, problem: tuple) -> Optional[np.ndarray]:
+        proc = self.idle.get()
+        try:
+            pickle.dump(problem, proc.stdin,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+            proc.stdin.flush()
+            status, value = pickle.load(proc.stdout)
+        except (EOFError, BrokenPipeError, OSError) as e:
+            raise RuntimeError(
+                f'an assignment worker process ended unexpectedly (exit '
+                f'code {proc.poll()}): {e}; solve in this process with '
+                f'num_workers=None') from e
+        finally:
+            self.idle.put(proc)
+        if status != 'ok':
+            raise RuntimeError(f'the flow solver failed in a worker '
+                               f'process: {value}')
+        return value
+
+    def close(self) -> None:
+        for proc in self.procs:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs = []
+
+
+_WORKERS: Dict[int, _FlowWorkers] = {}
+
+
+def _flow_workers(size: int) -> _FlowWorkers:
+    with _POOLS_LOCK:
+        pool = _WORKERS.get(size)
+        if pool is None or any(p.poll() is not None for p in pool.procs):
+            if pool is not None:
+                pool.close()
+            pool = _WORKERS[size] = _FlowWorkers(size)
+        return pool
+
+
+def close_workers() -> None:
+    r"""Ends the worker processes of :func:`sparse_linear_assignments`
+    (they also end with this process)."""
+    with _POOLS_LOCK:
+        for pool in _WORKERS.values():
+            pool.close()
+        _WORKERS.clear()
+
+
+atexit.register(close_workers)
 
 
 def _solve_flow(rows, cols, values, col_cost, num_rows
                 ) -> Optional[np.ndarray]:
-    from ortools.graph.python import min_cost_flow
-    R, C, E = num_rows, col_cost.shape[0], rows.shape[0]
-    # nodes: rows 0..R-1, the hub R, columns R+1..R+C, the sink R+C+1
-    hub, sink, V = R, R + C + 1, R + C + 2
-    col_node = R + 1 + np.arange(C)
-    start = np.concatenate([rows, np.arange(R), np.full(C, hub), col_node])
-    end = np.concatenate([R + 1 + cols, np.full(R, hub), col_node,
-                          np.full(C, sink)])
-    cost = np.concatenate([col_cost[cols] + values, np.zeros(R), col_cost,
-                           np.zeros(C)])
-    # integer costs: the solver scales them by about V internally
-    scale = 2.0 ** FLOW_COST_BITS / (max(float(np.abs(cost).max()), 1e-300)
-                                     * (V + 1))
-    for _ in range(3):
-        flow = min_cost_flow.SimpleMinCostFlow()
-        arcs = flow.add_arcs_with_capacity_and_unit_cost(
-            start.astype(np.int32), end.astype(np.int32),
-            np.ones(start.shape[0], np.int64),
-            np.rint(cost * scale).astype(np.int64))
-        supply = np.zeros(V, np.int64)
-        supply[:R], supply[sink] = 1, -R
-        flow.set_nodes_supplies(np.arange(V, dtype=np.int32), supply)
-        status = flow.solve()
-        if status == flow.OPTIMAL:
-            break
-        scale /= 2.0 ** 10  # a cost range the solver refused
-    else:
-        return None
-    used = flow.flows(arcs) > 0
-    out = np.empty(R, dtype=np.int64)
-    out[rows[used[:E]]] = cols[used[:E]]
-    # rows through the hub take the hub's columns in any pairing: a row
-    # pays a_c there, or less where it holds an entry (s <= 0), so the
-    # pairing costs at most the flow's optimum, itself at most the
-    # assignment's optimum
-    out[np.flatnonzero(used[E:E + R])] = np.flatnonzero(
-        used[E + R:E + R + C])
-    return out
+    return solve_flow(rows, cols, values, col_cost, num_rows, FLOW_COST_BITS)
 
 
 def _solve_dense(rows, cols, values, col_cost, num_rows):

@@ -79,10 +79,12 @@ class MatchedIncidenceLoss(Module):
             without it the sparse solver saves memory, not time, and is
             not always exact (see :func:`~torch_geometric_hyper.matching.
             sparse_linear_assignment`).
-        num_threads (int, optional): threads that solve the graphs'
-            assignments side by side (default
-            :func:`torch.get_num_threads`: the cores torch computes on,
-            idle while the host solves).
+        num_workers (int, optional): worker processes that solve the
+            graphs' sparse assignments side by side with the min-cost flow
+            (default ``None``: in this process; see
+            :func:`torch_geometric_hyper.matching.sparse_linear_assignments`).
+            Worth it from a few hundred slots per graph, on the cores torch
+            leaves idle while the host solves.
 
     The per-graph target counts are needed on the host (to split the
     assignment problems): a target object that carries them as a list,
@@ -112,20 +114,19 @@ class MatchedIncidenceLoss(Module):
     FLOW_MIN_SLOTS = 300
 
     def __init__(self, reduction: str = 'mean', backend: str = 'auto',
-                 matching: str = 'auto', num_threads: Optional[int] = None):
+                 matching: str = 'auto', num_workers: Optional[int] = None):
         super().__init__()
         _check_reduction(reduction)
         if matching not in ('auto', 'dense', 'sparse'):
             raise ValueError(f"'matching' must be 'auto', 'dense' or "
                              f"'sparse', got '{matching}'")
-        if num_threads is not None and int(num_threads) < 1:
-            raise ValueError(f"'num_threads' must be at least 1 (or None "
-                             f"for torch.get_num_threads()), got "
-                             f"{num_threads}")
+        if num_workers is not None and int(num_workers) < 0:
+            raise ValueError(f"'num_workers' must be at least 0 (or None: "
+                             f"solve in this process), got {num_workers}")
         self.reduction = reduction
         self.backend = backend
         self.matching = matching
-        self.num_threads = None if num_threads is None else int(num_threads)
+        self.num_workers = None if num_workers is None else int(num_workers)
 
     def forward(self, pred: HypergraphPrediction, hyperedge_index,
                 num_hyperedges: Optional[Union[Tensor, int]] = None,
@@ -353,7 +354,7 @@ class MatchedIncidenceLoss(Module):
             [(eq_h[a:b] - start, es_h[a:b], entry_h[a:b], slot_h[g],
               int(counts_h[g]))
              for g, (a, b, start) in enumerate(zip(lo, hi, starts))],
-            num_threads=self.num_threads)
+            num_workers=self.num_workers)
         cols = _to_device(np.concatenate(cols) if cols else
                           np.zeros(0, np.int64), device)
         rows = torch.arange(total, device=device)
@@ -395,18 +396,17 @@ class MatchedIncidenceLoss(Module):
     def _assign(self, reduced: Tensor, counts: Tensor) -> np.ndarray:
         cost = reduced.to('cpu', torch.float64).numpy()
         splits = np.cumsum(counts.numpy())[:-1]
-        cols = linear_assignment(np.split(cost, splits), self.backend,
-                                 self.num_threads)
+        cols = linear_assignment(np.split(cost, splits), self.backend)
         if len(cols) == 0:
             return np.zeros(0, dtype=np.int64)
         return np.concatenate(cols)
 
     def __repr__(self) -> str:
-        threads = '' if self.num_threads is None else \
-            f', num_threads={self.num_threads}'
+        workers = '' if self.num_workers is None else \
+            f', num_workers={self.num_workers}'
         return (f"{self.__class__.__name__}(reduction='{self.reduction}', "
                 f"backend='{self.backend}', matching='{self.matching}'"
-                f"{threads})")
+                f"{workers})")
 
 
 def _to_device(array: np.ndarray, device) -> Tensor:
