@@ -206,9 +206,27 @@ def run_one(args, n):
         row['sparse_solver'] = 'flow' if _ortools_available() else 'lapjvsp'
         row['threads'] = args.threads
         row['assignment_workers'] = args.assignment_workers or 0
+        # the assignment workers' own peak memory (Linux), beside this
+        # process's
+        row['worker_peak_rss_mib'] = _worker_peak_rss_mib()
     else:
         row['refresh'] = args.refresh or 0
     return row
+
+
+def _worker_peak_rss_mib():
+    from torch_geometric_hyper import matching
+    total = 0.0
+    for pool in matching._WORKERS.values():
+        for proc in pool.procs:
+            try:
+                with open(f'/proc/{proc.pid}/status') as f:
+                    for line in f:
+                        if line.startswith('VmHWM:'):
+                            total += int(line.split()[1]) / 1024
+            except OSError:  # not Linux, or gone
+                pass
+    return total
 
 
 def _mean_after_first(values):

@@ -73,6 +73,10 @@ def build_parser():
                    help='refiner: K candidate nodes per slot, chosen and '
                         'refreshed by the model (num_candidates; a step '
                         'is linear in n); default: all pairs')
+    g.add_argument('--assignment-workers', type=int, default=None,
+                   help='worker processes solving the matched loss\'s '
+                        'sparse assignments side by side (large sets with '
+                        '--candidates and ortools); default: none')
     return p
 
 
@@ -103,7 +107,11 @@ def build_model(args, max_edges):
                           num_candidates=args.candidates)
         except ValueError as err:  # e.g. --candidates 0
             raise SystemExit(f'--candidates: {err}')
-        return model, MatchedIncidenceLoss()
+        try:
+            loss = MatchedIncidenceLoss(num_workers=args.assignment_workers)
+        except ValueError as err:
+            raise SystemExit(f'--assignment-workers: {err}')
+        return model, loss
     if args.model == 'set2graph':
         # Facets of a d-dimensional hull are d-tuples.
         return (Set2Graph(dim, d, k=dim, tuple_channels=2 * d,
