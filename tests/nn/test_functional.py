@@ -50,6 +50,31 @@ def test_pair_mlp_matches_dense_expression_and_gradcheck():
         (a, c, u, wu, wo, bo))
 
 
+def _check_dense_kernel(kernel, inc, N, M, gen, device, chunk_elements):
+    # pair_mlp given the CandidateIncidence runs ``kernel``, given its bare
+    # index the per-pair kernel: the same logits and gradients; gradcheck
+    inputs = [torch.randn(*s, generator=gen, dtype=torch.double).to(device)
+              for s in ((N, 5), (M, 5), (inc.nnz, ), (5, ), (5, ), (1, ))]
+    for t in inputs:
+        t.requires_grad_()
+    results = []
+    for index in (inc.index, inc):
+        calls = []
+        real = kernel.apply
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(kernel, 'apply',
+                       lambda *x: calls.append(1) or real(*x))
+            out = pair_mlp(*inputs, index, chunk_elements=chunk_elements)
+        assert len(calls) == (index is inc)
+        grads = torch.autograd.grad((out * out.detach().cos()).sum(), inputs)
+        results.append((out, grads))
+    assert torch.allclose(results[0][0], results[1][0], atol=1e-12)
+    for g0, g1 in zip(results[0][1], results[1][1]):
+        assert torch.allclose(g0, g1, atol=1e-12)
+    assert torch.autograd.gradcheck(
+        lambda *t: pair_mlp(*t, inc, chunk_elements=8), inputs)
+
+
 @pytest.mark.parametrize('device', DEVICES)
 def test_pair_mlp_complete_kernel_equals_the_pair_kernel(device):
     # the complete layout (CandidateIncidence.complete) runs a dense
@@ -61,26 +86,8 @@ def test_pair_mlp_complete_kernel_equals_the_pair_kernel(device):
     assert inc.slots_per_node == 4
     assert CandidateIncidence.build(inc.index, 9, 12).slots_per_node == 0
     gen = torch.Generator().manual_seed(1)
-    inputs = [torch.randn(*s, generator=gen, dtype=torch.double).to(device)
-              for s in ((9, 5), (12, 5), (inc.nnz, ), (5, ), (5, ), (1, ))]
-    for t in inputs:
-        t.requires_grad_()
-    results = []
-    for index in (inc.index, inc):
-        calls = []
-        real = F._CompletePairMLP.apply
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(F._CompletePairMLP, 'apply',
-                       lambda *x: calls.append(1) or real(*x))
-            out = pair_mlp(*inputs, index, chunk_elements=2 * 4 * 5)
-        assert len(calls) == (index is inc)
-        grads = torch.autograd.grad((out * out.detach().cos()).sum(), inputs)
-        results.append((out, grads))
-    assert torch.allclose(results[0][0], results[1][0], atol=1e-12)
-    for g0, g1 in zip(results[0][1], results[1][1]):
-        assert torch.allclose(g0, g1, atol=1e-12)
-    assert torch.autograd.gradcheck(
-        lambda *t: pair_mlp(*t, inc, chunk_elements=8), inputs)
+    _check_dense_kernel(F._CompletePairMLP, inc, 9, 12, gen, device,
+                        chunk_elements=2 * 4 * 5)
 
 
 @pytest.mark.parametrize('device', DEVICES)
@@ -99,26 +106,8 @@ def test_pair_mlp_slot_kernel_equals_the_pair_kernel(device):
     assert CandidateIncidence.build(inc.index, 17, 12).nodes_per_slot == 0
     inc = inc._replace(**{k: getattr(inc, k).to(device) for k in
                           ('index', 'node_ptr', 'slot_perm', 'slot_ptr')})
-    inputs = [torch.randn(*s, generator=gen, dtype=torch.double).to(device)
-              for s in ((17, 5), (12, 5), (inc.nnz, ), (5, ), (5, ), (1, ))]
-    for t in inputs:
-        t.requires_grad_()
-    results = []
-    for index in (inc.index, inc):
-        calls = []
-        real = F._SlotPairMLP.apply
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(F._SlotPairMLP, 'apply',
-                       lambda *x: calls.append(1) or real(*x))
-            out = pair_mlp(*inputs, index, chunk_elements=2 * 3 * 5)
-        assert len(calls) == (index is inc)
-        grads = torch.autograd.grad((out * out.detach().cos()).sum(), inputs)
-        results.append((out, grads))
-    assert torch.allclose(results[0][0], results[1][0], atol=1e-12)
-    for g0, g1 in zip(results[0][1], results[1][1]):
-        assert torch.allclose(g0, g1, atol=1e-12)
-    assert torch.autograd.gradcheck(
-        lambda *t: pair_mlp(*t, inc, chunk_elements=8), inputs)
+    _check_dense_kernel(F._SlotPairMLP, inc, 17, 12, gen, device,
+                        chunk_elements=2 * 3 * 5)
     # a graph smaller than K: slots of different sizes, no slot kernel
     small = SparseCandidates(x, batch, 3, 4, 6)
     assert small.full == 0

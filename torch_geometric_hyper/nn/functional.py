@@ -177,6 +177,32 @@ def _chunks(nnz: int, width: int, chunk_elements: int):
 # --------------------------------------------------------------------------
 # Pair MLP
 # --------------------------------------------------------------------------
+def _weight_buffers(w_u: Tensor, w_out: Tensor):
+    # gradient accumulators of w_u and w_out, and the gradient's scale of u
+    return torch.zeros_like(w_u), torch.zeros_like(w_out), w_u * w_out
+
+
+def _apply_out_scale(w_out: Tensor, *grads: Tensor) -> None:
+    # every accumulated G-sum is finally scaled by the constant w_out
+    for g in grads:
+        g *= w_out
+
+
+def _hidden_grads(h: Tensor, g: Tensor, u: Tensor, w_uo: Tensor,
+                  gwo: Tensor, gwu: Tensor, gu: Tensor) -> Tensor:
+    # For a chunk's hidden layer h (after the ReLU, any leading shape, last
+    # dim d) and its logits' gradient g: accumulates the gradients of
+    # w_out and w_u (before the w_out scale), writes u's into gu, and
+    # turns h into G = 1[h > 0] * g, returned flat [pairs, d] for the
+    # caller's a and c gradients.
+    flat = h.view(-1, h.size(-1))
+    gwo.addmv_(flat.t(), g.reshape(-1))
+    h.sign_().mul_(g.unsqueeze(-1))  # h >= 0 after the ReLU: G
+    torch.mv(flat, w_uo, out=gu.view(-1))
+    gwu.addmv_(flat.t(), u.reshape(-1))
+    return flat
+
+
 class _PairMLP(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, c, u, w_u, w_out, b_out, row, col, chunk_elements):
@@ -204,24 +230,17 @@ class _PairMLP(torch.autograd.Function):
         ga = torch.zeros_like(a)
         gc = torch.zeros_like(c)
         gu = torch.empty_like(u)
-        gwu = torch.zeros_like(w_u)
-        gwo = torch.zeros_like(w_out)
-        w_uo = w_u * w_out
+        gwu, gwo, w_uo = _weight_buffers(w_u, w_out)
         for s, e in _chunks(nnz, d, ctx.chunk_elements):
             r, q, us, g = row[s:e], col[s:e], u[s:e], grad[s:e]
             h = a.index_select(0, r)
             h += c.index_select(0, q)
             h.addcmul_(us[:, None], w_u)
             h.relu_()
-            gwo.addmv_(h.t(), g)
-            h.sign_().mul_(g[:, None])  # h >= 0 after the ReLU: G
+            h = _hidden_grads(h, g, us, w_uo, gwo, gwu, gu[s:e])
             ga.index_add_(0, r, h)
             gc.index_add_(0, q, h)
-            torch.mv(h, w_uo, out=gu[s:e])
-            gwu.addmv_(h.t(), us)
-        ga *= w_out
-        gc *= w_out
-        gwu *= w_out
+        _apply_out_scale(w_out, ga, gc, gwu)
         return ga, gc, gu, gwu, gwo, grad.sum().reshape(1), None, None, None
 
 
@@ -263,22 +282,14 @@ class _CompletePairMLP(torch.autograd.Function):
         ga = torch.empty_like(a)
         gc = torch.zeros_like(cv)
         gu = a.new_empty(N, m)
-        gwu = torch.zeros_like(w_u)
-        gwo = torch.zeros_like(w_out)
-        w_uo = w_u * w_out
+        gwu, gwo, w_uo = _weight_buffers(w_u, w_out)
         for s, e in _chunks(N, m * d, ctx.chunk_elements):
             gs = g2[s:e]
             h = _complete_hidden(a, cv, u2, w_u, graph, s, e)
-            flat = h.view(-1, d)
-            gwo.addmv_(flat.t(), gs.reshape(-1))
-            h.sign_().mul_(gs[:, :, None])  # G, as in _PairMLP
+            _hidden_grads(h, gs, u2[s:e], w_uo, gwo, gwu, gu[s:e])
             torch.sum(h, 1, out=ga[s:e])
             gc.index_add_(0, graph[s:e], h)
-            torch.mv(flat, w_uo, out=gu[s:e].view(-1))
-            gwu.addmv_(flat.t(), u2[s:e].reshape(-1))
-        ga *= w_out
-        gc *= w_out
-        gwu *= w_out
+        _apply_out_scale(w_out, ga, gc, gwu)
         return (ga, gc.view(-1, d), gu.view(-1), gwu, gwo,
                 grad.sum().reshape(1), None, None, None)
 
@@ -321,22 +332,14 @@ class _SlotPairMLP(torch.autograd.Function):
         ga = torch.zeros_like(a)
         gc = torch.empty_like(c)
         gu2 = a.new_empty(M, K)
-        gwu = torch.zeros_like(w_u)
-        gwo = torch.zeros_like(w_out)
-        w_uo = w_u * w_out
+        gwu, gwo, w_uo = _weight_buffers(w_u, w_out)
         for s, e in _chunks(M, K * d, ctx.chunk_elements):
             gs = g2[s:e]
             h = _slot_hidden(a, c, u2, w_u, nodes, s, e)
-            flat = h.view(-1, d)
-            gwo.addmv_(flat.t(), gs.reshape(-1))
-            h.sign_().mul_(gs[:, :, None])  # G, as in _PairMLP
+            flat = _hidden_grads(h, gs, u2[s:e], w_uo, gwo, gwu, gu2[s:e])
             torch.sum(h, 1, out=gc[s:e])
             ga.index_add_(0, nodes[s:e].reshape(-1), flat)
-            torch.mv(flat, w_uo, out=gu2[s:e].view(-1))
-            gwu.addmv_(flat.t(), u2[s:e].reshape(-1))
-        ga *= w_out
-        gc *= w_out
-        gwu *= w_out
+        _apply_out_scale(w_out, ga, gc, gwu)
         gu = torch.empty_like(grad)
         gu[perm] = gu2.view(-1)
         return (ga, gc, gu, gwu, gwo, grad.sum().reshape(1), None, None,
