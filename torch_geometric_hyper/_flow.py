@@ -2,9 +2,10 @@ r"""The min-cost-flow assignment solver, and the worker process that runs it.
 
 This module imports only NumPy and OR-Tools (never torch or the rest of the
 package), so :func:`torch_geometric_hyper.matching.sparse_linear_assignments`
-can start it as a lean worker process: ``python _flow.py`` reads problems
-from its standard input and writes the solutions to its standard output,
-both pickled, until its input closes. OR-Tools holds the GIL while it
+can start it as a lean worker process (loaded by path, see
+:func:`serve`), which reads problems from its standard input and writes
+the solutions to its standard output, both pickled, until its input
+closes. OR-Tools holds the GIL while it
 solves, so threads cannot run two solves at once; processes can.
 """
 from __future__ import annotations

@@ -340,6 +340,15 @@ def _goes_to_flow(rows, cols, values, col_cost, num_rows, solver='auto'):
             values, np.asarray(col_cost, dtype=np.float64), int(num_rows))
 
 
+# A worker runs _flow.py loaded by path, without this package and without
+# the working directory on its path (nothing there can shadow NumPy's or
+# OR-Tools' imports).
+_WORKER_BOOT = ('import sys; sys.path.pop(0); import importlib.util as u; '
+                's = u.spec_from_file_location("tgh_flow_worker", '
+                'sys.argv[1]); m = u.module_from_spec(s); '
+                's.loader.exec_module(m); m.serve()')
+
+
 class _FlowWorkers:
     """Lean worker processes running :func:`_flow.serve`; each call of
     :meth:`solve` takes an idle one (threads may call it at once)."""
@@ -350,9 +359,9 @@ class _FlowWorkers:
         self.procs = []
         for _ in range(size):
             proc = subprocess.Popen(
-                [sys.executable, _flow.__file__], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, env=dict(os.environ,
-                                                 OMP_NUM_THREADS='1'))
+                [sys.executable, '-c', _WORKER_BOOT, _flow.__file__],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                env=dict(os.environ, OMP_NUM_THREADS='1'))
             self.procs.append(proc)
             self.idle.put(proc)
 
