@@ -305,9 +305,13 @@ def sparse_linear_assignments(problems: Sequence[tuple],
     if workers < 0:
         raise ValueError(f"'num_workers' must be at least 0, got "
                          f"{num_workers}")
-    flow = [_goes_to_flow(*problem, solver=solver) for problem in problems]
-    todo = [k for k, arrays in enumerate(flow) if arrays is not None]
-    if workers < 1 or len(todo) < 2:
+    serial = workers < 1
+    if not serial:  # which problems the workers take
+        flow = [_goes_to_flow(*problem, solver=solver)
+                for problem in problems]
+        todo = [k for k, arrays in enumerate(flow) if arrays is not None]
+        serial = len(todo) < 2
+    if serial:
         return [sparse_linear_assignment(*problem, solver=solver)
                 for problem in problems]
     pool = _flow_workers(workers)
