@@ -151,19 +151,35 @@ def start(parse_args, run_worker, argv=None):
 
 
 def run_each(script: str, parse_args, run_one, key: str, values: str,
-             argv=None):
+             argv=None, fastest: Optional[str] = None):
     """:func:`start`, then in the parent one fresh process per value of
     ``args.<values>``, each running ``run_one(args, value)`` with the value
     under ``key`` in its configuration. Returns ``None`` in a worker, else
-    ``(argv, args, rows)``."""
+    ``(argv, args, rows)``.
+
+    With ``args.rounds`` > 1 the values are run that many times, in turn
+    (all values, then all again), and each value keeps the row of its run
+    with the smallest ``fastest`` (the machine's noise only adds time),
+    with every run's ``fastest`` in ``<fastest>_runs``."""
     def worker(args, cfg):
         return run_one(args, cfg[key])
     started = start(parse_args, worker, argv)
     if started is None:
         return None
     argv, args = started
-    rows = [run_config(script, argv, args, {key: v}, worker)
-            for v in getattr(args, values)]
+    values = list(getattr(args, values))
+    rounds = int(getattr(args, 'rounds', 1) or 1)
+    runs = {i: [] for i in range(len(values))}
+    for _ in range(rounds):
+        for i, v in enumerate(values):
+            runs[i].append(run_config(script, argv, args, {key: v}, worker))
+    if rounds == 1 or fastest is None:
+        return argv, args, [runs[i][0] for i in range(len(values))]
+    rows = []
+    for i in range(len(values)):
+        best = min(runs[i], key=lambda r: r[fastest])
+        rows.append({**best, f'{fastest}_runs': [r[fastest]
+                                                 for r in runs[i]]})
     return argv, args, rows
 
 

@@ -33,6 +33,10 @@ Tasks:
         --candidates 16
     python benchmarks/larger_sets.py --quick        # tiny, about a minute
 
+``--rounds R`` runs the sizes R times in turn (100, 200, ..., then 100,
+200, ... again) and keeps each size's fastest run: on a shared machine the
+noise only adds time, and a drift in the load hits every size alike.
+
 ``--plot-only A.json B.json ...`` trains nothing: it draws the result files
 of earlier runs (e.g. K=16 candidates and all pairs) into one log-log PNG,
 ``<out>/<name>.png``, each series labelled by its candidates and budget.
@@ -74,6 +78,10 @@ def parse_args(argv=None):
     p.add_argument('--train-samples', type=int, default=None)
     p.add_argument('--val-samples', type=int, default=None)
     p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--rounds', type=int, default=1,
+                   help='run the sizes this many times in turn and keep '
+                        'each size\'s fastest run (its row; every run\'s '
+                        's/step in s_per_step_runs)')
     p.add_argument('--min-steps', type=int, default=3,
                    help='train at least this many steps whatever the '
                    'budget (the first, with start-up costs, is not timed)')
@@ -84,6 +92,8 @@ def parse_args(argv=None):
                    help='with --plot-only: one legend label per file '
                         '(default: candidates and training seconds)')
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error(f'--rounds must be at least 1, got {args.rounds}')
     q = args.quick
     hull = args.task in ('hull', 'triangles')
     C.apply_defaults(
@@ -329,7 +339,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.plot_only:
         return plot_only(args)
-    done = C.run_each(__file__, parse_args, run_one, 'n', 'sizes', argv)
+    done = C.run_each(__file__, parse_args, run_one, 'n', 'sizes', argv,
+                      fastest='s_per_step')
     if done is None:
         return None
     argv, args, rows = done

@@ -80,3 +80,36 @@ def test_plot_only_overlays_result_files(tmp_path):
         mod.main(['--plot-only', *paths, '--labels', 'a'])
     with pytest.raises(SystemExit, match='no such result file'):
         mod.main(['--plot-only', str(tmp_path / 'missing.json')])
+
+
+def test_rounds_alternate_the_sizes_and_keep_each_fastest_run():
+    import argparse
+
+    from tests.conftest import load_script
+    C = load_script('benchmarks/larger_sets.py').C
+    times = iter([3.0, 5.0, 1.0, 4.0, 2.0, 6.0])
+    order = []
+
+    def parse(argv):
+        return argparse.Namespace(in_process=True, worker=None, rounds=3,
+                                  sizes=[10, 20])
+
+    def run_one(args, n):
+        order.append(n)
+        return {'n': n, 's_per_step': next(times), 'run': len(order)}
+    _, _, rows = C.run_each('larger_sets.py', parse, run_one, 'n', 'sizes',
+                            [], fastest='s_per_step')
+    assert order == [10, 20, 10, 20, 10, 20]
+    assert rows == [
+        {'n': 10, 's_per_step': 1.0, 'run': 3,
+         's_per_step_runs': [3.0, 1.0, 2.0]},
+        {'n': 20, 's_per_step': 4.0, 'run': 4,
+         's_per_step_runs': [5.0, 4.0, 6.0]}]
+    # one round: each size's only run, as before
+    times = iter([3.0, 5.0])
+    parse1 = lambda argv: argparse.Namespace(  # noqa: E731
+        in_process=True, worker=None, rounds=1, sizes=[10, 20])
+    _, _, rows = C.run_each('larger_sets.py', parse1, run_one, 'n', 'sizes',
+                            [], fastest='s_per_step')
+    assert [r['s_per_step'] for r in rows] == [3.0, 5.0]
+    assert 's_per_step_runs' not in rows[0]
