@@ -46,12 +46,15 @@ PATTERNS = {
 
 
 def parse_log(text: str) -> dict:
+    """The final figures of a run log. A resumed run's log holds the first
+    part's lines too (and "resumed from ..., best val F1 ..."), so each
+    figure is its pattern's last match."""
     out = {}
     for key, pattern in PATTERNS.items():
-        match = re.search(pattern, text)
-        if match is None:
+        matches = re.findall(pattern, text)
+        if not matches:
             raise ValueError(f'no {key!r} in the run log; did the run fail?')
-        value = match.group(1).replace(',', '')
+        value = matches[-1].replace(',', '')
         out[key] = float(value) if '.' in value else int(value)
     return out
 

@@ -75,3 +75,22 @@ def test_compare_models_quick_outputs(tmp_path):
     assert 'median [min, max] over seeds' in res.stdout
     assert sorted((c['model'], c['seed']) for c in data['curves']) == [
         ('refiner', 0), ('refiner', 1), ('set_transformer', 0)]
+
+
+def test_parse_log_takes_the_final_figures_of_a_resumed_run():
+    from tests.conftest import load_script
+    mod = load_script('benchmarks/compare_models.py')
+    text = '\n'.join([
+        'model: SlotAttention(3, 128) with 281,986 parameters; training',
+        'step    100  val F1 0.1478  (reference metric 0.1635)  *best*',
+        'interrupted at step 3892: state saved to last.pt (use --resume)',
+        'resumed from last.pt at epoch 12, batch 136 of 313, step 3892, '
+        'best val F1 0.4144',
+        'best val F1 0.4527 (reference metric 0.5025) after 11771 batches '
+        '(best at batch 11500), 233.8 min of training (60.0 CPU min)',
+        'test F1 0.4488 (reference metric 0.4978, deduplicated 0.5199, '
+        'duplicates/set 15.40) on 512 sets'])
+    assert mod.parse_log(text) == {
+        'val_f1': 0.4527, 'val_f1_reference': 0.5025, 'batches': 11771,
+        'cpu_minutes': 60.0, 'test_f1': 0.4488, 'test_f1_reference': 0.4978,
+        'parameters': 281986}
