@@ -169,18 +169,15 @@ def run_each(script: str, parse_args, run_one, key: str, values: str,
     argv, args = started
     values = list(getattr(args, values))
     rounds = int(getattr(args, 'rounds', 1) or 1)
-    runs = {i: [] for i in range(len(values))}
+    runs = [[] for _ in values]
     for _ in range(rounds):
-        for i, v in enumerate(values):
-            runs[i].append(run_config(script, argv, args, {key: v}, worker))
+        for v, done in zip(values, runs):
+            done.append(run_config(script, argv, args, {key: v}, worker))
     if rounds == 1 or fastest is None:
-        return argv, args, [runs[i][0] for i in range(len(values))]
-    rows = []
-    for i in range(len(values)):
-        best = min(runs[i], key=lambda r: r[fastest])
-        rows.append({**best, f'{fastest}_runs': [r[fastest]
-                                                 for r in runs[i]]})
-    return argv, args, rows
+        return argv, args, [done[0] for done in runs]
+    return argv, args, [
+        {**min(done, key=lambda r: r[fastest]),
+         f'{fastest}_runs': [r[fastest] for r in done]} for done in runs]
 
 
 def emit(result: Dict):
