@@ -1,10 +1,11 @@
 from setuptools import find_packages, setup
 
 extras = {
-    # ortools: the sparse matched loss's min-cost flow solver, optional
-    # (tested here, so the test extra installs it)
+    # ortools: the sparse matched loss's min-cost flow solver; lapx: the
+    # faster exact solver of square assignments. Both optional (tested
+    # here, so the test extra installs them)
     'test': ['pytest>=7', 'scikit-learn>=1.0', 'hypothesis>=6',
-             'ortools>=9.8'],
+             'ortools>=9.8', 'lapx>=0.5'],
     'ortools': ['ortools>=9.8'],
     'scatter': ['torch-scatter'],
     'jets': ['uproot>=5', 'awkward>=2'],

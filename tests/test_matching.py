@@ -36,16 +36,23 @@ def test_threaded_solves_match_serial_in_order():
         linear_assignment(costs + [rng.random((5, 2))], num_threads=3)
 
 
-def test_auto_backend_by_size():
-    from torch_geometric_hyper.matching import (LAPX_MIN_COLUMNS,
-                                                resolve_backend)
-    assert resolve_backend('auto', LAPX_MIN_COLUMNS - 1) == 'scipy'
-    big = resolve_backend('auto', LAPX_MIN_COLUMNS)
-    assert big == ('lapx' if 'lapx' in available_backends() else 'scipy')
-    assert resolve_backend('scipy', 10_000) == 'scipy'
+def test_auto_backend_by_shape(monkeypatch):
+    from torch_geometric_hyper import matching
+    from torch_geometric_hyper.matching import resolve_backend
+    for installed in (True, False):
+        monkeypatch.setattr(matching, '_lapx_available', lambda: installed)
+        square = 'lapx' if installed else 'scipy'
+        assert resolve_backend('auto', 56) == square  # rows default: square
+        assert resolve_backend('auto', 56, rows=56) == square
+        assert resolve_backend('auto', 2000, rows=2000) == square
+        # lapjvh pads rectangular problems and is slower there
+        assert resolve_backend('auto', 64, rows=56) == 'scipy'
+        assert resolve_backend('scipy', 56, rows=56) == 'scipy'
+        assert resolve_backend('lapx', 64, rows=56) == 'lapx'
+    monkeypatch.undo()
     # 'auto' finds the optimum like the others, on small and large problems
     rng = np.random.default_rng(0)
-    for rows, cols in ((5, 8), (70, 80)):
+    for rows, cols in ((5, 8), (70, 80), (60, 60)):
         cost = rng.random((rows, cols))
         auto, = linear_assignment([cost], 'auto')
         ref, = linear_assignment([cost], 'scipy')

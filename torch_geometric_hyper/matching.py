@@ -73,31 +73,34 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _POOLS[workers]
 
 
-#: With ``backend='auto'``, problems with at least this many columns go to
-#: lapx (its ``lapjvh`` solver) when it is installed. Measured per set on
-#: the matched loss's own costs (spherical hull targets, untrained refiner,
-#: K=16 candidates per slot, 1 thread, 2026-11-28), scipy / lapjvh / lapjv:
-#: m=56 0.18 / 0.30 / 0.24 ms, m=100 0.76 / 1.08 / 1.43 ms, m=200 3.0 /
-#: 2.0 / 8.8 ms, m=500 23 / 21 / 145 ms, m=2,000 0.81 / 0.75 / 11.8 s;
-#: on costs without ties (uniform random, m=2,000) 0.43 / 0.18 s. An
-#: untrained model's costs are full of ties, where ``lapjv`` is slow.
-LAPX_MIN_COLUMNS = 150
+def resolve_backend(backend: str, columns: int,
+                    rows: Optional[int] = None) -> str:
+    r"""The solver ``backend`` names for a ``rows x columns`` problem
+    (``rows`` defaults to ``columns``).
 
-
-def resolve_backend(backend: str, columns: int) -> str:
-    r"""The solver ``backend`` names for a problem with ``columns``
-    columns: ``'auto'`` is lapx from :data:`LAPX_MIN_COLUMNS` columns when
-    installed, else scipy."""
+    ``'auto'`` is lapx (its ``lapjvh``) for square problems when lapx is
+    installed, scipy otherwise. On the matched loss's own costs (convex
+    hulls, refiner d=128, 1 thread; ``benchmarks/assignment_solvers.py``,
+    ``benchmarks/results/assignment_solvers_{untrained,trained150}.json``)
+    ``lapjvh`` solves square problems 1.2-3.4x faster than scipy, from
+    16 x 16 to 196 x 196 (56 x 56: 0.17 against 0.35 ms untrained, 0.047
+    against 0.082 ms after 150 batches; 196 x 196 untrained: 3.6 against
+    12.1 ms), but pads
+    rectangular ones to a square and is then about 2x slower (56 x 64:
+    0.76 against 0.40 ms untrained; 196 x 250: 24 against 13 ms). The
+    ``lapjv`` solver is slow on the near ties of a young model's costs
+    and is not used.
+    """
     if backend == 'auto':
-        return 'lapx' if columns >= LAPX_MIN_COLUMNS and \
-            _lapx_available() else 'scipy'
+        rows = columns if rows is None else rows
+        return 'lapx' if rows == columns and _lapx_available() else 'scipy'
     return backend
 
 
 def _solve(cost: np.ndarray, backend: str) -> np.ndarray:
     if cost.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    backend = resolve_backend(backend, cost.shape[1])
+    backend = resolve_backend(backend, cost.shape[1], cost.shape[0])
     if backend == 'lapx':
         return _solve_lapx(np.ascontiguousarray(cost, np.float64))
     return _scipy_lsa(cost)[1].astype(np.int64)
@@ -119,9 +122,9 @@ def linear_assignment(costs: Sequence[np.ndarray],
 
     Args:
         costs (list of numpy.ndarray): cost matrices, one per problem.
-        backend (str, optional): ``'auto'`` (default: lapx for problems
-            of at least :data:`LAPX_MIN_COLUMNS` columns when it is
-            installed, scipy otherwise), ``'scipy'``
+        backend (str, optional): ``'auto'`` (default: lapx for square
+            problems when it is installed, scipy otherwise; see
+            :func:`resolve_backend`), ``'scipy'``
             (:func:`scipy.optimize.linear_sum_assignment`) or ``'lapx'``
             (optional package ``lapx``).
         num_threads (int, optional): solve the problems on this many
