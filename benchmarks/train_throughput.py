@@ -11,7 +11,9 @@ reported with its mode and thread count: activation checkpointing ``on``
 (recompute the pair activations in backward: less memory) and ``off``
 (store them: faster). ``--checkpointing on`` or ``off`` measures one.
 ``--candidates all 16`` also measures the refiner with K=16 candidate
-nodes per slot (``num_candidates``) beside the all-pairs one.
+nodes per slot (``num_candidates``) beside the all-pairs one, and
+``--chunk-elements 131072 524288`` the working-set sizes of the per-pair
+kernels (default ``auto``: the library's choice by thread count).
 
     python benchmarks/train_throughput.py                 # n=30, 50, 20-100
     python benchmarks/train_throughput.py --sizes 30 --batches 1 --threads 1
@@ -41,7 +43,15 @@ def parse_args(argv=None):
     p.add_argument('--candidates', nargs='+', default=['all'],
                    help="candidate nodes per slot: 'all' (all pairs) or K "
                         "(HypergraphRefiner(num_candidates=K))")
+    p.add_argument('--chunk-elements', nargs='+', default=['auto'],
+                   help="working-set size of the per-pair kernels: 'auto' "
+                        "(the default of the library) or numbers of floats, "
+                        "e.g. 131072 524288 (alternated within each size)")
     args = p.parse_args(argv)
+    for c in args.chunk_elements:
+        if c != 'auto' and not (c.isdigit() and int(c) >= 1):
+            p.error(f"--chunk-elements: 'auto' or a positive integer, "
+                    f"got '{c}'")
     for k in args.candidates:
         if k != 'all' and not (k.isdigit() and int(k) >= 1):
             p.error(f"--candidates: 'all' or a positive integer, got '{k}'")
@@ -56,15 +66,17 @@ def run_one(args, cfg):
                                           MatchedIncidenceLoss)
     size, mode = cfg['size'], cfg['checkpointing']
     k = cfg.get('candidates', 'all')
+    chunk = cfg.get('chunk_elements', 'auto')
     points, m = CONFIGS[size]
     return C.training_throughput_row(
         args, {'size': size, 'checkpointing': mode, 'max_edges': m,
-               'candidates': k},
+               'candidates': k, 'chunk_elements': chunk},
         lambda num: ConvexHull(args.root, 'train', num_points=points,
                                num_samples=num, log=False),
         lambda: HypergraphRefiner(
             3, args.hidden, m, args.T, checkpoint=mode == 'on',
-            num_candidates=None if k == 'all' else int(k)),
+            num_candidates=None if k == 'all' else int(k),
+            chunk_elements=None if chunk == 'auto' else int(chunk)),
         MatchedIncidenceLoss())
 
 
@@ -73,19 +85,23 @@ def main(argv=None):
     args = parse_args(argv)
     # alternate the modes within each size, so a drift in the machine's
     # load hits both alike
-    configs = [{'size': size, 'checkpointing': mode, 'candidates': k}
+    configs = [{'size': size, 'checkpointing': mode, 'candidates': k,
+                'chunk_elements': c}
                for size in args.sizes for mode in args.checkpointing
-               for k in args.candidates]
+               for k in args.candidates for c in args.chunk_elements]
     return C.throughput_main(
         __file__, argv, args, run_one,
         C.throughput_columns(('checkpointing', 'ckpt', ''),
                              ('max_edges', 'm', 'd'),
-                             ('candidates', 'K', '')),
+                             ('candidates', 'K', ''),
+                             ('chunk_elements', 'chunk', '')),
         f'Refiner training throughput, convex hull (d={args.hidden}, '
         f'T={args.T}, B={args.B}, S={args.S})', configs=configs,
         bar_label=lambda r: f"{r['size']} ckpt {r['checkpointing']}" + (
             '' if r.get('candidates', 'all') == 'all'
-            else f" K={r['candidates']}"))
+            else f" K={r['candidates']}") + (
+            '' if r.get('chunk_elements', 'auto') == 'auto'
+            else f" chunk {r['chunk_elements']}"))
 
 
 if __name__ == '__main__':

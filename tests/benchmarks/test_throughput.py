@@ -31,6 +31,20 @@ def test_train_throughput_candidates(tmp_path):
     assert [r['candidates'] for r in rows] == ['all', '16']
 
 
+def test_train_throughput_chunk_sizes(tmp_path):
+    # the per-pair kernels' working set, library default beside a size
+    run_script('train_throughput', ['--hidden', 8, '--T', 4, '--B', 2,
+                                    '--S', 2, '--batch-size', 4,
+                                    '--batches', 1, '--device', 'cpu',
+                                    '--checkpointing', 'off',
+                                    '--chunk-elements', 'auto', 4096],
+               tmp_path)
+    rows = check_outputs(tmp_path / 'out' / 'train_throughput_quick',
+                         ['size', 'chunk_elements', 'samples_per_s'], 2,
+                         ['samples_per_s'])
+    assert [str(r['chunk_elements']) for r in rows] == ['auto', '4096']
+
+
 def test_graph_throughput_quick_outputs(tmp_path):
     run_script('graph_throughput', ['--hidden', 8, '--T', 4, '--B', 2,
                                     '--S', 2, '--batch-size', 4,

@@ -3,7 +3,9 @@ import torch
 
 from tests.conftest import DEVICES
 from torch_geometric_hyper.nn.functional import (
+    DEFAULT_CHUNK_ELEMENTS,
     CandidateIncidence,
+    default_chunk_elements,
     incidence_matmul,
     pair_mlp,
 )
@@ -48,6 +50,42 @@ def test_pair_mlp_matches_dense_expression_and_gradcheck():
     assert torch.autograd.gradcheck(
         lambda *t: pair_mlp(*t, inc.index, chunk_elements=8),
         (a, c, u, wu, wo, bo))
+
+
+def test_default_chunk_elements_follows_the_thread_count():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert default_chunk_elements() == DEFAULT_CHUNK_ELEMENTS == 1 << 17
+        torch.set_num_threads(2)
+        assert default_chunk_elements() == 1 << 19
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_refiner_default_chunks_give_the_explicit_chunks_result():
+    # chunk_elements=None resolves per call; the logits equal those of an
+    # explicit size, and a module built with None keeps None
+    from torch_geometric_hyper.nn import HypergraphRefiner
+    torch.manual_seed(0)
+    x = torch.randn(7, 3, dtype=torch.double)
+    batch = torch.tensor([0, 0, 0, 0, 1, 1, 1])
+    model = HypergraphRefiner(3, 8, 4, 2).double()
+    steps = [s for s in model.modules() if hasattr(s, 'chunk_elements')]
+    assert steps and all(s.chunk_elements is None for s in steps)
+    threads = torch.get_num_threads()
+    try:
+        outs = []
+        for n, chunk in ((1, None), (2, None), (1, 8), (1, 1 << 19)):
+            torch.set_num_threads(n)
+            for step in steps:
+                step.chunk_elements = chunk
+            gen = torch.Generator().manual_seed(1)
+            outs.append(model(x, batch, generator=gen).incidence_logit)
+    finally:
+        torch.set_num_threads(threads)
+    for out in outs[1:]:
+        assert torch.allclose(out, outs[0], atol=1e-12)
 
 
 def _check_dense_kernel(kernel, inc, N, M, gen, device, chunk_elements):

@@ -7,6 +7,7 @@ from torch_geometric_hyper.nn.config import (
 from torch_geometric_hyper.nn.deepsets import DeepSet, DeepSetLayer
 from torch_geometric_hyper.nn.functional import (
     CandidateIncidence,
+    default_chunk_elements,
     incidence_matmul,
     pair_mlp,
 )
@@ -67,6 +68,7 @@ __all__ = [
     'CandidateIncidence',
     'pair_mlp',
     'incidence_matmul',
+    'default_chunk_elements',
     'Configurable',
     'save_model',
     'load_model',

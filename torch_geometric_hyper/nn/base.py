@@ -11,10 +11,7 @@ from torch import Tensor
 from torch.nn import Linear, Module, Parameter
 
 from torch_geometric_hyper.nn.config import Configurable
-from torch_geometric_hyper.nn.functional import (
-    DEFAULT_CHUNK_ELEMENTS,
-    pair_mlp,
-)
+from torch_geometric_hyper.nn.functional import pair_mlp
 
 
 def positive_int(name: str, value) -> int:
@@ -202,7 +199,7 @@ class PairScorer(Module):
     """
 
     def __init__(self, hidden_channels: int,
-                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
+                 chunk_elements: Optional[int] = None):
         super().__init__()
         self.hidden_channels = hidden_channels
         self.chunk_elements = chunk_elements

@@ -18,7 +18,7 @@ for autograd:
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -26,8 +26,26 @@ from torch import Tensor
 
 warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
 
-#: Number of floats a chunked kernel materialises at once (512 KiB in fp32).
+#: Number of floats a chunked kernel materialises at once with one torch
+#: thread (512 KiB in fp32); :func:`default_chunk_elements` scales it.
 DEFAULT_CHUNK_ELEMENTS = 1 << 17
+
+
+def default_chunk_elements() -> int:
+    r"""The working-set size (floats) of the chunked kernels when a module
+    or function is given ``chunk_elements=None`` (the default).
+
+    :data:`DEFAULT_CHUNK_ELEMENTS` (:math:`2^{17}`) with one torch thread,
+    :math:`2^{19}` with more: larger chunks give each operation enough
+    work for two threads. Seconds per refiner training batch (convex hull,
+    d=128, T=16, B=4, S=2, batch 64, CPU, checkpointing off), with
+    :math:`2^{17}` / :math:`2^{19}`: 2 threads, n=30: 0.93 / 0.81; n=50:
+    2.19 / 1.95; 1 thread, n=30: 1.08 / 1.23 and 1.19 / 1.27
+    (``benchmarks/train_throughput.py --chunk-elements``, results
+    ``train_throughput_chunks_t{1,2}*``).
+    """
+    return DEFAULT_CHUNK_ELEMENTS if torch.get_num_threads() == 1 \
+        else 4 * DEFAULT_CHUNK_ELEMENTS
 
 
 class CandidateIncidence(NamedTuple):
@@ -168,7 +186,9 @@ def _ptr(sorted_or_not: Tensor, size: int) -> Tensor:
     return ptr
 
 
-def _chunks(nnz: int, width: int, chunk_elements: int):
+def _chunks(nnz: int, width: int, chunk_elements: Optional[int]):
+    if chunk_elements is None:
+        chunk_elements = default_chunk_elements()
     step = max(1, chunk_elements // max(1, width))
     for start in range(0, nnz, step):
         yield start, min(nnz, start + step)
@@ -348,7 +368,7 @@ class _SlotPairMLP(torch.autograd.Function):
 
 def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
              b_out: Tensor, index,
-             chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> Tensor:
+             chunk_elements: Optional[int] = None) -> Tensor:
     r"""Scores every candidate pair with a one-hidden-layer MLP.
 
     .. math::
@@ -372,7 +392,8 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
             of :meth:`CandidateIncidence.complete`, or one with ``K``
             pairs in every slot, then runs a dense kernel (the same
             values, with fewer per-pair gathers).
-        chunk_elements (int, optional): working-set size in floats.
+        chunk_elements (int, optional): working-set size in floats; ``None``
+            (default): :func:`default_chunk_elements`.
 
     Returns:
         torch.Tensor: ``[nnz]`` logits.
@@ -429,7 +450,7 @@ def _spmm(inc: CandidateIncidence, values: Tensor, x: Tensor,
 
 
 def _sddmm(row: Tensor, col: Tensor, a: Tensor, b: Tensor,
-           chunk_elements: int) -> Tensor:
+           chunk_elements: Optional[int]) -> Tensor:
     """``out[k] = <a[row[k]], b[col[k]]>`` in chunks."""
     out = a.new_empty(row.numel())
     for s, e in _chunks(row.numel(), a.size(1), chunk_elements):
@@ -467,7 +488,7 @@ class _IncidenceMatmul(torch.autograd.Function):
 
 def incidence_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
                      to_slots: bool,
-                     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> Tensor:
+                     chunk_elements: Optional[int] = None) -> Tensor:
     r"""Weighted aggregation along the candidate pairs.
 
     With :math:`W \in \mathbb{R}^{M \times N}` the sparse matrix holding
@@ -489,7 +510,8 @@ def incidence_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
             ``[M, d]`` slot features (``to_slots=False``).
         to_slots (bool): direction of the aggregation.
         chunk_elements (int, optional): working-set size of the backward
-            SDDMM.
+            SDDMM; ``None``
+            (default): :func:`default_chunk_elements`.
     """
     if torch.compiler.is_compiling():
         src, dst = (inc.node, inc.slot) if to_slots else (inc.slot, inc.node)

@@ -20,7 +20,6 @@ from torch_geometric_hyper.nn.base import (
 )
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
-    DEFAULT_CHUNK_ELEMENTS,
     CandidateIncidence,
     incidence_matmul,
 )
@@ -345,11 +344,13 @@ class GraphRefinementStep(PairScorer):
     Args:
         hidden_channels (int): latent size :math:`d`.
         chunk_elements (int, optional): working-set size (floats) of the
-            per-pair kernels.
+            per-pair kernels; ``None``
+            (default):
+            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
     """
 
     def __init__(self, hidden_channels: int,
-                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
+                 chunk_elements: Optional[int] = None):
         super().__init__(hidden_channels, chunk_elements)
         d = hidden_channels
         self.lin_pair = Linear(d, d)
@@ -442,7 +443,9 @@ class GraphRefiner(RecurrentModel):
         stacked (bool, optional): :math:`T` separate step modules instead
             of one shared. (default: :obj:`False`)
         chunk_elements (int, optional): working-set size (floats) of the
-            per-pair kernels.
+            per-pair kernels; ``None``
+            (default):
+            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
         checkpoint (bool or str, optional): recompute each step's
             activations in the backward pass; ``'auto'`` only when one
             step's would exceed 256 MiB (see
@@ -475,7 +478,7 @@ class GraphRefiner(RecurrentModel):
     def __init__(self, in_channels: int, hidden_channels: int = 256,
                  num_iterations: int = 32, knn: Optional[int] = None,
                  stacked: bool = False,
-                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+                 chunk_elements: Optional[int] = None,
                  checkpoint: Union[bool, str] = 'auto',
                  refresh: Optional[int] = None):
         super().__init__()

@@ -24,7 +24,6 @@ from torch_geometric_hyper.nn.candidates import (
 )
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
-    DEFAULT_CHUNK_ELEMENTS,
     CandidateIncidence,
     incidence_matmul,
 )
@@ -63,11 +62,13 @@ class RefinementStep(PairScorer):
     Args:
         hidden_channels (int): latent size :math:`d`.
         chunk_elements (int, optional): working-set size (floats) of the
-            per-pair kernels.
+            per-pair kernels; ``None``
+            (default):
+            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
     """
 
     def __init__(self, hidden_channels: int,
-                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
+                 chunk_elements: Optional[int] = None):
         super().__init__(hidden_channels, chunk_elements)
         d = hidden_channels
         self._add_incidence_mlp(previous=True)
@@ -186,7 +187,9 @@ class HypergraphRefiner(RecurrentModel):
             instead of one shared (the ablation of the paper).
             (default: :obj:`False`)
         chunk_elements (int, optional): working-set size (floats) of the
-            per-pair kernels.
+            per-pair kernels; ``None``
+            (default):
+            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
         num_candidates (int, optional): keep only :math:`K` candidate nodes
             per slot, chosen and refreshed by the model
             (:mod:`~torch_geometric_hyper.nn.candidates`): a step then costs
@@ -222,7 +225,7 @@ class HypergraphRefiner(RecurrentModel):
 
     def __init__(self, in_channels: int, hidden_channels: int, max_edges: int,
                  num_iterations: int = 16, stacked: bool = False,
-                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+                 chunk_elements: Optional[int] = None,
                  checkpoint: Union[bool, str] = 'auto',
                  num_candidates: Optional[int] = None):
         super().__init__()
@@ -415,7 +418,7 @@ class StackedHypergraphRefiner(HypergraphRefiner):
 
     def __init__(self, in_channels: int, hidden_channels: int, max_edges: int,
                  num_iterations: int = 16,
-                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+                 chunk_elements: Optional[int] = None,
                  checkpoint: Union[bool, str] = 'auto',
                  num_candidates: Optional[int] = None):
         super().__init__(in_channels, hidden_channels, max_edges,

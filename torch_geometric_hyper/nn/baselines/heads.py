@@ -17,7 +17,6 @@ from torch_geometric_hyper.nn.base import (  # noqa: F401 (re-exported)
     positive_int,
 )
 from torch_geometric_hyper.nn.functional import (
-    DEFAULT_CHUNK_ELEMENTS,
     CandidateIncidence,
 )
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
@@ -39,11 +38,13 @@ class HyperedgeHead(PairScorer):
     Args:
         hidden_channels (int): latent size :math:`d`.
         chunk_elements (int, optional): working-set size (floats) of the
-            per-pair kernel.
+            per-pair kernel; ``None``
+            (default):
+            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
     """
 
     def __init__(self, hidden_channels: int,
-                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
+                 chunk_elements: Optional[int] = None):
         super().__init__(hidden_channels, chunk_elements)
         self._add_incidence_mlp(previous=False)
         self.register_buffer('_zero', torch.zeros(hidden_channels),
@@ -135,7 +136,7 @@ class SlotBaseline(Configurable, Module):
         self.slot_mu = Parameter(torch.empty(d))
         self.slot_log_sigma = Parameter(torch.empty(d))
 
-    def _finish_init(self, chunk_elements: int):
+    def _finish_init(self, chunk_elements: Optional[int]):
         self.head = HyperedgeHead(self.hidden_channels, chunk_elements)
         self.reset_parameters()
 

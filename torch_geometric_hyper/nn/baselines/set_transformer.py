@@ -15,7 +15,6 @@ from torch_geometric_hyper.nn.baselines.heads import (  # noqa: F401
     positive_int,
     reset_slot_parameters,
 )
-from torch_geometric_hyper.nn.functional import DEFAULT_CHUNK_ELEMENTS
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
 
@@ -181,7 +180,9 @@ class SetTransformer(SlotBaseline):
         ff_channels (int, optional): hidden size of each block's rFF
             (default :math:`d`).
         chunk_elements (int, optional): working-set size of the incidence
-            kernel.
+            kernel; ``None``
+            (default):
+            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
 
     Shapes:
         - **input:** node features :math:`(N, F)`, batch vector :math:`(N)`
@@ -203,7 +204,7 @@ class SetTransformer(SlotBaseline):
                  num_heads: int = 4, num_encoder_layers: int = 1,
                  num_decoder_layers: int = 1,
                  ff_channels: Optional[int] = None,
-                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
+                 chunk_elements: Optional[int] = None):
         super().__init__(in_channels, hidden_channels, max_edges)
         d = self.hidden_channels
         positive_int('num_encoder_layers', num_encoder_layers)

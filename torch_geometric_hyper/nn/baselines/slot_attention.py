@@ -16,7 +16,6 @@ from torch_geometric_hyper.nn.baselines.heads import (
     reset_slot_parameters,
 )
 from torch_geometric_hyper.nn.deepsets import DeepSet
-from torch_geometric_hyper.nn.functional import DEFAULT_CHUNK_ELEMENTS
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
 
@@ -64,7 +63,9 @@ class SlotAttention(SlotBaseline):
         epsilon (float, optional): :math:`\varepsilon` of the weighted mean.
             (default: :obj:`1e-8`)
         chunk_elements (int, optional): working-set size of the incidence
-            kernel.
+            kernel; ``None``
+            (default):
+            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
 
     Shapes:
         - **input:** node features :math:`(N, F)`, batch vector :math:`(N)`
@@ -85,7 +86,7 @@ class SlotAttention(SlotBaseline):
     def __init__(self, in_channels: int, hidden_channels: int, max_edges: int,
                  num_iterations: int = 3, mlp_channels: Optional[int] = None,
                  epsilon: float = 1e-8,
-                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
+                 chunk_elements: Optional[int] = None):
         super().__init__(in_channels, hidden_channels, max_edges)
         d = self.hidden_channels
         self.num_iterations = positive_int('num_iterations', num_iterations)
