@@ -85,11 +85,10 @@ def resolve_backend(backend: str, columns: int,
     ``lapjvh`` solves square problems 1.2-3.4x faster than scipy, from
     16 x 16 to 196 x 196 (56 x 56: 0.17 against 0.35 ms untrained, 0.047
     against 0.082 ms after 150 batches; 196 x 196 untrained: 3.6 against
-    12.1 ms), but pads
-    rectangular ones to a square and is then about 2x slower (56 x 64:
-    0.76 against 0.40 ms untrained; 196 x 250: 24 against 13 ms). The
-    ``lapjv`` solver is slow on the near ties of a young model's costs
-    and is not used.
+    12.1 ms), but pads rectangular ones to a square and is then about 2x
+    slower (56 x 64: 0.76 against 0.40 ms untrained; 196 x 250: 24
+    against 13 ms). The ``lapjv`` solver is slow on the near ties of a
+    young model's costs and is not used.
     """
     if backend == 'auto':
         rows = columns if rows is None else rows

@@ -392,8 +392,8 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
             of :meth:`CandidateIncidence.complete`, or one with ``K``
             pairs in every slot, then runs a dense kernel (the same
             values, with fewer per-pair gathers).
-        chunk_elements (int, optional): working-set size in floats; ``None``
-            (default): :func:`default_chunk_elements`.
+        chunk_elements (int, optional): working-set size in floats;
+            ``None`` (default): :func:`default_chunk_elements`.
 
     Returns:
         torch.Tensor: ``[nnz]`` logits.
@@ -510,8 +510,7 @@ def incidence_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
             ``[M, d]`` slot features (``to_slots=False``).
         to_slots (bool): direction of the aggregation.
         chunk_elements (int, optional): working-set size of the backward
-            SDDMM; ``None``
-            (default): :func:`default_chunk_elements`.
+            SDDMM; ``None`` (default): :func:`default_chunk_elements`.
     """
     if torch.compiler.is_compiling():
         src, dst = (inc.node, inc.slot) if to_slots else (inc.slot, inc.node)

@@ -344,8 +344,7 @@ class GraphRefinementStep(PairScorer):
     Args:
         hidden_channels (int): latent size :math:`d`.
         chunk_elements (int, optional): working-set size (floats) of the
-            per-pair kernels; ``None``
-            (default):
+            per-pair kernels; ``None`` (default):
             :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
     """
 
@@ -443,8 +442,7 @@ class GraphRefiner(RecurrentModel):
         stacked (bool, optional): :math:`T` separate step modules instead
             of one shared. (default: :obj:`False`)
         chunk_elements (int, optional): working-set size (floats) of the
-            per-pair kernels; ``None``
-            (default):
+            per-pair kernels; ``None`` (default):
             :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
         checkpoint (bool or str, optional): recompute each step's
             activations in the backward pass; ``'auto'`` only when one

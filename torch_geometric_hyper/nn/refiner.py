@@ -62,8 +62,7 @@ class RefinementStep(PairScorer):
     Args:
         hidden_channels (int): latent size :math:`d`.
         chunk_elements (int, optional): working-set size (floats) of the
-            per-pair kernels; ``None``
-            (default):
+            per-pair kernels; ``None`` (default):
             :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
     """
 
@@ -187,8 +186,7 @@ class HypergraphRefiner(RecurrentModel):
             instead of one shared (the ablation of the paper).
             (default: :obj:`False`)
         chunk_elements (int, optional): working-set size (floats) of the
-            per-pair kernels; ``None``
-            (default):
+            per-pair kernels; ``None`` (default):
             :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
         num_candidates (int, optional): keep only :math:`K` candidate nodes
             per slot, chosen and refreshed by the model

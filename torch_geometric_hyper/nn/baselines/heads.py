@@ -38,8 +38,7 @@ class HyperedgeHead(PairScorer):
     Args:
         hidden_channels (int): latent size :math:`d`.
         chunk_elements (int, optional): working-set size (floats) of the
-            per-pair kernel; ``None``
-            (default):
+            per-pair kernel; ``None`` (default):
             :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
     """
 

@@ -180,8 +180,7 @@ class SetTransformer(SlotBaseline):
         ff_channels (int, optional): hidden size of each block's rFF
             (default :math:`d`).
         chunk_elements (int, optional): working-set size of the incidence
-            kernel; ``None``
-            (default):
+            kernel; ``None`` (default):
             :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
 
     Shapes:

@@ -63,8 +63,7 @@ class SlotAttention(SlotBaseline):
         epsilon (float, optional): :math:`\varepsilon` of the weighted mean.
             (default: :obj:`1e-8`)
         chunk_elements (int, optional): working-set size of the incidence
-            kernel; ``None``
-            (default):
+            kernel; ``None`` (default):
             :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
 
     Shapes:
