@@ -13,9 +13,21 @@ training CPU seconds and batches; runs that never reach it count as not
 reached). Writes CSV (one row per run and evaluation), JSON and a PNG
 (median with min-max band against batches and wall seconds).
 
+With two models or more, a paired table compares each model with the
+first of ``--models`` (``--baseline``) seed by seed: at each evaluation
+point, the mean, standard deviation and standard error of the difference
+in F1 over the seeds both ran, with a 95 % t interval. ``--paired-from
+B`` adds a row that first averages each run's F1 over its evaluations at
+B batches or more (less noise than one evaluation). ``--collect FILE ...``
+trains nothing: it summarises the runs stored in earlier JSON outputs of
+this script, which must share their settings.
+
     python benchmarks/learning_curve.py --models refiner set_transformer \\
         --seeds 1 2 3 --batches 300 --eval-every 25 --threads 2
     python benchmarks/learning_curve.py --quick     # tiny, about a minute
+    python benchmarks/learning_curve.py --models refiner refiner_k16 \
+        --collect benchmarks/results/a.json benchmarks/results/b.json \
+        --paired-from 300 --name paired_ab
 
 Models: ``refiner`` (backprop with skips, activation checkpointing as the
 model's default), ``refiner_nockpt`` (the same with checkpointing off),
@@ -57,6 +69,15 @@ def parse_args(argv=None):
     p.add_argument('--target', type=float, default=0.43,
                    help='reference F1 whose time to reach is reported')
     p.add_argument('--root', default=osp.join('data', 'bench_hull'))
+    p.add_argument('--baseline', default=None, choices=MODELS,
+                   help='model the others are compared with in the paired '
+                        'table (default: the first of --models)')
+    p.add_argument('--paired-from', type=int, default=None, metavar='B',
+                   help='paired table: also compare the runs\' mean F1 '
+                        'over their evaluations at B batches or more')
+    p.add_argument('--collect', nargs='+', default=None, metavar='JSON',
+                   help='train nothing; summarise the runs of these JSON '
+                        'outputs of this script (same settings)')
     args = p.parse_args(argv)
     quick = args.quick
     C.apply_defaults(args, hidden=16 if quick else 128,
@@ -72,7 +93,124 @@ def parse_args(argv=None):
     for name in ('batches', 'eval_every', 'batch_size', 'hidden'):
         if getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be positive')
+    if args.baseline is None:
+        args.baseline = args.models[0]
+    elif args.baseline not in args.models:
+        p.error(f"--baseline {args.baseline} is not one of --models "
+                f"{' '.join(args.models)}")
     return args
+
+
+# settings that change what a run learns: runs collected together must
+# share them
+SETTINGS = ('num_points', 'hidden', 'T', 'B', 'S', 'batch_size', 'lr',
+            'train_samples', 'val_samples', 'quick')
+
+
+def settings(args) -> dict:
+    return {k: getattr(args, k) for k in SETTINGS}
+
+
+def collect(args, files):
+    """Rows of earlier runs (JSON outputs of this script) of ``--models``,
+    checked to share this invocation's settings; a model and seed may come
+    from one file only."""
+    import json
+    rows, origin = [], {}
+    want = settings(args)
+    for path in files:
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f"--collect: no file '{path}'; pass the .json outputs of "
+                f"benchmarks/learning_curve.py")
+        with open(path) as f:
+            data = json.load(f)
+        meta = data.get('meta', {})
+        got = meta.get('settings')
+        if got is None:  # older outputs: re-read their command line
+            got = settings(parse_args([a for a in meta.get('argv', [])]))
+        diff = {k: (got.get(k), v) for k, v in want.items()
+                if got.get(k) != v}
+        if diff:
+            raise ValueError(
+                f"--collect: '{path}' ran with other settings than these: "
+                + ', '.join(f'{k} {a} (here {b})'
+                            for k, (a, b) in diff.items())
+                + '; pass the same options as its runs used')
+        for r in data['rows']:
+            if r['model'] not in args.models:
+                continue
+            key = (r['model'], r['seed'])
+            if origin.setdefault(key, path) != path:
+                raise ValueError(
+                    f"--collect: {r['model']} seed {r['seed']} is in both "
+                    f"'{origin[key]}' and '{path}'; leave one out")
+            rows.append(dict(r))
+    if not rows:
+        raise ValueError(f"--collect: no runs of {' '.join(args.models)} "
+                         f"in {' '.join(files)}")
+    return rows
+
+
+def _t95(dof: int) -> float:
+    from scipy.stats import t
+    return float(t.ppf(0.975, dof))
+
+
+def paired(rows, baseline: str, models, paired_from=None):
+    """Seed-by-seed differences ``model - baseline`` in reference and strict
+    F1 at each evaluation point both runs of a seed have, and (with
+    ``paired_from``) of each run's mean F1 over its evaluations at
+    ``paired_from`` batches or more."""
+    runs = {}
+    for r in rows:
+        runs.setdefault((r['model'], r['seed']), {})[r['batches']] = r
+    out = []
+
+    def stats(model, label, diffs_ref, diffs_strict, n_batches):
+        n = len(diffs_ref)
+        mean = statistics.fmean(diffs_ref)
+        sd = statistics.stdev(diffs_ref) if n > 1 else float('nan')
+        se = sd / n ** 0.5 if n > 1 else float('nan')
+        half = _t95(n - 1) * se if n > 1 else float('nan')
+        out.append({'model': model, 'baseline': baseline, 'batches': label,
+                    'at_batches': n_batches, 'seeds': n,
+                    'mean_diff_reference': mean, 'sd_diff_reference': sd,
+                    'se_diff_reference': se,
+                    'ci95_low_reference': mean - half,
+                    'ci95_high_reference': mean + half,
+                    'median_diff_reference': statistics.median(diffs_ref),
+                    'mean_diff_strict': statistics.fmean(diffs_strict),
+                    'wins': sum(d > 0 for d in diffs_ref)})
+
+    for model in models:
+        if model == baseline:
+            continue
+        seeds = sorted(s for (m, s) in runs if m == model
+                       and (baseline, s) in runs)
+        if not seeds:
+            continue
+        points = sorted(set.intersection(*[
+            set(runs[(model, s)]) & set(runs[(baseline, s)])
+            for s in seeds]))
+        for b in points:
+            a = [runs[(model, s)][b] for s in seeds]
+            z = [runs[(baseline, s)][b] for s in seeds]
+            stats(model, str(b), [x['f1_reference'] - y['f1_reference']
+                                  for x, y in zip(a, z)],
+                  [x['f1'] - y['f1'] for x, y in zip(a, z)], b)
+        late = [b for b in points
+                if paired_from is not None and b >= paired_from]
+        if late:
+            def avg(run, key):
+                return statistics.fmean(run[b][key] for b in late)
+            stats(model, f'mean {late[0]}-{late[-1]}',
+                  [avg(runs[(model, s)], 'f1_reference') -
+                   avg(runs[(baseline, s)], 'f1_reference') for s in seeds],
+                  [avg(runs[(model, s)], 'f1') - avg(runs[(baseline, s)],
+                                                     'f1') for s in seeds],
+                  late[-1])
+    return out
 
 
 def build(args, model_name: str, max_edges: int):
@@ -233,6 +371,58 @@ def main(argv=None):
     if started is None:
         return None
     argv, args = started
+    if args.collect:
+        rows = collect(args, args.collect)
+    else:
+        rows = train_all(argv, args)
+    summary = summarise(rows, args.target)
+    pairs = paired(rows, args.baseline, args.models, args.paired_from)
+    title = (f'Learning curves, convex hull n={args.num_points}, '
+             f'd={args.hidden}, T={args.T}, B={args.B}, S={args.S}, batch '
+             f'{args.batch_size}, {args.threads} thread(s)')
+    if args.collect:
+        title += f', collected from {len(args.collect)} file(s)'
+    out = C.finish(args, rows, [
+        ('model', 'model', ''), ('seed', 'seed', 'd'),
+        ('batches', 'batches', 'd'), ('wall_s', 'wall s', '.1f'),
+        ('cpu_s', 'CPU s', '.1f'), ('f1', 'F1', '.3f'),
+        ('f1_reference', 'F1 ref', '.3f'), ('f1_dedup', 'F1 dedup', '.3f'),
+        ('duplicates', 'dup/set', '.2f')], plot, title,
+        extra_meta={'summary': summary, 'paired': pairs,
+                    'target': args.target, 'settings': settings(args),
+                    'collected': list(args.collect or [])})
+    C.print_table(summary, [
+        ('model', 'model', ''), ('reached', f'reached {args.target}', ''),
+        ('median_wall_s_to_target', 'median wall s', '.1f'),
+        ('median_cpu_s_to_target', 'median CPU s', '.1f'),
+        ('median_batches_to_target', 'median batches', '.0f'),
+        ('final_f1_reference_median', 'final F1 ref (median)', '.3f'),
+        ('final_f1_reference_min', 'min', '.3f'),
+        ('final_f1_reference_max', 'max', '.3f'),
+        ('final_f1_median', 'final F1 (median)', '.3f'),
+        ('final_f1_dedup_median', 'final F1 dedup (median)', '.3f'),
+        ('final_duplicates_median', 'dup/set (median)', '.2f')],
+        f'Time to reference F1 {args.target} (median over seeds)')
+    if pairs:
+        C.print_table(pairs, [
+            ('model', 'model', ''), ('batches', 'batches', ''),
+            ('seeds', 'seeds', 'd'),
+            ('mean_diff_reference', 'mean diff F1 ref', '+.3f'),
+            ('sd_diff_reference', 'SD', '.3f'),
+            ('se_diff_reference', 'SE', '.3f'),
+            ('ci95_low_reference', '95% low', '+.3f'),
+            ('ci95_high_reference', '95% high', '+.3f'),
+            ('median_diff_reference', 'median diff', '+.3f'),
+            ('mean_diff_strict', 'mean diff F1', '+.3f'),
+            ('wins', 'wins', 'd')],
+            f'Paired by seed: model minus {args.baseline}')
+    out['paired'] = pairs
+    return out
+
+
+def train_all(argv, args):
+    """Trains every model and seed, each in a fresh process; returns the
+    rows (one per run and evaluation)."""
     # data first, so that runs do not race to generate it
     from torch_geometric_hyper.datasets import ConvexHull
     for split, num in (('train', args.train_samples),
@@ -251,30 +441,7 @@ def main(argv=None):
                   f"(reference {res['points'][-1]['f1_reference']:.3f}) "
                   f"after {res['points'][-1]['batches']} batches, "
                   f"{res['points'][-1]['wall_s']:.0f} s", flush=True)
-    summary = summarise(rows, args.target)
-    title = (f'Learning curves, convex hull n={args.num_points}, '
-             f'd={args.hidden}, T={args.T}, B={args.B}, S={args.S}, batch '
-             f'{args.batch_size}, {args.threads} thread(s)')
-    out = C.finish(args, rows, [
-        ('model', 'model', ''), ('seed', 'seed', 'd'),
-        ('batches', 'batches', 'd'), ('wall_s', 'wall s', '.1f'),
-        ('cpu_s', 'CPU s', '.1f'), ('f1', 'F1', '.3f'),
-        ('f1_reference', 'F1 ref', '.3f'), ('f1_dedup', 'F1 dedup', '.3f'),
-        ('duplicates', 'dup/set', '.2f')], plot, title,
-        extra_meta={'summary': summary, 'target': args.target})
-    C.print_table(summary, [
-        ('model', 'model', ''), ('reached', f'reached {args.target}', ''),
-        ('median_wall_s_to_target', 'median wall s', '.1f'),
-        ('median_cpu_s_to_target', 'median CPU s', '.1f'),
-        ('median_batches_to_target', 'median batches', '.0f'),
-        ('final_f1_reference_median', 'final F1 ref (median)', '.3f'),
-        ('final_f1_reference_min', 'min', '.3f'),
-        ('final_f1_reference_max', 'max', '.3f'),
-        ('final_f1_median', 'final F1 (median)', '.3f'),
-        ('final_f1_dedup_median', 'final F1 dedup (median)', '.3f'),
-        ('final_duplicates_median', 'dup/set (median)', '.2f')],
-        f'Time to reference F1 {args.target} (median over seeds)')
-    return out
+    return rows
 
 
 if __name__ == '__main__':

@@ -25,6 +25,11 @@ def test_learning_curve_quick_outputs(tmp_path):
     assert [s['reached'] for s in summary] == ['2/2', '2/2']
     assert all(s['median_batches_to_target'] == 2 for s in summary)
     assert 'Time to reference F1' in out
+    # two models: the paired table compares set_transformer with refiner
+    pairs = meta['meta']['paired']
+    assert [(p['model'], p['batches'], p['seeds']) for p in pairs] == \
+        [('set_transformer', '2', 2), ('set_transformer', '4', 2)]
+    assert 'Paired by seed: model minus refiner' in out
 
 
 def test_summary_median_counts_unreached_runs_as_late():
@@ -50,3 +55,113 @@ def test_summary_median_counts_unreached_runs_as_late():
     rows = run(1, [0.1]) + run(2, [0.2]) + run(3, [0.5])
     assert mod.summarise(rows, 0.43)[0]['median_batches_to_target'] == \
         float('inf')
+
+
+def _run(model, seed, f1s, step=10):
+    return [{'model': model, 'seed': seed, 'batches': step * (i + 1),
+             'wall_s': 1.0 * (i + 1), 'cpu_s': 2.0 * (i + 1), 'f1': f - 0.1,
+             'f1_reference': f, 'f1_dedup': f, 'duplicates': 0.0}
+            for i, f in enumerate(f1s)]
+
+
+def test_paired_differences_by_seed():
+    import math
+    from tests.conftest import load_script
+    mod = load_script('benchmarks/learning_curve.py')
+    rows = (_run('refiner', 1, [0.1, 0.3, 0.4]) +
+            _run('refiner_k16', 1, [0.2, 0.3, 0.5]) +
+            _run('refiner', 2, [0.1, 0.2, 0.4]) +
+            _run('refiner_k16', 2, [0.1, 0.4, 0.4]) +
+            _run('refiner', 3, [0.2, 0.2, 0.3]) +
+            _run('refiner_k16', 3, [0.2, 0.2, 0.6]) +
+            # a seed the baseline did not run is left out
+            _run('refiner_k16', 4, [0.9, 0.9, 0.9]))
+    pairs = mod.paired(rows, 'refiner', ['refiner', 'refiner_k16'],
+                       paired_from=20)
+    assert [p['batches'] for p in pairs] == ['10', '20', '30', 'mean 20-30']
+    assert all(p['seeds'] == 3 and p['baseline'] == 'refiner'
+               for p in pairs)
+    at30 = pairs[2]  # differences 0.1, 0.0, 0.3
+    assert math.isclose(at30['mean_diff_reference'], 0.4 / 3)
+    sd = math.sqrt(((0.1 - 0.4 / 3) ** 2 + (0.4 / 3) ** 2 +
+                    (0.3 - 0.4 / 3) ** 2) / 2)
+    assert math.isclose(at30['sd_diff_reference'], sd)
+    assert math.isclose(at30['se_diff_reference'], sd / math.sqrt(3))
+    # t quantile with 2 degrees of freedom: 4.303
+    assert math.isclose(at30['ci95_high_reference'] -
+                        at30['mean_diff_reference'],
+                        4.3027 * sd / math.sqrt(3), rel_tol=1e-4)
+    assert math.isclose(at30['median_diff_reference'], 0.1)
+    assert at30['wins'] == 2
+    # strict F1 is 0.1 below the reference one in every run: same diffs
+    assert math.isclose(at30['mean_diff_strict'], 0.4 / 3)
+    # per seed, the mean over 20 and 30 batches: 0.05, 0.1, 0.15
+    late = pairs[3]
+    assert late['at_batches'] == 30
+    assert math.isclose(late['mean_diff_reference'], 0.1)
+    # one model: nothing to pair
+    assert mod.paired(rows, 'refiner', ['refiner']) == []
+
+
+def _results_file(path, mod, rows, argv=('--num-points', '30')):
+    import json
+    args = mod.parse_args(list(argv))
+    with open(path, 'w') as f:
+        json.dump({'meta': {'settings': mod.settings(args)}, 'rows': rows},
+                  f)
+    return str(path)
+
+
+def test_collect_merges_runs_of_several_files(tmp_path):
+    import json
+    from tests.conftest import load_script
+    mod = load_script('benchmarks/learning_curve.py')
+    a = _results_file(tmp_path / 'a.json', mod,
+                      _run('refiner', 1, [0.1, 0.3]) +
+                      _run('refiner_k16', 1, [0.1, 0.4]))
+    b = _results_file(tmp_path / 'b.json', mod,
+                      _run('refiner', 2, [0.2, 0.3]) +
+                      _run('refiner_k16', 2, [0.2, 0.2]) +
+                      _run('set_transformer', 2, [0.5, 0.5]))
+    out = mod.main(['--models', 'refiner', 'refiner_k16', '--collect', a, b,
+                    '--out', str(tmp_path / 'out'), '--name', 'both'])
+    # set_transformer was not asked for
+    assert {(r['model'], r['seed']) for r in out['rows']} == {
+        ('refiner', 1), ('refiner_k16', 1), ('refiner', 2),
+        ('refiner_k16', 2)}
+    assert [(p['batches'], p['seeds']) for p in out['paired']] == \
+        [('10', 2), ('20', 2)]
+    assert abs(out['paired'][1]['mean_diff_reference'] - 0.0) < 1e-12
+    meta = json.load(open(tmp_path / 'out' / 'both.json'))['meta']
+    assert meta['collected'] == [a, b]
+    assert meta['settings']['num_points'] == 30
+
+
+def test_collect_refuses_mismatched_or_repeated_runs(tmp_path):
+    import pytest
+    from tests.conftest import load_script
+    mod = load_script('benchmarks/learning_curve.py')
+    a = _results_file(tmp_path / 'a.json', mod, _run('refiner', 1, [0.1]))
+    other = _results_file(tmp_path / 'n50.json', mod,
+                          _run('refiner', 2, [0.1]),
+                          argv=('--num-points', '50'))
+    again = _results_file(tmp_path / 'again.json', mod,
+                          _run('refiner', 1, [0.2]))
+    args = mod.parse_args(['--models', 'refiner'])
+    with pytest.raises(ValueError, match='num_points 50 \\(here 30\\)'):
+        mod.collect(args, [a, other])
+    with pytest.raises(ValueError, match='refiner seed 1 is in both'):
+        mod.collect(args, [a, again])
+    with pytest.raises(FileNotFoundError, match='missing.json'):
+        mod.collect(args, [str(tmp_path / 'missing.json')])
+    with pytest.raises(ValueError, match='no runs of refiner_k16'):
+        mod.collect(mod.parse_args(['--models', 'refiner_k16']), [a])
+    # older outputs without 'settings' are read from their command line
+    import json
+    with open(tmp_path / 'old.json', 'w') as f:
+        json.dump({'meta': {'argv': ['--num-points', '50', '--threads', '1']},
+                   'rows': _run('refiner', 3, [0.3])}, f)
+    with pytest.raises(ValueError, match='num_points 50'):
+        mod.collect(args, [str(tmp_path / 'old.json')])
+    assert len(mod.collect(mod.parse_args(['--num-points', '50']),
+                           [str(tmp_path / 'old.json')])) == 1
