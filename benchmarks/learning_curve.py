@@ -25,8 +25,8 @@ this script, which must share their settings.
     python benchmarks/learning_curve.py --models refiner set_transformer \\
         --seeds 1 2 3 --batches 300 --eval-every 25 --threads 2
     python benchmarks/learning_curve.py --quick     # tiny, about a minute
-    python benchmarks/learning_curve.py --models refiner refiner_k16 \
-        --collect benchmarks/results/a.json benchmarks/results/b.json \
+    python benchmarks/learning_curve.py --models refiner refiner_k16 \\
+        --collect benchmarks/results/a.json benchmarks/results/b.json \\
         --paired-from 300 --name paired_ab
 
 Models: ``refiner`` (backprop with skips, activation checkpointing as the
