@@ -31,10 +31,12 @@ this script, which must share their settings.
 
 Models: ``refiner`` (backprop with skips, activation checkpointing as the
 model's default), ``refiner_nockpt`` (the same with checkpointing off),
-``refiner_k16`` (16 candidate nodes per slot, ``num_candidates=16``),
+``refiner_k16`` (16 candidate nodes per slot, ``num_candidates=16``; any
+``refiner_k<K>`` sets another K),
 ``stacked``, ``set_transformer``, ``slot_attention`` (one-shot, matched
 loss).
 """
+import argparse
 import os
 import os.path as osp
 import statistics
@@ -48,10 +50,30 @@ MODELS = ('refiner', 'refiner_nockpt', 'refiner_k16', 'stacked',
           'set_transformer', 'slot_attention')
 
 
+def model_name(text: str) -> str:
+    """Checks a ``--models`` entry: one of :data:`MODELS`, or
+    ``refiner_k<K>`` (K candidate nodes per slot, K >= 1)."""
+    k = text[len('refiner_k'):] if text.startswith('refiner_k') else ''
+    if text in MODELS or (k.isdigit() and int(k) >= 1):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"unknown model '{text}': use one of {', '.join(MODELS)}, or "
+        f"refiner_k<K> for K candidate nodes per slot (e.g. refiner_k24)")
+
+
+def model_order(name: str):
+    """Sort key: the order of :data:`MODELS`, refiner_k<K> by K after
+    refiner_k16's place."""
+    if name in MODELS:
+        return (MODELS.index(name), 0)
+    return (MODELS.index('refiner_k16'), int(name[len('refiner_k'):]))
+
+
 def parse_args(argv=None):
     p = C.base_parser(__doc__, 'learning_curve')
     p.add_argument('--models', nargs='+', default=['refiner'],
-                   choices=MODELS)
+                   type=model_name, metavar='MODEL',
+                   help=f"{', '.join(MODELS)}, or refiner_k<K>")
     p.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3])
     p.add_argument('--num-points', type=int, default=30)
     p.add_argument('--hidden', type=int, default=None)
@@ -69,7 +91,7 @@ def parse_args(argv=None):
     p.add_argument('--target', type=float, default=0.43,
                    help='reference F1 whose time to reach is reported')
     p.add_argument('--root', default=osp.join('data', 'bench_hull'))
-    p.add_argument('--baseline', default=None, choices=MODELS,
+    p.add_argument('--baseline', default=None, type=model_name,
                    help='model the others are compared with in the paired '
                         'table (default: the first of --models)')
     p.add_argument('--paired-from', type=int, default=None, metavar='B',
@@ -219,12 +241,13 @@ def build(args, model_name: str, max_edges: int):
                                           StackedHypergraphRefiner)
     from torch_geometric_hyper.train import BackpropWithSkips, OneShot
     d, T = args.hidden, args.T
-    if model_name in ('refiner', 'refiner_nockpt', 'refiner_k16', 'stacked'):
+    if model_name in ('refiner', 'refiner_nockpt', 'stacked') or \
+            model_name.startswith('refiner_k'):
         Model = StackedHypergraphRefiner if model_name == 'stacked' \
             else HypergraphRefiner
         kw = {'checkpoint': False} if model_name == 'refiner_nockpt' else {}
-        if model_name == 'refiner_k16':
-            kw = {'num_candidates': 16}
+        if model_name.startswith('refiner_k'):
+            kw = {'num_candidates': int(model_name[len('refiner_k'):])}
         model = Model(3, d, max_edges, T, **kw)
         trainer = BackpropWithSkips(T, args.B, args.S, seed=args.seed)
         return model, trainer, {'num_iterations': T}
@@ -301,7 +324,7 @@ def summarise(rows, target):
     median over seeds of the first wall/CPU seconds and batches at which
     the reference F1 reached ``target``."""
     out = []
-    models = sorted({r['model'] for r in rows}, key=MODELS.index)
+    models = sorted({r['model'] for r in rows}, key=model_order)
     for model in models:
         runs = {}
         for r in rows:
@@ -341,7 +364,7 @@ def summarise(rows, target):
 def plot(rows):
     fig, axes = C.new_figure(2)
     for i, model in enumerate(sorted({r['model'] for r in rows},
-                                     key=MODELS.index)):
+                                     key=model_order)):
         sub = [r for r in rows if r['model'] == model]
         for ax, x in ((axes[0], 'batches'), (axes[1], 'wall_s')):
             by_batch = {}

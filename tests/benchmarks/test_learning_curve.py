@@ -165,3 +165,23 @@ def test_collect_refuses_mismatched_or_repeated_runs(tmp_path):
         mod.collect(args, [str(tmp_path / 'old.json')])
     assert len(mod.collect(mod.parse_args(['--num-points', '50']),
                            [str(tmp_path / 'old.json')])) == 1
+
+
+def test_models_with_any_number_of_candidates(capsys):
+    import pytest
+    from tests.conftest import load_script
+    mod = load_script('benchmarks/learning_curve.py')
+    args = mod.parse_args(['--models', 'refiner', 'refiner_k24',
+                           'refiner_k16', '--quick'])
+    assert args.models == ['refiner', 'refiner_k24', 'refiner_k16']
+    model, _, _ = mod.build(args, 'refiner_k24', 12)
+    assert model.num_candidates == 24
+    model, _, _ = mod.build(args, 'refiner', 12)
+    assert model.num_candidates is None
+    assert sorted(['refiner_k24', 'set_transformer', 'refiner_k16',
+                   'refiner'], key=mod.model_order) == \
+        ['refiner', 'refiner_k16', 'refiner_k24', 'set_transformer']
+    for bad in ('refiner_k0', 'refiner_kx', 'transformer'):
+        with pytest.raises(SystemExit):
+            mod.parse_args(['--models', bad])
+        assert f"unknown model '{bad}'" in capsys.readouterr().err
