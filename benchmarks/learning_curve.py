@@ -50,11 +50,16 @@ MODELS = ('refiner', 'refiner_nockpt', 'refiner_k16', 'stacked',
           'set_transformer', 'slot_attention')
 
 
+def candidates_of(name: str):
+    """K of a ``refiner_k<K>`` model name (K >= 1), else ``None``."""
+    k = name[len('refiner_k'):] if name.startswith('refiner_k') else ''
+    return int(k) if k.isdigit() and int(k) >= 1 else None
+
+
 def model_name(text: str) -> str:
     """Checks a ``--models`` entry: one of :data:`MODELS`, or
     ``refiner_k<K>`` (K candidate nodes per slot, K >= 1)."""
-    k = text[len('refiner_k'):] if text.startswith('refiner_k') else ''
-    if text in MODELS or (k.isdigit() and int(k) >= 1):
+    if text in MODELS or candidates_of(text) is not None:
         return text
     raise argparse.ArgumentTypeError(
         f"unknown model '{text}': use one of {', '.join(MODELS)}, or "
@@ -66,7 +71,7 @@ def model_order(name: str):
     refiner_k16's place."""
     if name in MODELS:
         return (MODELS.index(name), 0)
-    return (MODELS.index('refiner_k16'), int(name[len('refiner_k'):]))
+    return (MODELS.index('refiner_k16'), candidates_of(name))
 
 
 def parse_args(argv=None):
@@ -150,7 +155,7 @@ def collect(args, files):
         meta = data.get('meta', {})
         got = meta.get('settings')
         if got is None:  # older outputs: re-read their command line
-            got = settings(parse_args([a for a in meta.get('argv', [])]))
+            got = settings(parse_args(list(meta.get('argv', []))))
         diff = {k: (got.get(k), v) for k, v in want.items()
                 if got.get(k) != v}
         if diff:
@@ -241,13 +246,13 @@ def build(args, model_name: str, max_edges: int):
                                           StackedHypergraphRefiner)
     from torch_geometric_hyper.train import BackpropWithSkips, OneShot
     d, T = args.hidden, args.T
-    if model_name in ('refiner', 'refiner_nockpt', 'stacked') or \
-            model_name.startswith('refiner_k'):
+    k = candidates_of(model_name)
+    if model_name in ('refiner', 'refiner_nockpt', 'stacked') or k:
         Model = StackedHypergraphRefiner if model_name == 'stacked' \
             else HypergraphRefiner
         kw = {'checkpoint': False} if model_name == 'refiner_nockpt' else {}
-        if model_name.startswith('refiner_k'):
-            kw = {'num_candidates': int(model_name[len('refiner_k'):])}
+        if k:
+            kw = {'num_candidates': k}
         model = Model(3, d, max_edges, T, **kw)
         trainer = BackpropWithSkips(T, args.B, args.S, seed=args.seed)
         return model, trainer, {'num_iterations': T}
