@@ -128,6 +128,51 @@ def test_pair_mlp_complete_kernel_equals_the_pair_kernel(device):
                         chunk_elements=2 * 4 * 5)
 
 
+def test_complete_layout_knows_graphs_of_one_size():
+    # nodes_per_graph is n for B graphs of n nodes each, stored graph
+    # after graph, and 0 for sizes that differ or an unsorted batch
+    def size(batch, num_graphs):
+        return CandidateIncidence.complete(torch.tensor(batch), num_graphs,
+                                           2).nodes_per_graph
+    assert size([0, 0, 0, 1, 1, 1], 2) == 3
+    assert size([0, 0], 1) == 2
+    assert size([0, 0, 0, 1, 1, 2], 3) == 0
+    assert size([0, 1, 0, 1], 2) == 0
+    assert size([0, 0, 1, 1], 3) == 0  # an empty third graph
+    assert CandidateIncidence.build(
+        CandidateIncidence.complete(torch.tensor([0, 1]), 2, 2).index, 2,
+        4).nodes_per_graph == 0
+
+
+@pytest.mark.parametrize('chunk_elements', [3 * 4 * 5, 2 * 3 * 4 * 5,
+                                            4 * 5, 2 * 4 * 5, 5 * 4 * 5])
+def test_pair_mlp_kernel_for_graphs_of_one_size(chunk_elements):
+    # graphs of n = 3 nodes each broadcast the slot terms instead of
+    # gathering them: the same logits and gradients as the per-pair
+    # kernel, with chunks of one graph, of two, of one node (a piece of a
+    # graph), of two nodes (half a graph: a whole one) and of five nodes
+    from torch_geometric_hyper.nn import functional as F
+    inc = CandidateIncidence.complete(torch.tensor([0] * 3 + [1] * 3 +
+                                                   [2] * 3), 3, 4)
+    assert inc.slots_per_node == 4 and inc.nodes_per_graph == 3
+    seen = []
+    real = F._uniform_hidden
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(F, '_uniform_hidden',
+                   lambda *x: seen.append(x[-4:]) or real(*x))
+        gen = torch.Generator().manual_seed(2)
+        _check_dense_kernel(F._CompletePairMLP, inc, 9, 12, gen, 'cpu',
+                            chunk_elements=chunk_elements)
+    # the chunks asked for (whole graphs from half a graph up), and
+    # one-node pieces from gradcheck's size 8
+    rows = chunk_elements // 20
+    size = max(1, rows // 3) * 3 if 2 * rows >= 3 else rows
+    lengths = {e - s for s, e, _, _ in seen if e < 9}
+    assert lengths == {size, 1}
+    assert all(g1 - g0 == max(1, (e - s) // 3) and s // 3 == g0
+               for s, e, g0, g1 in seen)
+
+
 @pytest.mark.parametrize('device', DEVICES)
 def test_pair_mlp_slot_kernel_equals_the_pair_kernel(device):
     # every slot holding K = 3 pairs runs the slot-major dense kernel: the
@@ -150,6 +195,46 @@ def test_pair_mlp_slot_kernel_equals_the_pair_kernel(device):
     small = SparseCandidates(x, batch, 3, 4, 6)
     assert small.full == 0
     assert small.initial(x, torch.randn(12, 3)).nodes_per_slot == 0
+
+
+def test_graphs_of_one_size_take_batched_dense_products():
+    # the complete layout of 3 graphs of 4 nodes: incidence_matmul runs
+    # batched dense matmuls and gate_pairs broadcasts, with the values and
+    # gradients of the sparse kernels and the gathered gate
+    from torch_geometric_hyper.nn import functional as F
+    B, n, m, d = 3, 4, 5, 6
+    inc = CandidateIncidence.complete(torch.arange(B).repeat_interleave(n),
+                                      B, m)
+    assert inc.nodes_per_graph == n
+    plain = inc._replace(nodes_per_graph=0)
+    gen = torch.Generator().manual_seed(4)
+
+    def r(*s):
+        return torch.randn(*s, generator=gen,
+                           dtype=torch.double).requires_grad_()
+
+    v, xn, xs, e = r(inc.nnz), r(B * n, d), r(B * m, d), r(B * m)
+    calls = []
+    real = F._block_matmul
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(F, '_block_matmul', lambda *a: calls.append(1) or real(*a))
+        for x, to_slots in ((xn, True), (xs, False)):
+            out = incidence_matmul(inc, v, x, to_slots)
+            ref = incidence_matmul(plain, v, x, to_slots)
+            assert torch.allclose(out, ref, atol=1e-12)
+            w = torch.randn(out.shape, generator=gen, dtype=torch.double)
+            grads = torch.autograd.grad((out * w).sum(), (v, x))
+            refs = torch.autograd.grad((ref * w).sum(), (v, x))
+            for g, h in zip(grads, refs):
+                assert torch.allclose(g, h, atol=1e-12)
+            assert torch.autograd.gradcheck(
+                lambda v, x: incidence_matmul(inc, v, x, to_slots), (v, x))
+        assert len(calls) > 2
+        gated = F.gate_pairs(inc, v, e)
+        assert torch.allclose(gated, v * e[inc.slot], atol=1e-15)
+        assert torch.allclose(F.gate_pairs(plain, v, e), gated)
+        assert torch.autograd.gradcheck(
+            lambda v, e: F.gate_pairs(inc, v, e), (v, e))
 
 
 def test_incidence_matmul_both_directions_and_gradcheck():

@@ -103,6 +103,36 @@ def test_candidate_subset_runs_and_prunes():
     assert (inc[0][~dense_full] == 0).all()
 
 
+def test_sets_of_one_size_give_the_generic_kernels_result():
+    # three sets of 4 nodes take the dense per-graph kernels (broadcast
+    # pair MLP, batched matmuls, broadcast gate); the same pairs given as
+    # a candidate_index take the generic sparse ones: the same logits and
+    # parameter gradients
+    from torch_geometric_hyper.nn import functional as F
+    model = small()
+    x, batch = make_batch([4, 4, 4])
+    x = x.double()
+    calls = []
+    real = F._block_matmul
+    outs, grads = [], []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(F, '_block_matmul', lambda *a: calls.append(1) or real(*a))
+        for fast in (True, False):
+            index = None if fast else F.CandidateIncidence.complete(
+                batch, 3, 5).index
+            n = len(calls)
+            pred = model(x, batch, 3, candidate_index=index,
+                         generator=torch.Generator().manual_seed(0))
+            assert (len(calls) > n) == fast
+            loss = (pred.incidence_logit.sin().sum()
+                    + pred.existence_logit.cos().sum())
+            grads.append(torch.autograd.grad(loss, model.parameters()))
+            outs.append(pred.incidence_logit)
+    assert torch.allclose(outs[0], outs[1], atol=1e-10)
+    for g0, g1 in zip(*grads):
+        assert torch.allclose(g0, g1, atol=1e-10)
+
+
 def test_stacked_variant_uses_one_module_per_step():
     model = StackedHypergraphRefiner(3, 8, 4, num_iterations=3).double()
     assert len(model.steps) == 3

@@ -70,6 +70,9 @@ class CandidateIncidence(NamedTuple):
         nodes_per_slot (int): :math:`K` when every slot holds exactly
             :math:`K` pairs (a candidate search with :math:`K` no larger
             than any graph), else 0.
+        nodes_per_graph (int): :math:`n` for the complete layout of
+            :meth:`complete` when every graph has exactly :math:`n` nodes,
+            stored contiguously (known on the CPU only), else 0.
     """
 
     index: Tensor
@@ -86,6 +89,10 @@ class CandidateIncidence(NamedTuple):
     #: Lets :func:`pair_mlp` use a dense kernel over the slot-major
     #: ``[M, K]`` layout.
     nodes_per_slot: int = 0
+    #: :math:`n` when :meth:`complete` saw graphs of exactly :math:`n`
+    #: nodes each, graph after graph, else 0. Lets :func:`pair_mlp`
+    #: broadcast the slot terms of a graph over its nodes (no gather).
+    nodes_per_graph: int = 0
 
     @property
     def node(self) -> Tensor:
@@ -155,7 +162,7 @@ class CandidateIncidence(NamedTuple):
         slot_perm = torch.argsort(slot, stable=True)
         slot_ptr = _ptr(slot, num_graphs * m)
         return cls(index, n, num_graphs * m, node_ptr, slot_perm, slot_ptr,
-                   m)
+                   m, 0, _uniform_size(batch, num_graphs))
 
 
 def on_host(t: Tensor) -> bool:
@@ -177,6 +184,17 @@ def stable_argsort(keys: Tensor, bound: int) -> Tensor:
         short = keys.detach().numpy().astype(np.uint16)
         return torch.from_numpy(np.argsort(short, kind='stable'))
     return torch.argsort(keys, stable=True)
+
+
+def _uniform_size(batch: Tensor, num_graphs: int) -> int:
+    # n when batch is [0]*n + [1]*n + ... + [B-1]*n, else 0; read on the
+    # host only (on an accelerator it would cost a synchronisation)
+    n = batch.numel()
+    if not on_host(batch) or num_graphs < 1 or n == 0 or n % num_graphs:
+        return 0
+    size = n // num_graphs
+    expected = torch.arange(num_graphs).repeat_interleave(size)
+    return size if torch.equal(batch.long(), expected) else 0
 
 
 def _ptr(sorted_or_not: Tensor, size: int) -> Tensor:
@@ -272,29 +290,66 @@ def _complete_hidden(a, cv, u2, w_u, graph, s: int, e: int) -> Tensor:
     return h.relu_()
 
 
+def _uniform_chunks(N: int, n: int, width: int,
+                    chunk_elements: Optional[int]):
+    # chunks of whole graphs of n nodes (node range s..e, graphs g0..g1),
+    # or, when one graph exceeds twice the working set, pieces of one graph
+    if chunk_elements is None:
+        chunk_elements = default_chunk_elements()
+    rows = max(1, chunk_elements // max(1, width))
+    if 2 * rows >= n:
+        step = max(1, rows // n) * n
+        for s in range(0, N, step):
+            e = min(N, s + step)
+            yield s, e, s // n, e // n
+    else:
+        s = 0
+        while s < N:
+            e = min(N, s + rows, (s // n + 1) * n)  # never past its graph
+            yield s, e, s // n, s // n + 1
+            s = e
+
+
+def _uniform_hidden(a, cv, u2, w_u, n: int, s: int, e: int, g0: int,
+                    g1: int) -> Tensor:
+    # _complete_hidden when graph g holds the nodes g n .. g n + n - 1:
+    # the slot terms broadcast over each graph's nodes, with no gather
+    m, d = cv.shape[1:]
+    if e - s == (g1 - g0) * n:  # whole graphs
+        h = torch.add(a[s:e].view(g1 - g0, n, 1, d), cv[g0:g1, None])
+        h = h.view(e - s, m, d)
+    else:  # a piece of graph g0
+        h = torch.add(a[s:e, None, :], cv[g0])
+    h.addcmul_(u2[s:e, :, None], w_u)
+    return h.relu_()
+
+
 class _CompletePairMLP(torch.autograd.Function):
     # pair_mlp on the complete layout: node i's pairs are the m slots of
     # its graph g_i, in order, so the hidden layer of a chunk of nodes is
     # c[g_i] + a_i broadcast as [nodes, m, d]: no per-pair gathers, and
     # the gradient of a is a sum over m, of c one index_add per graph row.
+    # With n > 0 nodes in every graph (graph g: nodes g n .. g n + n - 1)
+    # not even c is gathered, and c's gradient is a sum over n.
     @staticmethod
-    def forward(ctx, a, c, u, w_u, w_out, b_out, graph, m, chunk_elements):
+    def forward(ctx, a, c, u, w_u, w_out, b_out, graph, m, n,
+                chunk_elements):
         N, d = a.shape
         cv = c.view(-1, m, d)
         u2 = u.view(N, m)
         out = a.new_empty(N, m)
-        for s, e in _chunks(N, m * d, chunk_elements):
-            h = _complete_hidden(a, cv, u2, w_u, graph, s, e)
+        for s, e, h in _complete_pieces(a, cv, u2, w_u, graph, n,
+                                        chunk_elements):
             torch.matmul(h, w_out, out=out[s:e])
         out += b_out
         ctx.save_for_backward(a, c, u, w_u, w_out, graph)
-        ctx.m, ctx.chunk_elements = m, chunk_elements
+        ctx.m, ctx.n, ctx.chunk_elements = m, n, chunk_elements
         return out.view(-1)
 
     @staticmethod
     def backward(ctx, grad):
         a, c, u, w_u, w_out, graph = ctx.saved_tensors
-        m = ctx.m
+        m, n = ctx.m, ctx.n
         N, d = a.shape
         cv = c.view(-1, m, d)
         g2 = grad.contiguous().view(N, m)
@@ -303,15 +358,33 @@ class _CompletePairMLP(torch.autograd.Function):
         gc = torch.zeros_like(cv)
         gu = a.new_empty(N, m)
         gwu, gwo, w_uo = _weight_buffers(w_u, w_out)
-        for s, e in _chunks(N, m * d, ctx.chunk_elements):
-            gs = g2[s:e]
-            h = _complete_hidden(a, cv, u2, w_u, graph, s, e)
-            _hidden_grads(h, gs, u2[s:e], w_uo, gwo, gwu, gu[s:e])
+        for s, e, h in _complete_pieces(a, cv, u2, w_u, graph, n,
+                                        ctx.chunk_elements):
+            _hidden_grads(h, g2[s:e], u2[s:e], w_uo, gwo, gwu, gu[s:e])
             torch.sum(h, 1, out=ga[s:e])
-            gc.index_add_(0, graph[s:e], h)
+            if n == 0:
+                gc.index_add_(0, graph[s:e], h)
+            elif e - s >= n:  # whole graphs
+                g0 = s // n
+                torch.sum(h.view(-1, n, m, d), 1, out=gc[g0:g0 + (e - s) // n])
+            else:
+                gc[s // n] += h.sum(0)
         _apply_out_scale(w_out, ga, gc, gwu)
         return (ga, gc.view(-1, d), gu.view(-1), gwu, gwo,
-                grad.sum().reshape(1), None, None, None)
+                grad.sum().reshape(1), None, None, None, None)
+
+
+def _complete_pieces(a, cv, u2, w_u, graph, n: int,
+                     chunk_elements: Optional[int]):
+    # (s, e, hidden layer of nodes s..e-1) chunk by chunk
+    N = a.size(0)
+    width = cv.size(1) * a.size(1)
+    if n > 0:
+        for s, e, g0, g1 in _uniform_chunks(N, n, width, chunk_elements):
+            yield s, e, _uniform_hidden(a, cv, u2, w_u, n, s, e, g0, g1)
+    else:
+        for s, e in _chunks(N, width, chunk_elements):
+            yield s, e, _complete_hidden(a, cv, u2, w_u, graph, s, e)
 
 
 def _slot_hidden(a, c, u2, w_u, nodes, s: int, e: int) -> Tensor:
@@ -416,7 +489,7 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
             m, rounding_mode='floor')
         return _CompletePairMLP.apply(a, c, u, w_u, w_out,
                                       b_out.reshape(1), graph, m,
-                                      chunk_elements)
+                                      inc.nodes_per_graph, chunk_elements)
     if k > 0 and c.size(0) > 0 and index.size(1) == c.size(0) * k:
         nodes = inc.node[inc.slot_perm].view(-1, k)
         return _SlotPairMLP.apply(a, c, u, w_u, w_out, b_out.reshape(1),
@@ -486,6 +559,24 @@ class _IncidenceMatmul(torch.autograd.Function):
         return gv, gx, None, None, None, None
 
 
+def _block_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
+                  to_slots: bool) -> Tensor:
+    # The complete layout of B graphs of n nodes each: W is block diagonal
+    # with B dense [m, n] blocks, and values (node-major) are their
+    # transposes [B, n, m], so both products are batched dense matmuls;
+    # autograd's gradient of the values is then a batched matmul too
+    # (the SDDMM restricted to the blocks).
+    n, m = inc.nodes_per_graph, inc.slots_per_node
+    B = inc.num_nodes // n
+    w = values.view(B, n, m)
+    with torch.autocast(x.device.type, enabled=False):  # keep x's dtype
+        if to_slots:
+            out = torch.bmm(w.transpose(1, 2), x.view(B, n, x.size(1)))
+        else:
+            out = torch.bmm(w, x.view(B, m, x.size(1)))
+    return out.view(-1, x.size(1))
+
+
 def incidence_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
                      to_slots: bool,
                      chunk_elements: Optional[int] = None) -> Tensor:
@@ -501,7 +592,10 @@ def incidence_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
         \mathbb{R}^{N\times d}.
 
     Each sum stays inside one graph because the candidate pairs never cross
-    graphs. Differentiable in ``values`` and ``x``.
+    graphs. Differentiable in ``values`` and ``x``. For the complete layout
+    of graphs of one size (:attr:`CandidateIncidence.nodes_per_graph`) both
+    products, and the gradients, are batched dense matrix products over
+    the graphs' :math:`m \times n` blocks.
 
     Args:
         inc (CandidateIncidence): the candidate pairs.
@@ -517,12 +611,32 @@ def incidence_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
         size = inc.num_slots if to_slots else inc.num_nodes
         msg = x[src] * values[:, None]
         return x.new_zeros(size, x.size(1)).index_add_(0, dst, msg)
-    tensors = (inc.index, inc.node_ptr, inc.slot_perm, inc.slot_ptr)
-    meta = (inc.num_nodes, inc.num_slots)
     # One dtype (mixed under autocast); the sparse kernels need float32 or
     # float64, so half-precision inputs are aggregated in float32.
     if x.dtype in (torch.bfloat16, torch.float16):
         x = x.float()
     values = values.to(x.dtype)
+    if inc.slots_per_node > 0 and inc.nodes_per_graph > 0:
+        return _block_matmul(inc, values, x, to_slots)
+    tensors = (inc.index, inc.node_ptr, inc.slot_perm, inc.slot_ptr)
+    meta = (inc.num_nodes, inc.num_slots)
     return _IncidenceMatmul.apply(values, x, tensors, meta, to_slots,
                                   chunk_elements)
+
+
+def gate_pairs(inc: CandidateIncidence, pair: Tensor, slot: Tensor
+               ) -> Tensor:
+    r"""Scales every candidate pair's value by a value of its slot:
+    ``pair * slot[inc.slot]``, broadcast without a gather for the complete
+    layout of graphs of one size.
+
+    Args:
+        inc (CandidateIncidence): the candidate pairs.
+        pair (torch.Tensor): ``[nnz]`` values, in ``inc.index`` order.
+        slot (torch.Tensor): ``[M]`` values, one per slot.
+    """
+    n, m = inc.nodes_per_graph, inc.slots_per_node
+    if m > 0 and n > 0 and not torch.compiler.is_compiling():
+        B = inc.num_nodes // n
+        return (pair.view(B, n, m) * slot.view(B, 1, m)).view(-1)
+    return pair * slot[inc.slot]

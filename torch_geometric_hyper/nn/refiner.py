@@ -25,6 +25,7 @@ from torch_geometric_hyper.nn.candidates import (
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
     CandidateIncidence,
+    gate_pairs,
     incidence_matmul,
 )
 from torch_geometric_hyper.nn.prediction import (  # noqa: F401
@@ -129,8 +130,8 @@ class RefinementStep(PairScorer):
         inc_logit = self._incidence_logit(node, edge, incidence,
                                           self.inc_weight, candidates)
         exist_logit = self.lin_exist(edge).view(-1)
-        gated = torch.sigmoid(inc_logit) * torch.sigmoid(exist_logit)[
-            candidates.slot]
+        gated = gate_pairs(candidates, torch.sigmoid(inc_logit),
+                           torch.sigmoid(exist_logit))
         msg = incidence_matmul(candidates, gated, node, True,
                                self.chunk_elements)
         h = self.edge_norm_in(torch.cat([edge, msg], dim=-1))
