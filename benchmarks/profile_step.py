@@ -45,7 +45,12 @@ def parse_args(argv=None):
 
 LABELS = (  # (prefix of an enclosing event, category), innermost wins
     ('_PairMLP', 'pair MLP'), ('_CompletePairMLP', 'pair MLP'),
+    ('_SlotPairMLP', 'pair MLP'),
     ('_IncidenceMatmul', 'incidence products'),
+    # the batched dense products of graphs of one size (forward and
+    # backward; nothing else in a training batch calls bmm)
+    ('aten::bmm', 'incidence products'),
+    ('BmmBackward', 'incidence products'),
     ('tgh::deepset', 'DeepSets'), ('tgh::assignment', 'assignment'),
     ('tgh::loss', 'loss cost'), ('Optimizer.step', 'optimizer'))
 

@@ -68,3 +68,5 @@ def test_profile_step_quick_outputs(tmp_path):
     # other threads overlap it)
     assert sum(shares) >= 99.0
     assert rows[0]['pair MLP %'] > 0 and rows[0]['DeepSets %'] > 0
+    # hulls of one size aggregate with batched matmuls: counted too
+    assert rows[0]['incidence products %'] > 0

@@ -13,7 +13,8 @@ for autograd:
   :math:`z_{ji} = w_2^\top \mathrm{ReLU}(a_i + c_j + u_{ji} w_u) + b_2`.
 * :func:`incidence_matmul` — the weighted aggregations
   :math:`\tilde I V` and :math:`\tilde I^\top E` as sparse CSR products
-  with a sampled dense-dense product (SDDMM) for the gradient of the weights.
+  with a sampled dense-dense product (SDDMM) for the gradient of the
+  weights; batched dense products when every graph has the same size.
 """
 from __future__ import annotations
 
@@ -464,7 +465,8 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
             (node, slot), or the candidate incidence: the complete layout
             of :meth:`CandidateIncidence.complete`, or one with ``K``
             pairs in every slot, then runs a dense kernel (the same
-            values, with fewer per-pair gathers).
+            values, with fewer per-pair gathers; for graphs of one size,
+            :attr:`CandidateIncidence.nodes_per_graph`, none at all).
         chunk_elements (int, optional): working-set size in floats;
             ``None`` (default): :func:`default_chunk_elements`.
 
