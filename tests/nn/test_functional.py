@@ -237,47 +237,6 @@ def test_graphs_of_one_size_take_batched_dense_products():
             lambda v, e: F.gate_pairs(inc, v, e), (v, e))
 
 
-@pytest.mark.parametrize('chunk_elements', [None, 2 * 3 * 4])
-def test_incidence_matmul_slot_major_gradient(chunk_elements):
-    # with K = 3 pairs in every slot the gradient of the values gathers
-    # only the node rows (slot-major SDDMM): the same values and
-    # gradients as the generic SDDMM, in both directions
-    from torch_geometric_hyper.nn import functional as F
-    from torch_geometric_hyper.nn.candidates import SparseCandidates
-    gen = torch.Generator().manual_seed(5)
-    x = torch.randn(17, 3, generator=gen, dtype=torch.double)
-    batch = torch.tensor([0] * 5 + [1] * 4 + [2] * 8)
-    inc = SparseCandidates(x, batch, 3, 4, 3).initial(
-        x, torch.randn(12, 3, generator=gen))
-    assert inc.nodes_per_slot == 3
-    plain = inc._replace(nodes_per_slot=0)
-
-    def r(*s):
-        return torch.randn(*s, generator=gen,
-                           dtype=torch.double).requires_grad_()
-
-    v, xn, xs = r(inc.nnz), r(17, 4), r(12, 4)
-    calls = []
-    real = F._sddmm_slot_major
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(F, '_sddmm_slot_major',
-                   lambda *a: calls.append(1) or real(*a))
-        for x, to_slots in ((xn, True), (xs, False)):
-            grads = []
-            for layout in (inc, plain):
-                out = incidence_matmul(layout, v, x, to_slots,
-                                       chunk_elements)
-                w = torch.linspace(-1, 1, out.numel(),
-                                   dtype=torch.double).view(out.shape)
-                grads.append(torch.autograd.grad((out * w).sum(), (v, x)))
-            for g, h in zip(*grads):
-                assert torch.allclose(g, h, atol=1e-12)
-            assert torch.autograd.gradcheck(
-                lambda v, x: incidence_matmul(inc, v, x, to_slots,
-                                              chunk_elements), (v, x))
-    assert len(calls) >= 2
-
-
 def test_incidence_matmul_both_directions_and_gradcheck():
     inc, r = _setup()
     v = torch.rand(inc.nnz, dtype=torch.double, requires_grad=True)

@@ -535,30 +535,10 @@ def _sddmm(row: Tensor, col: Tensor, a: Tensor, b: Tensor,
     return out
 
 
-def _sddmm_slot_major(inc: CandidateIncidence, node_side: Tensor,
-                      slot_side: Tensor, chunk_elements: Optional[int]
-                      ) -> Tensor:
-    """``out[k] = <node_side[node_k], slot_side[slot_k]>`` when every slot
-    holds ``K`` pairs: over the slot-major ``[M, K]`` layout the slot row
-    is shared by its ``K`` pairs, so only the node rows are gathered and
-    each slot's ``K`` products are one batched matrix-vector product."""
-    M, d = slot_side.shape
-    K = inc.nodes_per_slot
-    nodes = inc.node[inc.slot_perm].view(M, K)
-    out2 = node_side.new_empty(M, K)
-    for s, e in _chunks(M, K * d, chunk_elements):
-        h = node_side.index_select(0, nodes[s:e].reshape(-1)).view(e - s, K,
-                                                                   d)
-        out2[s:e] = torch.bmm(h, slot_side[s:e, :, None])[..., 0]
-    out = out2.new_empty(inc.nnz)
-    out[inc.slot_perm] = out2.view(-1)
-    return out
-
-
 class _IncidenceMatmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, values, x, inc_tensors, meta, to_slots, chunk_elements):
-        inc = CandidateIncidence(inc_tensors[0], *meta[:2], *inc_tensors[1:])
+        inc = CandidateIncidence(*inc_tensors[:1], *meta, *inc_tensors[1:])
         out = _spmm(inc, values, x, to_slots)
         ctx.save_for_backward(values, x, *inc_tensors)
         ctx.meta, ctx.to_slots = meta, to_slots
@@ -568,21 +548,14 @@ class _IncidenceMatmul(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         values, x, *inc_tensors = ctx.saved_tensors
-        num_nodes, num_slots, k = ctx.meta
-        inc = CandidateIncidence(inc_tensors[0], num_nodes, num_slots,
-                                 *inc_tensors[1:], nodes_per_slot=k)
+        inc = CandidateIncidence(inc_tensors[0], *ctx.meta, *inc_tensors[1:])
         grad = grad.contiguous()
         gv = gx = None
-        slot_major = k > 0 and inc.nnz == num_slots * k and num_slots > 0
         if ctx.needs_input_grad[0]:
-            # to slots: out[slot] += w * x[node]; to nodes: the transpose
-            node_side, slot_side = (x, grad) if ctx.to_slots else (grad, x)
-            if slot_major:
-                gv = _sddmm_slot_major(inc, node_side, slot_side,
-                                       ctx.chunk_elements)
+            if ctx.to_slots:  # out[slot] += w * x[node]
+                gv = _sddmm(inc.slot, inc.node, grad, x, ctx.chunk_elements)
             else:
-                gv = _sddmm(inc.node, inc.slot, node_side, slot_side,
-                            ctx.chunk_elements)
+                gv = _sddmm(inc.node, inc.slot, grad, x, ctx.chunk_elements)
         if ctx.needs_input_grad[1]:
             gx = _spmm(inc, values, grad, not ctx.to_slots)
         return gv, gx, None, None, None, None
@@ -648,7 +621,7 @@ def incidence_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
     if inc.slots_per_node > 0 and inc.nodes_per_graph > 0:
         return _block_matmul(inc, values, x, to_slots)
     tensors = (inc.index, inc.node_ptr, inc.slot_perm, inc.slot_ptr)
-    meta = (inc.num_nodes, inc.num_slots, inc.nodes_per_slot)
+    meta = (inc.num_nodes, inc.num_slots)
     return _IncidenceMatmul.apply(values, x, tensors, meta, to_slots,
                                   chunk_elements)
 
