@@ -365,9 +365,9 @@ class _CompletePairMLP(torch.autograd.Function):
             torch.sum(h, 1, out=ga[s:e])
             if n == 0:
                 gc.index_add_(0, graph[s:e], h)
-            elif e - s >= n:  # whole graphs
-                g0 = s // n
-                torch.sum(h.view(-1, n, m, d), 1, out=gc[g0:g0 + (e - s) // n])
+            elif e - s >= n:  # whole graphs g0..g1
+                g0, g1 = s // n, e // n
+                torch.sum(h.view(-1, n, m, d), 1, out=gc[g0:g1])
             else:
                 gc[s // n] += h.sum(0)
         _apply_out_scale(w_out, ga, gc, gwu)
