@@ -19,7 +19,7 @@ for autograd:
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -43,7 +43,8 @@ def default_chunk_elements() -> int:
     :math:`2^{17}` / :math:`2^{19}`: 2 threads, n=30: 0.93 / 0.81; n=50:
     2.19 / 1.95; 1 thread, n=30: 1.08 / 1.23 and 1.19 / 1.27
     (``benchmarks/train_throughput.py --chunk-elements``, results
-    ``train_throughput_chunks_t{1,2}*``).
+    ``train_throughput_chunks_t{1,2}*``; measured before the dense
+    kernels for graphs of one size, which made these batches faster).
     """
     return DEFAULT_CHUNK_ELEMENTS if torch.get_num_threads() == 1 \
         else 4 * DEFAULT_CHUNK_ELEMENTS
@@ -106,6 +107,16 @@ class CandidateIncidence(NamedTuple):
     @property
     def nnz(self) -> int:
         return self.index.size(1)
+
+    @property
+    def blocks(self) -> Optional[Tuple[int, int, int]]:
+        r"""``(B, n, m)`` for the complete layout of :math:`B` graphs of
+        :math:`n` nodes each (:attr:`nodes_per_graph`), whose pairs are
+        then :math:`B` dense node-major ``[n, m]`` blocks; else ``None``."""
+        n, m = self.nodes_per_graph, self.slots_per_node
+        if n > 0 and m > 0:
+            return self.num_nodes // n, n, m
+        return None
 
     @classmethod
     def build(cls, index: Tensor, num_nodes: int,
@@ -486,9 +497,10 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
     c, u, w_u, w_out, b_out = (t.to(a.dtype) for t in (c, u, w_u, w_out,
                                                         b_out))
     if m > 0 and a.size(0) > 0:
-        # node i's first pair is slot g_i m of its graph g_i
-        graph = index[1].view(a.size(0), m)[:, 0].div(
-            m, rounding_mode='floor')
+        # node i's first pair is slot g_i m of its graph g_i (not needed
+        # when every graph has n nodes: graph g holds nodes g n ..)
+        graph = None if inc.nodes_per_graph else index[1].view(
+            a.size(0), m)[:, 0].div(m, rounding_mode='floor')
         return _CompletePairMLP.apply(a, c, u, w_u, w_out,
                                       b_out.reshape(1), graph, m,
                                       inc.nodes_per_graph, chunk_elements)
@@ -568,8 +580,7 @@ def _block_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
     # transposes [B, n, m], so both products are batched dense matmuls;
     # autograd's gradient of the values is then a batched matmul too
     # (the SDDMM restricted to the blocks).
-    n, m = inc.nodes_per_graph, inc.slots_per_node
-    B = inc.num_nodes // n
+    B, n, m = inc.blocks
     w = values.view(B, n, m)
     with torch.autocast(x.device.type, enabled=False):  # keep x's dtype
         if to_slots:
@@ -618,7 +629,7 @@ def incidence_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
     if x.dtype in (torch.bfloat16, torch.float16):
         x = x.float()
     values = values.to(x.dtype)
-    if inc.slots_per_node > 0 and inc.nodes_per_graph > 0:
+    if inc.blocks is not None:
         return _block_matmul(inc, values, x, to_slots)
     tensors = (inc.index, inc.node_ptr, inc.slot_perm, inc.slot_ptr)
     meta = (inc.num_nodes, inc.num_slots)
@@ -637,8 +648,7 @@ def gate_pairs(inc: CandidateIncidence, pair: Tensor, slot: Tensor
         pair (torch.Tensor): ``[nnz]`` values, in ``inc.index`` order.
         slot (torch.Tensor): ``[M]`` values, one per slot.
     """
-    n, m = inc.nodes_per_graph, inc.slots_per_node
-    if m > 0 and n > 0 and not torch.compiler.is_compiling():
-        B = inc.num_nodes // n
+    if inc.blocks is not None and not torch.compiler.is_compiling():
+        B, n, m = inc.blocks
         return (pair.view(B, n, m) * slot.view(B, 1, m)).view(-1)
     return pair * slot[inc.slot]
