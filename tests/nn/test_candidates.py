@@ -234,5 +234,49 @@ def test_refresh_is_the_same_through_table_and_sort(device, monkeypatch):
                     mp.setattr(C, '_first_unique_with_source', None)
                 out[path] = search.refresh(cand, logit, return_source=True)
         for a, b in zip(out['table'][0], out['sort'][0]):
-            assert a == b if isinstance(a, int) else torch.equal(a, b)
+            assert torch.equal(a, b) if torch.is_tensor(a) else a == b
         assert torch.equal(out['table'][1], out['sort'][1])
+
+
+def test_sets_of_one_size_take_blocks_with_the_sparse_result(monkeypatch):
+    # K=3 of 6 nodes in three sets of one size: the candidates take the
+    # dense per-graph products (CandidateIncidence.with_blocks) at the
+    # start and after every refresh, with the logits and parameter
+    # gradients of the sparse products
+    from torch_geometric_hyper.nn import functional as F
+    x, batch = make_batch([6, 6, 6])
+    x = x.double()
+    calls = []
+    real = F._block_matmul
+    monkeypatch.setattr(F, '_block_matmul',
+                        lambda *a: calls.append(1) or real(*a))
+    outs, grads = [], []
+    for blocks in (True, False):
+        if not blocks:
+            monkeypatch.setattr(CandidateIncidence, 'with_blocks',
+                                lambda self, *a, **k: self)
+        net = model(3, m=4, T=4)
+        n = len(calls)
+        pred = net(x, batch, 3, generator=torch.Generator().manual_seed(1))
+        # two products per step, T = 4 steps, three refreshes
+        assert len(calls) - n == (8 if blocks else 0)
+        loss = (pred.incidence_logit.sin().sum()
+                + pred.existence_logit.cos().sum())
+        grads.append(torch.autograd.grad(loss, net.parameters()))
+        outs.append(pred)
+    assert torch.equal(outs[0].incidence_index, outs[1].incidence_index)
+    assert torch.allclose(outs[0].incidence_logit, outs[1].incidence_logit,
+                          atol=1e-10)
+    for g0, g1 in zip(*grads):
+        assert torch.allclose(g0, g1, atol=1e-10)
+
+
+def test_sets_of_mixed_size_keep_the_sparse_products(monkeypatch):
+    from torch_geometric_hyper.nn import functional as F
+    x, batch = make_batch([6, 7, 6])
+    calls = []
+    real = F._block_matmul
+    monkeypatch.setattr(F, '_block_matmul',
+                        lambda *a: calls.append(1) or real(*a))
+    model(3, m=4, T=3).float()(x, batch, 3)
+    assert calls == []

@@ -249,3 +249,63 @@ def test_incidence_matmul_both_directions_and_gradcheck():
     for x, to_slots in ((xn, True), (xs, False)):
         assert torch.autograd.gradcheck(
             lambda v, x: incidence_matmul(inc, v, x, to_slots, 8), (v, x))
+
+
+def test_candidate_blocks_give_the_sparse_products():
+    # K of n candidates per slot in graphs of one size: with_blocks marks
+    # them for batched dense products (values scattered into the [n, m]
+    # blocks), which give the sparse kernels' products and gradients
+    from torch_geometric_hyper.nn import functional as F
+    B, n, m, K, d = 3, 6, 4, 3, 5
+    gen = torch.Generator().manual_seed(7)
+    nodes = torch.rand(B * m, n, generator=gen).argsort(1)[:, :K]
+    nodes = nodes + (torch.arange(B * m) // m * n)[:, None]
+    slots = torch.arange(B * m).repeat_interleave(K)
+    inc = CandidateIncidence.build(torch.stack([nodes.reshape(-1), slots]),
+                                   B * n, B * m)
+    blk = inc.with_blocks(B, n, m)  # fill n / K = 2
+    assert blk.block_shape == (B, n, m)
+    # each pair's entry in the blocks, by (graph, local node, local slot)
+    g = inc.node // n
+    expect = (g * n + inc.node % n) * m + inc.slot % m
+    assert torch.equal(blk.block_index, expect)
+
+    def r(*s):
+        return torch.randn(*s, generator=gen,
+                           dtype=torch.double).requires_grad_()
+
+    v, xn, xs = r(inc.nnz), r(B * n, d), r(B * m, d)
+    calls = []
+    real = F._block_matmul
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(F, '_block_matmul', lambda *a: calls.append(1) or real(*a))
+        for x, to_slots in ((xn, True), (xs, False)):
+            out = incidence_matmul(blk, v, x, to_slots)
+            ref = incidence_matmul(inc, v, x, to_slots)
+            assert torch.allclose(out, ref, atol=1e-12)
+            w = torch.randn(out.shape, generator=gen, dtype=torch.double)
+            grads = torch.autograd.grad((out * w).sum(), (v, x))
+            refs = torch.autograd.grad((ref * w).sum(), (v, x))
+            for a, b in zip(grads, refs):
+                assert torch.allclose(a, b, atol=1e-12)
+            assert torch.autograd.gradcheck(
+                lambda v, x: incidence_matmul(blk, v, x, to_slots), (v, x))
+    assert len(calls) > 2
+
+
+def test_with_blocks_only_where_blocks_fit():
+    B, n, m = 2, 6, 4
+    # one candidate per slot: blocks of 2 * 6 * 4 = 48 entries, 8 pairs
+    slots = torch.arange(B * m)
+    nodes = slots // m * n
+    inc = CandidateIncidence.build(torch.stack([nodes, slots]), B * n, B * m)
+    assert inc.block_index is None and inc.block_shape is None
+    assert inc.with_blocks(B, n, m).block_shape == (B, n, m)  # fill 6 <= 8
+    assert inc.with_blocks(B, n, m, max_fill=4) is inc  # fill 6 > 4
+    # sizes that do not tile the batch, and no pairs, keep the sparse layout
+    assert inc.with_blocks(B, n - 1, m) is inc
+    assert inc.with_blocks(B, n, m + 1) is inc
+    assert inc.with_blocks(0, n, m) is inc
+    empty = CandidateIncidence.build(torch.zeros(2, 0, dtype=torch.long),
+                                     B * n, B * m)
+    assert empty.with_blocks(B, n, m) is empty

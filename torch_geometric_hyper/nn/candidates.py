@@ -86,6 +86,11 @@ class SparseCandidates:
         #: ``[B m]`` candidates each slot keeps: ``min(K, n_g)``.
         self.slot_limit = torch.from_numpy(np.repeat(
             np.minimum(self.k, self.sizes), self.m)).to(self.device)
+        #: ``n`` when every graph has ``n`` nodes, else 0: the candidates
+        #: may then take dense per-graph kernels
+        #: (:meth:`CandidateIncidence.with_blocks`).
+        self.uniform = int(self.sizes[0]) if self.B and \
+            int(self.sizes.min()) == int(self.sizes.max()) else 0
 
 
     def initial(self, x: Tensor, slot_noise: Tensor) -> CandidateIncidence:
@@ -123,9 +128,13 @@ class SparseCandidates:
         else:
             node = slot = torch.zeros(0, dtype=torch.long)
         index = torch.stack([node, slot]).long().to(self.device)
-        return CandidateIncidence.build(index, int(self.ptr[-1]),
-                                        self.B * self.m)._replace(
-                                            nodes_per_slot=self.full)
+        return self._blocks(CandidateIncidence.build(
+            index, int(self.ptr[-1]), self.B * self.m)._replace(
+                nodes_per_slot=self.full))
+
+    def _blocks(self, inc: CandidateIncidence) -> CandidateIncidence:
+        return inc.with_blocks(self.B, self.uniform, self.m) \
+            if self.uniform else inc
 
     @torch.no_grad()
     def refresh(self, candidates: CandidateIncidence, logit: Tensor,
@@ -186,9 +195,9 @@ class SparseCandidates:
         # order of (node, slot), as CandidateIncidence.build makes it
         order = stable_argsort(new_node, candidates.num_nodes)
         new_node, new_slot = new_node[order], new_slot[order]
-        new = CandidateIncidence._from_node_major(
+        new = self._blocks(CandidateIncidence._from_node_major(
             torch.stack([new_node, new_slot]), candidates.num_nodes, M,
-            self.full)
+            self.full))
         return (new, source[order]) if return_source else new
 
 
