@@ -14,6 +14,12 @@ reported with its mode and thread count: activation checkpointing ``on``
 nodes per slot (``num_candidates``) beside the all-pairs one, and
 ``--chunk-elements 131072 524288`` the working-set sizes of the per-pair
 kernels (default ``auto``: the library's choice by thread count).
+``--candidate-kernels blocks sparse`` measures the K-candidate refiner
+twice: with the library's choice of incidence products (``blocks``: dense
+per-graph blocks where ``CandidateIncidence.with_blocks`` takes them, as
+for these sets of one size) and with the sparse products forced
+(``sparse``: ``with_blocks`` patched to keep the sparse layout, in that
+configuration's own process); the row's ``blocks_used`` says which ran.
 
     python benchmarks/train_throughput.py                 # n=30, 50, 20-100
     python benchmarks/train_throughput.py --sizes 30 --batches 1 --threads 1
@@ -43,6 +49,11 @@ def parse_args(argv=None):
     p.add_argument('--candidates', nargs='+', default=['all'],
                    help="candidate nodes per slot: 'all' (all pairs) or K "
                         "(HypergraphRefiner(num_candidates=K))")
+    p.add_argument('--candidate-kernels', nargs='+', default=['blocks'],
+                   choices=['blocks', 'sparse'],
+                   help="incidence products of the K-candidate refiner: "
+                        "'blocks' (the library's choice) or 'sparse' "
+                        "(dense blocks disabled)")
     p.add_argument('--chunk-elements', nargs='+', default=['auto'],
                    help="working-set size of the per-pair kernels: 'auto' "
                         "(the default of the library) or numbers of floats, "
@@ -67,8 +78,10 @@ def run_one(args, cfg):
     size, mode = cfg['size'], cfg['checkpointing']
     k = cfg.get('candidates', 'all')
     chunk = cfg.get('chunk_elements', 'auto')
+    kernels = cfg.get('kernels', '-')
     points, m = CONFIGS[size]
-    return C.training_throughput_row(
+    used = _watch_blocks(kernels == 'sparse')
+    row = C.training_throughput_row(
         args, {'size': size, 'checkpointing': mode, 'max_edges': m,
                'candidates': k, 'chunk_elements': chunk},
         lambda num: ConvexHull(args.root, 'train', num_points=points,
@@ -78,6 +91,24 @@ def run_one(args, cfg):
             num_candidates=None if k == 'all' else int(k),
             chunk_elements=None if chunk == 'auto' else int(chunk)),
         MatchedIncidenceLoss())
+    row['kernels'] = kernels
+    row['blocks_used'] = any(used)
+    return row
+
+
+def _watch_blocks(force_sparse: bool):
+    # records whether the candidates took dense blocks; with force_sparse
+    # keeps them sparse (this configuration runs in its own process)
+    from torch_geometric_hyper.nn.functional import CandidateIncidence
+    real = CandidateIncidence.with_blocks
+    used = []
+
+    def watched(self, *args, **kwargs):
+        out = self if force_sparse else real(self, *args, **kwargs)
+        used.append(out.block_index is not None)
+        return out
+    CandidateIncidence.with_blocks = watched
+    return used
 
 
 def main(argv=None):
@@ -86,20 +117,23 @@ def main(argv=None):
     # alternate the modes within each size, so a drift in the machine's
     # load hits both alike
     configs = [{'size': size, 'checkpointing': mode, 'candidates': k,
-                'chunk_elements': c}
+                'kernels': kern, 'chunk_elements': c}
                for size in args.sizes for mode in args.checkpointing
-               for k in args.candidates for c in args.chunk_elements]
+               for k in args.candidates
+               for kern in (['-'] if k == 'all' else args.candidate_kernels)
+               for c in args.chunk_elements]
     return C.throughput_main(
         __file__, argv, args, run_one,
         C.throughput_columns(('checkpointing', 'ckpt', ''),
                              ('max_edges', 'm', 'd'),
                              ('candidates', 'K', ''),
+                             ('kernels', 'products', ''),
                              ('chunk_elements', 'chunk', '')),
         f'Refiner training throughput, convex hull (d={args.hidden}, '
         f'T={args.T}, B={args.B}, S={args.S})', configs=configs,
         bar_label=lambda r: f"{r['size']} ckpt {r['checkpointing']}" + (
             '' if r.get('candidates', 'all') == 'all'
-            else f" K={r['candidates']}") + (
+            else f" K={r['candidates']} {r.get('kernels', '')}") + (
             '' if r.get('chunk_elements', 'auto') == 'auto'
             else f" chunk {r['chunk_elements']}"))
 

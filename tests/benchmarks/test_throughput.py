@@ -31,6 +31,24 @@ def test_train_throughput_candidates(tmp_path):
     assert [r['candidates'] for r in rows] == ['all', '16']
 
 
+def test_train_throughput_candidate_kernels(tmp_path):
+    # the K-candidate refiner with the library's dense blocks (sets of one
+    # size) and with the sparse products forced
+    run_script('train_throughput', ['--hidden', 8, '--T', 4, '--B', 2,
+                                    '--S', 2, '--batch-size', 4,
+                                    '--batches', 1, '--device', 'cpu',
+                                    '--checkpointing', 'off',
+                                    '--candidates', 'all', 16,
+                                    '--candidate-kernels', 'blocks',
+                                    'sparse'], tmp_path)
+    rows = check_outputs(tmp_path / 'out' / 'train_throughput_quick',
+                         ['size', 'candidates', 'kernels', 'blocks_used',
+                          'samples_per_s'], 3, ['samples_per_s'])
+    assert [(r['candidates'], r['kernels'], r['blocks_used'])
+            for r in rows] == [('all', '-', False), ('16', 'blocks', True),
+                               ('16', 'sparse', False)]
+
+
 def test_train_throughput_chunk_sizes(tmp_path):
     # the per-pair kernels' working set, library default beside a size
     run_script('train_throughput', ['--hidden', 8, '--T', 4, '--B', 2,
