@@ -214,12 +214,24 @@ def test_graphs_of_one_size_take_batched_dense_products():
                            dtype=torch.double).requires_grad_()
 
     v, xn, xs, e = r(inc.nnz), r(B * n, d), r(B * m, d), r(B * m)
+    _assert_block_products(inc, plain, v, xn, xs, gen)
+    gated = F.gate_pairs(inc, v, e)
+    assert torch.allclose(gated, v * e[inc.slot], atol=1e-15)
+    assert torch.allclose(F.gate_pairs(plain, v, e), gated)
+    assert torch.autograd.gradcheck(
+        lambda v, e: F.gate_pairs(inc, v, e), (v, e))
+
+
+def _assert_block_products(fast, plain, v, xn, xs, gen):
+    # incidence_matmul on ``fast`` runs batched dense matmuls and gives the
+    # sparse kernels' (``plain``) products and gradients, both directions
+    from torch_geometric_hyper.nn import functional as F
     calls = []
     real = F._block_matmul
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(F, '_block_matmul', lambda *a: calls.append(1) or real(*a))
         for x, to_slots in ((xn, True), (xs, False)):
-            out = incidence_matmul(inc, v, x, to_slots)
+            out = incidence_matmul(fast, v, x, to_slots)
             ref = incidence_matmul(plain, v, x, to_slots)
             assert torch.allclose(out, ref, atol=1e-12)
             w = torch.randn(out.shape, generator=gen, dtype=torch.double)
@@ -228,13 +240,8 @@ def test_graphs_of_one_size_take_batched_dense_products():
             for g, h in zip(grads, refs):
                 assert torch.allclose(g, h, atol=1e-12)
             assert torch.autograd.gradcheck(
-                lambda v, x: incidence_matmul(inc, v, x, to_slots), (v, x))
-        assert len(calls) > 2
-        gated = F.gate_pairs(inc, v, e)
-        assert torch.allclose(gated, v * e[inc.slot], atol=1e-15)
-        assert torch.allclose(F.gate_pairs(plain, v, e), gated)
-        assert torch.autograd.gradcheck(
-            lambda v, e: F.gate_pairs(inc, v, e), (v, e))
+                lambda v, x: incidence_matmul(fast, v, x, to_slots), (v, x))
+    assert len(calls) > 2
 
 
 def test_incidence_matmul_both_directions_and_gradcheck():
@@ -255,7 +262,6 @@ def test_candidate_blocks_give_the_sparse_products():
     # K of n candidates per slot in graphs of one size: with_blocks marks
     # them for batched dense products (values scattered into the [n, m]
     # blocks), which give the sparse kernels' products and gradients
-    from torch_geometric_hyper.nn import functional as F
     B, n, m, K, d = 3, 6, 4, 3, 5
     gen = torch.Generator().manual_seed(7)
     nodes = torch.rand(B * m, n, generator=gen).argsort(1)[:, :K]
@@ -275,22 +281,7 @@ def test_candidate_blocks_give_the_sparse_products():
                            dtype=torch.double).requires_grad_()
 
     v, xn, xs = r(inc.nnz), r(B * n, d), r(B * m, d)
-    calls = []
-    real = F._block_matmul
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(F, '_block_matmul', lambda *a: calls.append(1) or real(*a))
-        for x, to_slots in ((xn, True), (xs, False)):
-            out = incidence_matmul(blk, v, x, to_slots)
-            ref = incidence_matmul(inc, v, x, to_slots)
-            assert torch.allclose(out, ref, atol=1e-12)
-            w = torch.randn(out.shape, generator=gen, dtype=torch.double)
-            grads = torch.autograd.grad((out * w).sum(), (v, x))
-            refs = torch.autograd.grad((ref * w).sum(), (v, x))
-            for a, b in zip(grads, refs):
-                assert torch.allclose(a, b, atol=1e-12)
-            assert torch.autograd.gradcheck(
-                lambda v, x: incidence_matmul(blk, v, x, to_slots), (v, x))
-    assert len(calls) > 2
+    _assert_block_products(blk, inc, v, xn, xs, gen)
 
 
 def test_with_blocks_only_where_blocks_fit():
