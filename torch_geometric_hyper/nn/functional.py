@@ -622,11 +622,12 @@ class _IncidenceMatmul(torch.autograd.Function):
 def _block_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
                   to_slots: bool,
                   shape: Optional[Tuple[int, int, int]] = None) -> Tensor:
-    # The complete layout of B graphs of n nodes each: W is block diagonal
-    # with B dense [m, n] blocks, and values (node-major) are their
-    # transposes [B, n, m], so both products are batched dense matmuls;
-    # autograd's gradient of the values is then a batched matmul too
-    # (the SDDMM restricted to the blocks).
+    # The complete layout of B graphs of n nodes each (or candidate values
+    # scattered into it, ``shape`` = CandidateIncidence.block_shape): W is
+    # block diagonal with B dense [m, n] blocks, and values (node-major)
+    # are their transposes [B, n, m], so both products are batched dense
+    # matmuls; autograd's gradient of the values is then a batched matmul
+    # too (the SDDMM restricted to the blocks).
     B, n, m = inc.blocks if shape is None else shape
     w = values.view(B, n, m)
     with torch.autocast(x.device.type, enabled=False):  # keep x's dtype
