@@ -619,16 +619,15 @@ class _IncidenceMatmul(torch.autograd.Function):
         return gv, gx, None, None, None, None
 
 
-def _block_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
-                  to_slots: bool,
-                  shape: Optional[Tuple[int, int, int]] = None) -> Tensor:
-    # The complete layout of B graphs of n nodes each (or candidate values
-    # scattered into it, ``shape`` = CandidateIncidence.block_shape): W is
-    # block diagonal with B dense [m, n] blocks, and values (node-major)
-    # are their transposes [B, n, m], so both products are batched dense
-    # matmuls; autograd's gradient of the values is then a batched matmul
-    # too (the SDDMM restricted to the blocks).
-    B, n, m = inc.blocks if shape is None else shape
+def _block_matmul(shape: Tuple[int, int, int], values: Tensor, x: Tensor,
+                  to_slots: bool) -> Tensor:
+    # B graphs of n nodes and m slots each, ``shape`` = (B, n, m): W is
+    # block diagonal with B dense [m, n] blocks, and ``values`` (the
+    # complete layout, or candidate values scattered into it) are their
+    # transposes [B, n, m], so both products are batched dense matmuls;
+    # autograd's gradient of the values is then a batched matmul too (the
+    # SDDMM restricted to the blocks).
+    B, n, m = shape
     w = values.view(B, n, m)
     with torch.autocast(x.device.type, enabled=False):  # keep x's dtype
         if to_slots:
@@ -679,14 +678,15 @@ def incidence_matmul(inc: CandidateIncidence, values: Tensor, x: Tensor,
     if x.dtype in (torch.bfloat16, torch.float16):
         x = x.float()
     values = values.to(x.dtype)
-    if inc.blocks is not None:
-        return _block_matmul(inc, values, x, to_slots)
+    shape = inc.blocks
+    if shape is not None:
+        return _block_matmul(shape, values, x, to_slots)
     if inc.block_index is not None:
         # scattered into the dense blocks (gathered back in backward)
         B, n, m = inc.block_shape
         dense = values.new_zeros(B * n * m).scatter(0, inc.block_index,
                                                     values)
-        return _block_matmul(inc, dense, x, to_slots, inc.block_shape)
+        return _block_matmul(inc.block_shape, dense, x, to_slots)
     tensors = (inc.index, inc.node_ptr, inc.slot_perm, inc.slot_ptr)
     meta = (inc.num_nodes, inc.num_slots)
     return _IncidenceMatmul.apply(values, x, tensors, meta, to_slots,
