@@ -31,6 +31,7 @@ import torch
 from torch_geometric.data import InMemoryDataset
 
 from torch_geometric_hyper.data import HypergraphData
+from torch_geometric_hyper.datasets.cache import UncachedSamples
 
 SPLITS = ('train', 'val', 'test')
 
@@ -217,7 +218,7 @@ def read_sets_csv(nodes_path: str, hyperedges_path: Optional[str] = None
             for k in order]
 
 
-class HypergraphSets(InMemoryDataset):
+class HypergraphSets(UncachedSamples, InMemoryDataset):
     r"""A dataset of your own sets and their hyperedges, ready for the
     refiner: each sample is a
     :class:`~torch_geometric_hyper.data.HypergraphData`.

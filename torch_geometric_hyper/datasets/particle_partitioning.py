@@ -13,7 +13,11 @@ import torch
 from torch_geometric.data import InMemoryDataset
 
 from torch_geometric_hyper.data import HypergraphData
-from torch_geometric_hyper.datasets.cache import HealingCache, temporary_path
+from torch_geometric_hyper.datasets.cache import (
+    HealingCache,
+    UncachedSamples,
+    temporary_path,
+)
 
 #: Per-track branches, in the order of the first six node features.
 TRACK_FEATURES = ('trk_d0', 'trk_z0', 'trk_phi', 'trk_ctgtheta', 'trk_pt',
@@ -80,7 +84,7 @@ def _import_uproot():
     return uproot
 
 
-class ParticlePartitioning(HealingCache, InMemoryDataset):
+class ParticlePartitioning(UncachedSamples, HealingCache, InMemoryDataset):
     r"""Jets of charged tracks whose hyperedges are the decay vertices.
 
     The secondary-vertex finding data of Shlomi et al. (2020), used by

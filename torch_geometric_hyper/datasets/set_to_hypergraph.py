@@ -9,7 +9,11 @@ import torch
 from torch_geometric.data import Data, InMemoryDataset
 
 from torch_geometric_hyper.data import HypergraphData
-from torch_geometric_hyper.datasets.cache import HealingCache, temporary_path
+from torch_geometric_hyper.datasets.cache import (
+    HealingCache,
+    UncachedSamples,
+    temporary_path,
+)
 
 SPLITS = ('train', 'val', 'test')
 
@@ -60,7 +64,7 @@ def draw_non_degenerate(draw: Callable, tries: int = 100):
     raise RuntimeError('could not draw a non-degenerate point set')
 
 
-class SetToHypergraph(HealingCache, InMemoryDataset):
+class SetToHypergraph(UncachedSamples, HealingCache, InMemoryDataset):
     r"""An :class:`~torch_geometric.data.InMemoryDataset` of generated
     set-to-hypergraph samples.
 
