@@ -356,6 +356,11 @@ def finish(args, rows: Sequence[Dict], columns: Sequence[Column], plot,
                  'note': 'measured under load (shared CPU); compare ratios '
                          'within one run only',
                  'argv': sys.argv[1:]})
+    # allocator settings change speed and peak memory: record any given
+    allocator = {k: v for k, v in os.environ.items()
+                 if k.startswith(('MALLOC_', 'LD_PRELOAD'))}
+    if allocator:
+        meta['allocator_env'] = allocator
     meta.update(extra_meta or {})
     print_table(rows, columns, title)
     stem = output_stem(args, part)

@@ -1,4 +1,8 @@
-from tests.benchmarks.helpers import check_outputs, run_script
+import json
+import os
+import os.path as osp
+
+from tests.benchmarks.helpers import ROOT, check_outputs, run_script
 
 
 def test_train_throughput_quick_outputs(tmp_path):
@@ -88,3 +92,28 @@ def test_profile_step_quick_outputs(tmp_path):
     assert rows[0]['pair MLP %'] > 0 and rows[0]['DeepSets %'] > 0
     # hulls of one size aggregate with batched matmuls: counted too
     assert rows[0]['incidence products %'] > 0
+
+
+def test_results_record_allocator_settings(tmp_path, monkeypatch):
+    # MALLOC_* settings change speed and peak RSS, so a result file says so
+    import argparse
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        '_bench_common', osp.join(ROOT, 'benchmarks', '_common.py'))
+    C = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(C)
+    args = argparse.Namespace(out=str(tmp_path), name='run', quick=False,
+                              threads=1)
+    rows = [{'size': 30, 'seconds': 1.0}]
+    cols = [('size', 'n', 'd'), ('seconds', 's', '.1f')]
+    for k in [k for k in os.environ if k.startswith('MALLOC_')]:
+        monkeypatch.delenv(k)
+    monkeypatch.delenv('LD_PRELOAD', raising=False)
+    assert 'allocator_env' not in C.finish(args, rows, cols, lambda r: None,
+                                           't')['meta']
+    monkeypatch.setenv('MALLOC_MMAP_THRESHOLD_', '131072')
+    meta = C.finish(args, rows, cols, lambda r: None, 't')['meta']
+    assert meta['allocator_env'] == {'MALLOC_MMAP_THRESHOLD_': '131072'}
+    with open(tmp_path / 'run.json') as f:
+        assert json.load(f)['meta']['allocator_env'] == meta[
+            'allocator_env']
