@@ -119,11 +119,10 @@ def main(argv=None):
             ax1.plot(xs, ys, marker='o', label=r['getter'])
         ax1.set_xlabel('epochs read')
         ax1.set_ylabel('RSS (MiB)')
-        ax1.legend()
         ax2.bar([r['getter'] for r in rows],
                 [r['last_epoch_s'] for r in rows])
         ax2.set_ylabel(f'seconds for epoch {args.epochs}')
-        C.style_axes(ax1, ax2)
+        C.style_axes(ax1)
         return fig
 
     return C.finish(args, rows, cols, plot,
