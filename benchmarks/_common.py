@@ -478,7 +478,8 @@ def throughput_main(script: str, argv: Sequence[str], args, run_one,
                         r['size'])) -> Dict:
     """Parent/worker logic of a throughput script: in a worker, runs
     ``run_one(args, size)`` (or ``run_one(args, config)`` when ``configs``
-    is given) and emits its row; in the parent, runs one fresh worker per
+    is given) and emits its row (or ``{'rows': [...]}``, several rows);
+    in the parent, runs one fresh worker per
     size of ``args.sizes`` (or per config) and finishes with a table, the
     CSV/JSON files and a bar chart of samples/s and peak memory (bars
     named by ``bar_label(row)``)."""
@@ -492,7 +493,10 @@ def throughput_main(script: str, argv: Sequence[str], args, run_one,
         return emit(worker(args, cfg))
     if configs is None:
         configs = [{'size': size} for size in args.sizes]
-    rows = [run_config(script, argv, args, dict(c), worker) for c in configs]
+    rows = []
+    for c in configs:  # a worker returns a row, or {'rows': [...]}
+        out = run_config(script, argv, args, dict(c), worker)
+        rows.extend(out['rows'] if 'rows' in out else [out])
 
     def plot(rows):
         fig, axes = new_figure(2)

@@ -21,9 +21,18 @@ for these sets of one size) and with the sparse products forced
 (``sparse``: ``with_blocks`` patched to keep the sparse layout, in that
 configuration's own process); the row's ``blocks_used`` says which ran.
 
+``--interleave`` measures the configurations of each size in one process
+instead, taking turns batch by batch (the first to go rotates each
+round), so a drift in the machine's speed hits all alike: s/batch is the
+median over the timed batches, ``ratio_to_first`` the median over rounds
+of the first configuration's time over this one's (above 1: faster), and
+the peak RSS is the shared process's (not per configuration).
+
     python benchmarks/train_throughput.py                 # n=30, 50, 20-100
     python benchmarks/train_throughput.py --sizes 30 --batches 1 --threads 1
     python benchmarks/train_throughput.py --quick         # n=30, 2 batches
+    python benchmarks/train_throughput.py --sizes 30 --checkpointing off \
+        --candidates all 16 --interleave --batches 40
 """
 import os
 import os.path as osp
@@ -58,6 +67,11 @@ def parse_args(argv=None):
                    help="working-set size of the per-pair kernels: 'auto' "
                         "(the default of the library) or numbers of floats, "
                         "e.g. 131072 524288 (alternated within each size)")
+    p.add_argument('--interleave', action='store_true',
+                   help='run the configurations of each size in one '
+                        'process, taking turns batch by batch (median '
+                        's/batch, paired ratio to the first; shared peak '
+                        'RSS)')
     args = p.parse_args(argv)
     for c in args.chunk_elements:
         if c != 'auto' and not (c.isdigit() and int(c) >= 1):
@@ -72,43 +86,126 @@ def parse_args(argv=None):
 
 
 def run_one(args, cfg):
+    if 'group' in cfg:
+        return run_interleaved(args, cfg['group'])
     from torch_geometric_hyper.datasets import ConvexHull
-    from torch_geometric_hyper.nn import (HypergraphRefiner,
-                                          MatchedIncidenceLoss)
-    size, mode = cfg['size'], cfg['checkpointing']
-    k = cfg.get('candidates', 'all')
-    chunk = cfg.get('chunk_elements', 'auto')
+    from torch_geometric_hyper.nn import MatchedIncidenceLoss
     kernels = cfg.get('kernels', '-')
-    points, m = CONFIGS[size]
-    used = _watch_blocks(kernels == 'sparse')
+    points, m = CONFIGS[cfg['size']]
+    watch = _watch_blocks()
+    watch['sparse'] = kernels == 'sparse'
     row = C.training_throughput_row(
-        args, {'size': size, 'checkpointing': mode, 'max_edges': m,
-               'candidates': k, 'chunk_elements': chunk},
+        args, _key(cfg, m),
         lambda num: ConvexHull(args.root, 'train', num_points=points,
                                num_samples=num, log=False),
-        lambda: HypergraphRefiner(
-            3, args.hidden, m, args.T, checkpoint=mode == 'on',
-            num_candidates=None if k == 'all' else int(k),
-            chunk_elements=None if chunk == 'auto' else int(chunk)),
-        MatchedIncidenceLoss())
+        lambda: _model(args, cfg, m), MatchedIncidenceLoss())
     row['kernels'] = kernels
-    row['blocks_used'] = any(used)
+    row['blocks_used'] = any(watch['used'])
     return row
 
 
-def _watch_blocks(force_sparse: bool):
-    # records whether the candidates took dense blocks; with force_sparse
-    # keeps them sparse (this configuration runs in its own process)
+def _key(cfg, m):
+    return {'size': cfg['size'], 'checkpointing': cfg['checkpointing'],
+            'max_edges': m, 'candidates': cfg.get('candidates', 'all'),
+            'chunk_elements': cfg.get('chunk_elements', 'auto')}
+
+
+def _model(args, cfg, m):
+    from torch_geometric_hyper.nn import HypergraphRefiner
+    k = cfg.get('candidates', 'all')
+    chunk = cfg.get('chunk_elements', 'auto')
+    return HypergraphRefiner(
+        3, args.hidden, m, args.T, checkpoint=cfg['checkpointing'] == 'on',
+        num_candidates=None if k == 'all' else int(k),
+        chunk_elements=None if chunk == 'auto' else int(chunk))
+
+
+def run_interleaved(args, group):
+    """The configurations of one size in this process, taking turns batch
+    by batch; one row each (see the module docstring)."""
+    import statistics
+    import time
+
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    from torch_geometric_hyper.datasets import ConvexHull
+    from torch_geometric_hyper.nn import MatchedIncidenceLoss
+    from torch_geometric_hyper.train import BackpropWithSkips
+    probe = C.MemoryProbe()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    points, m = CONFIGS[group[0]['size']]
+    ds = ConvexHull(args.root, 'train', num_points=points,
+                    num_samples=args.batch_size * (args.batches + 1),
+                    log=False)
+    batches = [b.to(device) for b in
+               DataLoader(ds, batch_size=args.batch_size)][:args.batches + 1]
+    watch = _watch_blocks()
+    loss_fn = MatchedIncidenceLoss()
+    steps = []
+    for cfg in group:
+        torch.manual_seed(0)
+        model = _model(args, cfg, m).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+        trainer = BackpropWithSkips(args.T, args.B, args.S, seed=0)
+        steps.append(lambda b, t=trainer, mo=model, o=opt: t(mo, o, loss_fn,
+                                                             b))
+    used = [False] * len(group)
+    times = [[] for _ in group]
+
+    def run(i, batch):
+        watch['sparse'] = group[i].get('kernels') == 'sparse'
+        del watch['used'][:]
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        steps[i](batch)
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        used[i] = used[i] or any(watch['used'])
+        return seconds
+
+    for i in range(len(group)):  # warm-up
+        run(i, batches[0])
+    for j, batch in enumerate(batches[1:]):
+        for r in range(len(group)):
+            i = (j + r) % len(group)
+            times[i].append(run(i, batch))
+    memory = probe.report()
+    rows = []
+    for i, cfg in enumerate(group):
+        median = statistics.median(times[i])
+        rows.append({
+            **_key(cfg, m), 'batch_size': args.batch_size,
+            'hidden': args.hidden, 'T': args.T, 'B': args.B, 'S': args.S,
+            'device': str(device), 'threads': args.threads,
+            'seconds_per_batch': median,
+            'seconds_per_batch_mean': statistics.fmean(times[i]),
+            'samples_per_s': args.batch_size / median,
+            'ratio_to_first': statistics.median(
+                a / b for a, b in zip(times[0], times[i])),
+            'interleaved': True, **memory,
+            'kernels': cfg.get('kernels', '-'), 'blocks_used': used[i]})
+    return {'rows': rows}
+
+
+def _watch_blocks():
+    # records whether the candidates took dense blocks (in 'used'); with
+    # 'sparse' set, keeps them sparse. Patches this process only.
     from torch_geometric_hyper.nn.functional import CandidateIncidence
-    real = CandidateIncidence.with_blocks
-    used = []
+    real = CandidateIncidence.__dict__.get('_unwatched_with_blocks',
+                                           CandidateIncidence.with_blocks)
+    CandidateIncidence._unwatched_with_blocks = real
+    watch = {'sparse': False, 'used': []}
 
     def watched(self, *args, **kwargs):
-        out = self if force_sparse else real(self, *args, **kwargs)
-        used.append(out.block_index is not None)
+        out = self if watch['sparse'] else real(self, *args, **kwargs)
+        watch['used'].append(out.block_index is not None)
         return out
     CandidateIncidence.with_blocks = watched
-    return used
+    return watch
 
 
 def main(argv=None):
@@ -122,15 +219,23 @@ def main(argv=None):
                for k in args.candidates
                for kern in (['-'] if k == 'all' else args.candidate_kernels)
                for c in args.chunk_elements]
+    if args.interleave:  # one process per size, taking turns
+        configs = [{'size': size, 'group': [c for c in configs
+                                            if c['size'] == size]}
+                   for size in args.sizes]
     return C.throughput_main(
         __file__, argv, args, run_one,
         C.throughput_columns(('checkpointing', 'ckpt', ''),
                              ('max_edges', 'm', 'd'),
                              ('candidates', 'K', ''),
                              ('kernels', 'products', ''),
-                             ('chunk_elements', 'chunk', '')),
+                             ('chunk_elements', 'chunk', ''),
+                             *([('ratio_to_first', 'vs first', '.2f')]
+                               if args.interleave else [])),
         f'Refiner training throughput, convex hull (d={args.hidden}, '
-        f'T={args.T}, B={args.B}, S={args.S})', configs=configs,
+        f'T={args.T}, B={args.B}, S={args.S})'
+        + (', interleaved batch by batch (median s/batch, shared peak RSS)'
+           if args.interleave else ''), configs=configs,
         bar_label=lambda r: f"{r['size']} ckpt {r['checkpointing']}" + (
             '' if r.get('candidates', 'all') == 'all'
             else f" K={r['candidates']} {r.get('kernels', '')}") + (

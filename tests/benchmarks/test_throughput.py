@@ -53,6 +53,31 @@ def test_train_throughput_candidate_kernels(tmp_path):
                                ('16', 'sparse', False)]
 
 
+def test_train_throughput_interleaved(tmp_path):
+    # the configurations of a size in one process, taking turns: one row
+    # each, the paired ratio to the first, and the blocks switched per turn
+    out = run_script('train_throughput', ['--hidden', 8, '--T', 4, '--B', 2,
+                                          '--S', 2, '--batch-size', 4,
+                                          '--batches', 3, '--device', 'cpu',
+                                          '--checkpointing', 'off',
+                                          '--candidates', 'all', 16,
+                                          '--candidate-kernels', 'blocks',
+                                          'sparse', '--interleave'],
+                     tmp_path)
+    assert 'interleaved batch by batch' in out
+    rows = check_outputs(tmp_path / 'out' / 'train_throughput_quick',
+                         ['size', 'candidates', 'kernels', 'blocks_used',
+                          'ratio_to_first', 'samples_per_s'], 3,
+                         ['samples_per_s', 'ratio_to_first'])
+    assert [(r['candidates'], r['kernels'], r['blocks_used'])
+            for r in rows] == [('all', '-', False), ('16', 'blocks', True),
+                               ('16', 'sparse', False)]
+    assert all(r['interleaved'] for r in rows)
+    assert rows[0]['ratio_to_first'] == 1.0
+    # one shared process: one peak
+    assert len({r['peak_rss_mib'] for r in rows}) == 1
+
+
 def test_train_throughput_chunk_sizes(tmp_path):
     # the per-pair kernels' working set, library default beside a size
     run_script('train_throughput', ['--hidden', 8, '--T', 4, '--B', 2,
