@@ -5,7 +5,10 @@ Trains any convex-hull model (``--models``) with several seeds
 ``--eval-every`` batches on the same validation sets: F1 in the strict
 convention and as the reference code counts it (``f1_reference``), the
 strict F1 after dropping repeated hyperedges when decoding (``f1_dedup``)
-and the repeated hyperedges per set (``duplicates``). The
+and the repeated hyperedges per set (``duplicates``); for a model with
+candidate nodes per slot (``refiner_k<K>``) also ``coverage``, the share
+of target hyperedges whose nodes are all candidates of one slot (what it
+can predict at all, ``candidate_coverage``). The
 evaluation time is excluded from the clocks. Reports per model and
 evaluation point the median and the spread (min, max) over seeds, and per
 model the median time to reach ``--target`` reference F1 (wall seconds,
@@ -268,7 +271,8 @@ def run_one(args, cfg):
     from torch_geometric.loader import DataLoader
 
     from torch_geometric_hyper.datasets import ConvexHull
-    from torch_geometric_hyper.metrics import evaluate_hyperedges
+    from torch_geometric_hyper.metrics import (candidate_coverage,
+                                               evaluate_hyperedges)
     from torch_geometric_hyper.nn import MatchedIncidenceLoss
     torch.set_num_threads(args.threads)
     seed = cfg['seed']
@@ -281,6 +285,7 @@ def run_one(args, cfg):
                         num_samples=args.val_samples, log=False)
     m = max(train_ds.max_hyperedges, val_ds.max_hyperedges)
     model, trainer, eval_kw = build(args, cfg['model'], m)
+    candidates = candidates_of(cfg['model']) is not None
     loss_fn = MatchedIncidenceLoss()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     gen = torch.Generator().manual_seed(seed)
@@ -290,7 +295,7 @@ def run_one(args, cfg):
     def evaluate():
         model.eval()
         egen = torch.Generator().manual_seed(0)
-        strict, ref, uniq, dup = [], [], [], []
+        strict, ref, uniq, dup, cov = [], [], [], [], []
         for batch in val:
             pred = model(batch.x, batch.batch, batch.num_graphs,
                          generator=egen, **eval_kw)
@@ -299,13 +304,18 @@ def run_one(args, cfg):
             ref.append(res['f1_reference'])
             uniq.append(res['f1_unique'])
             dup.append(res['duplicates'])
+            if candidates:  # the targets some slot's candidates hold
+                cov.append(candidate_coverage(pred, batch))
         model.train()
-        return {'f1': float(torch.cat(strict).mean()),
-                'f1_reference': float(torch.cat(ref).mean()),
-                # strict F1 after dropping repeated hyperedges at decoding
-                # (to_hyperedge_index(unique=True))
-                'f1_dedup': float(torch.cat(uniq).mean()),
-                'duplicates': float(torch.cat(dup).mean())}
+        out = {'f1': float(torch.cat(strict).mean()),
+               'f1_reference': float(torch.cat(ref).mean()),
+               # strict F1 after dropping repeated hyperedges at decoding
+               # (to_hyperedge_index(unique=True))
+               'f1_dedup': float(torch.cat(uniq).mean()),
+               'duplicates': float(torch.cat(dup).mean())}
+        if candidates:
+            out['coverage'] = float(torch.cat(cov).mean())
+        return out
 
     points, done, wall, cpu = [], 0, 0.0, 0.0
     while done < args.batches:
@@ -415,7 +425,9 @@ def main(argv=None):
         ('batches', 'batches', 'd'), ('wall_s', 'wall s', '.1f'),
         ('cpu_s', 'CPU s', '.1f'), ('f1', 'F1', '.3f'),
         ('f1_reference', 'F1 ref', '.3f'), ('f1_dedup', 'F1 dedup', '.3f'),
-        ('duplicates', 'dup/set', '.2f')], plot, title,
+        ('duplicates', 'dup/set', '.2f'),
+        *([('coverage', 'coverage', '.3f')]
+          if any('coverage' in r for r in rows) else [])], plot, title,
         extra_meta={'summary': summary, 'paired': pairs,
                     'target': args.target, 'settings': settings(args),
                     'collected': list(args.collect or [])})

@@ -185,3 +185,17 @@ def test_models_with_any_number_of_candidates(capsys):
         with pytest.raises(SystemExit):
             mod.parse_args(['--models', bad])
         assert f"unknown model '{bad}'" in capsys.readouterr().err
+
+
+def test_candidate_models_report_coverage(tmp_path):
+    # quick sets have 10 nodes: K=4 candidates per slot cover only part
+    out = run_script('learning_curve', ['--models', 'refiner', 'refiner_k4',
+                                        '--seeds', 1, '--batches', 2,
+                                        '--eval-every', 2], tmp_path)
+    assert 'coverage' in out
+    rows = check_outputs(tmp_path / 'out' / 'learning_curve_quick',
+                         ['model', 'f1_reference', 'coverage'], 2,
+                         ['f1_reference'])
+    by_model = {r['model']: r for r in rows}
+    assert 'coverage' not in by_model['refiner']
+    assert 0.0 <= by_model['refiner_k4']['coverage'] < 1.0

@@ -3,6 +3,7 @@ import torch
 
 from torch_geometric_hyper.data import HypergraphData
 from torch_geometric_hyper.metrics import (
+    candidate_coverage,
     evaluate_hyperedges,
     hyperedge_f1,
     hyperedge_sets,
@@ -201,3 +202,72 @@ def test_reference_count_equals_dense_reference(seed):
     assert torch.equal(hyperedge_f1(dedup, targets, 'strict')['f1'],
                        res['f1_unique'])
     assert bool((res['duplicates'] > 0).any())
+
+
+def _candidate_prediction(pairs, batch, num_graphs, m):
+    index = torch.tensor(pairs, dtype=torch.long).t().reshape(2, -1)
+    return HypergraphPrediction(torch.zeros(index.size(1)),
+                                torch.zeros(num_graphs * m), index,
+                                torch.tensor(batch), num_graphs, m)
+
+
+def test_candidate_coverage_by_hand():
+    # graph 0: nodes 0-4, slots 0-1; graph 1: nodes 5-8, slots 2-3
+    pairs = [(0, 0), (1, 0), (2, 0),   # slot 0 holds {0, 1, 2}
+             (2, 1), (3, 1),           # slot 1 holds {2, 3}
+             (5, 2), (6, 2), (7, 3), (8, 3)]
+    pred = _candidate_prediction(pairs, [0] * 5 + [1] * 4, 2, 2)
+    target = Batch.from_data_list([
+        HypergraphData(x=torch.zeros(5, 1), hyperedge_index=torch.tensor(
+            [[0, 1, 2, 2, 3, 4], [0, 0, 0, 1, 1, 1]])),   # {0,1,2} yes
+        HypergraphData(x=torch.zeros(4, 1), hyperedge_index=torch.tensor(
+            [[0, 1, 2, 3, 0, 2], [0, 0, 1, 1, 2, 2]]))])  # {5,6} {7,8} no
+    cov = candidate_coverage(pred, target)
+    assert cov.dtype == torch.float64
+    assert cov.tolist() == pytest.approx([0.5, 2 / 3])
+    # every pair a candidate: everything covered; no targets: 1
+    full = [(i, s) for i in range(5) for s in (0, 1)] + \
+        [(i, s) for i in range(5, 9) for s in (2, 3)]
+    assert candidate_coverage(_candidate_prediction(
+        full, [0] * 5 + [1] * 4, 2, 2), target).tolist() == [1.0, 1.0]
+    empty = Batch.from_data_list([
+        HypergraphData(x=torch.zeros(5, 1),
+                       hyperedge_index=torch.zeros(2, 0, dtype=torch.long)),
+        target[1]])
+    assert candidate_coverage(pred, empty).tolist() == pytest.approx(
+        [1.0, 2 / 3])
+    with pytest.raises(ValueError, match='graphs'):
+        candidate_coverage(pred, target[0])
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+def test_candidate_coverage_against_brute_force(seed):
+    g = torch.Generator().manual_seed(seed)
+    sizes, m, K = [7, 9, 6], 5, 3
+    data, pairs, batch, lo = [], [], [], 0
+    for b, n in enumerate(sizes):
+        edges = [torch.randperm(n, generator=g)[:3] for _ in range(4)]
+        data.append(HypergraphData(x=torch.zeros(n, 1), hyperedge_index=(
+            torch.stack([torch.cat(edges),
+                         torch.arange(4).repeat_interleave(3)]))))
+        for s in range(m):
+            for i in torch.randperm(n, generator=g)[:K].tolist():
+                pairs.append((lo + i, b * m + s))
+        batch += [b] * n
+        lo += n
+    target = Batch.from_data_list(data)
+    pred = _candidate_prediction(pairs, batch, len(sizes), m)
+    slots = {}
+    for i, s in pairs:
+        slots.setdefault(s, set()).add(i)
+    expect, lo = [], 0
+    for b, d in enumerate(data):
+        hits = 0
+        for q in range(4):
+            members = {lo + int(i) for i in
+                       d.hyperedge_index[0][d.hyperedge_index[1] == q]}
+            hits += any(members <= slots.get(b * m + s, set())
+                        for s in range(m))
+        expect.append(hits / 4)
+        lo += d.num_nodes
+    assert candidate_coverage(pred, target).tolist() == pytest.approx(expect)

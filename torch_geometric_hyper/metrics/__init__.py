@@ -1,4 +1,5 @@
 from torch_geometric_hyper.metrics.hyperedges import (
+    candidate_coverage,
     evaluate_hyperedges,
     hyperedge_f1,
     hyperedge_sets,
@@ -24,6 +25,7 @@ from torch_geometric_hyper.metrics.partitions import (
 )
 
 __all__ = ['hyperedge_f1', 'hyperedge_sets', 'evaluate_hyperedges',
+           'candidate_coverage',
            'adjacency_confusion', 'adjacency_scores', 'adjacency_metrics',
            'dense_adjacency_metrics', 'candidate_edge_f1',
            'evaluate_adjacency', 'decode_partition', 'target_partition',

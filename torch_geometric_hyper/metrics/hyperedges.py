@@ -188,3 +188,54 @@ def evaluate_hyperedges(pred, data, edge_size: Optional[int] = None,
             'precision_reference': ref['precision'],
             'recall_reference': ref['recall'],
             'f1_unique': unique['f1'], 'duplicates': dup}
+
+
+def candidate_coverage(pred, data) -> Tensor:
+    r"""The share of each graph's target hyperedges that some slot *can*
+    predict: all of the hyperedge's nodes are candidates of one slot.
+
+    A model with :math:`K` candidate nodes per slot
+    (``HypergraphRefiner(num_candidates=K)``) can only predict the
+    hyperedges its slots' candidates contain, so this bounds its recall
+    (an all-pairs prediction covers everything: 1). Computed by joining
+    each target membership :math:`(q, i)` with the candidate pairs
+    :math:`(i, s)` of node :math:`i` and counting, per
+    :math:`(q, s)`, whether :math:`s` holds all :math:`|q|` nodes:
+    :math:`O(\text{nnz}_T \cdot \text{pairs per node})`, no
+    :math:`n \times m` table.
+
+    Args:
+        pred (HypergraphPrediction): the model's output (its
+            ``incidence_index`` holds the candidate pairs).
+        data (HypergraphData): the targets (a batch or one graph), with
+            ``hyperedge_index`` and ``num_hyperedges``.
+
+    Returns:
+        :math:`(B)` float64 tensor: per graph, the covered share of its
+        target hyperedges (1 for a graph without targets).
+    """
+    from torch_geometric_hyper.nn.loss import _membership_join
+    B, m, N = pred.num_graphs, pred.max_edges, pred.num_nodes
+    node, slot = pred.incidence_index
+    t_node, t_edge = data.hyperedge_index.long()
+    counts = torch.as_tensor(data.num_hyperedges).reshape(-1).long().to(
+        node.device)
+    if counts.numel() != B:
+        raise ValueError(f"the target holds {counts.numel()} graphs, the "
+                         f"prediction {B}")
+    total = int(counts.sum())
+    covered = torch.zeros(total, dtype=torch.bool, device=node.device)
+    if total and node.numel():
+        q, s_local, _ = _membership_join(
+            torch.zeros(node.numel(), device=node.device), node, slot % m,
+            N, t_node.to(node.device), t_edge.to(node.device))
+        key, hits = torch.unique(q * m + s_local, return_counts=True)
+        size = torch.bincount(t_edge.to(node.device), minlength=total)
+        full = key[hits == size[key // m]] // m
+        covered[full] = True
+    graph = torch.arange(B, device=node.device).repeat_interleave(
+        counts, output_size=total)
+    share = torch.zeros(B, dtype=torch.float64, device=node.device)
+    share.index_add_(0, graph, covered.double())
+    return torch.where(counts > 0, share / counts.clamp_min(1),
+                       torch.ones_like(share)).cpu()
