@@ -105,7 +105,8 @@ def main(argv=None):
                          lambda a, cfg: run_one(a, cfg['getter']))
             for g in args.getters]
     cols = [('getter', 'get', ''), ('num_points', 'n', 'd'),
-            ('samples', 'sets', 'd'), ('rss_imports_mib', 'RSS imports', '.0f'),
+            ('samples', 'sets', 'd'),
+            ('rss_imports_mib', 'RSS imports', '.0f'),
             ('rss_loaded_mib', 'RSS loaded', '.0f'),
             ('growth_mib', f'growth after {args.epochs} epochs MiB', '.1f'),
             ('first_epoch_s', 'epoch 1 s', '.2f'),
