@@ -22,7 +22,9 @@ Tasks:
 * ``hull``: :class:`~torch_geometric_hyper.nn.HypergraphRefiner` on 3-D
   spherical hulls with m = 2n - 4 slots (the facet count), over all n*m
   pairs, or over K candidate nodes per slot (``--candidates K``) when the
-  installed refiner offers it; F1 strict and reference metric.
+  installed refiner offers it; F1 strict and reference metric, and with
+  candidates their coverage (share of target hyperedges whose nodes are
+  all candidates of one slot, the recall ceiling).
 * ``triangles``: the same refiner on the Delaunay triangles of points
   uniform in the unit square, as hyperedges (m = the most triangles in the
   data).
@@ -142,7 +144,8 @@ def run_one(args, n):
                 'f1', 'candidate_coverage')}, pred.pair_index.size(1)
     else:
         from torch_geometric_hyper.datasets import ConvexHull, Delaunay
-        from torch_geometric_hyper.metrics import evaluate_hyperedges
+        from torch_geometric_hyper.metrics import (candidate_coverage,
+                                                   evaluate_hyperedges)
         from torch_geometric_hyper.nn import (HypergraphRefiner,
                                               MatchedIncidenceLoss)
         if args.task == 'hull':
@@ -164,9 +167,12 @@ def run_one(args, n):
             pred = model(batch.x, batch.batch, batch.num_graphs,
                          generator=torch.Generator().manual_seed(0))
             out = evaluate_hyperedges(pred, batch, edge_size=3)
-            return {'f1': float(out['f1'].mean()),
-                    'f1_reference': float(out['f1_reference'].mean())}, \
-                pred.incidence_index.size(1)
+            res = {'f1': float(out['f1'].mean()),
+                   'f1_reference': float(out['f1_reference'].mean())}
+            if args.candidates is not None:  # what the slots can reach
+                res['candidate_coverage'] = float(
+                    candidate_coverage(pred, batch).mean())
+            return res, pred.incidence_index.size(1)
     assign = _time_assignments()
     t0 = time.perf_counter()
     train_ds = make('train', args.train_samples)
@@ -382,7 +388,9 @@ def main(argv=None):
                                     '.4f')]
              if args.task == 'delaunay' else
              [('candidates', 'K', ''), ('f1', 'F1', '.3f'),
-              ('f1_reference', 'F1 ref', '.3f')])
+              ('f1_reference', 'F1 ref', '.3f')] + (
+                 [('candidate_coverage', 'coverage', '.4f')]
+                 if args.candidates is not None else []))
     columns = [('n', 'n', 'd'), ('steps', 'steps', 'd'),
                ('s_per_step', 's/step', '.3f')] + (
                   [] if args.task == 'delaunay' else

@@ -26,6 +26,7 @@ def test_larger_sets_hull_quick(tmp_path):
                          ['s_per_step', 'f1'])
     # all pairs: every node is a candidate of each of the 2n - 4 slots
     assert [r['pairs_per_node'] for r in rows] == [16, 36]
+    assert all('candidate_coverage' not in r for r in rows)
     for r in rows:  # the step time split: assignment (solved) and the rest
         assert 0 < r['assign_s_per_step'] < r['s_per_step']
         assert abs(r['assign_s_per_step'] + r['other_s_per_step']
@@ -51,6 +52,8 @@ def test_larger_sets_triangles_quick(tmp_path):
                           'candidates'], 1, ['s_per_step', 'f1'])
     m_times_k = rows[0]['pairs_per_node'] * 20
     assert m_times_k % 6 == 0  # K = 6 candidates for every slot
+    # the share of target triangles some slot's candidates hold
+    assert 0.0 <= rows[0]['candidate_coverage'] <= 1.0
 
 
 def test_plot_only_overlays_result_files(tmp_path):
