@@ -447,6 +447,19 @@ def training_throughput_row(args, key: Dict, make_dataset, make_model,
             **probe.report()}
 
 
+def time_step(step, batch, cuda: bool) -> float:
+    """Wall seconds of ``step(batch)``, the device synchronised on both
+    sides when ``cuda``."""
+    import torch
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    step(batch)
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
 def time_training(step, batches, device) -> Dict[str, float]:
     """Runs ``step(batch)`` on each batch (the first one a warm-up) and
     returns ``seconds_per_batch`` (mean of the others) and, on CUDA,
@@ -455,16 +468,7 @@ def time_training(step, batches, device) -> Dict[str, float]:
     cuda = torch.device(device).type == 'cuda'
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    times = []
-    for i, batch in enumerate(batches):
-        if cuda:
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        step(batch)
-        if cuda:
-            torch.cuda.synchronize()
-        if i > 0:
-            times.append(time.perf_counter() - t0)
+    times = [time_step(step, batch, cuda) for batch in batches][1:]
     out = {'seconds_per_batch': sum(times) / len(times)}
     if cuda:
         out['cuda_peak_mib'] = torch.cuda.max_memory_allocated() / 2**20

@@ -124,7 +124,6 @@ def run_interleaved(args, group):
     """The configurations of one size in this process, taking turns batch
     by batch; one row each (see the module docstring)."""
     import statistics
-    import time
 
     import torch
     from torch_geometric.loader import DataLoader
@@ -157,13 +156,7 @@ def run_interleaved(args, group):
     def run(i, batch):
         watch['sparse'] = group[i].get('kernels') == 'sparse'
         del watch['used'][:]
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        steps[i](batch)
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
+        seconds = C.time_step(steps[i], batch, device.type == 'cuda')
         used[i] = used[i] or any(watch['used'])
         return seconds
 

@@ -217,7 +217,7 @@ def candidate_coverage(pred, data) -> Tensor:
     from torch_geometric_hyper.nn.loss import _membership_join
     B, m, N = pred.num_graphs, pred.max_edges, pred.num_nodes
     node, slot = pred.incidence_index
-    t_node, t_edge = data.hyperedge_index.long()
+    t_node, t_edge = data.hyperedge_index.long().to(node.device)
     counts = torch.as_tensor(data.num_hyperedges).reshape(-1).long().to(
         node.device)
     if counts.numel() != B:
@@ -228,9 +228,9 @@ def candidate_coverage(pred, data) -> Tensor:
     if total and node.numel():
         q, s_local, _ = _membership_join(
             torch.zeros(node.numel(), device=node.device), node, slot % m,
-            N, t_node.to(node.device), t_edge.to(node.device))
+            N, t_node, t_edge)
         key, hits = torch.unique(q * m + s_local, return_counts=True)
-        size = torch.bincount(t_edge.to(node.device), minlength=total)
+        size = torch.bincount(t_edge, minlength=total)
         full = key[hits == size[key // m]] // m
         covered[full] = True
     graph = torch.arange(B, device=node.device).repeat_interleave(
