@@ -444,7 +444,22 @@ def training_throughput_row(args, key: Dict, make_dataset, make_model,
             'T': args.T, 'B': args.B, 'S': args.S, 'device': str(device),
             'threads': args.threads, **res,
             'samples_per_s': args.batch_size / res['seconds_per_batch'],
-            **probe.report()}
+            **probe.report(), **cuda_info(device, peak=False)}
+
+
+def cuda_info(device, peak: bool = True) -> Dict:
+    """For a CUDA device, ``gpu_name`` and (with ``peak``)
+    ``cuda_peak_mib``, the most memory torch's allocator held on it since
+    the process started or its peak statistics were last reset; empty for
+    other devices."""
+    import torch
+    device = torch.device(device)
+    if device.type != 'cuda':
+        return {}
+    out = {'gpu_name': torch.cuda.get_device_name(device)}
+    if peak:
+        out['cuda_peak_mib'] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
 
 
 def time_step(step, batch, cuda: bool) -> float:

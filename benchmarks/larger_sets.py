@@ -88,6 +88,10 @@ def parse_args(argv=None):
                    help='train at least this many steps whatever the '
                    'budget (the first, with start-up costs, is not timed)')
     p.add_argument('--root', default=osp.join('data', 'bench_larger'))
+    p.add_argument('--device', default='cpu',
+                   help="where to train ('cuda' for a GPU); the step time "
+                   'then waits for the device, and the rows add the peak '
+                   'GPU memory (gpu_peak_mib)')
     p.add_argument('--plot-only', nargs='+', default=None, metavar='JSON',
                    help='draw these result files into one PNG and exit')
     p.add_argument('--labels', nargs='+', default=None,
@@ -126,6 +130,10 @@ def run_one(args, n):
     probe = C.MemoryProbe()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    cuda = device.type == 'cuda'
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     if args.task == 'delaunay':
         from torch_geometric_hyper.datasets import Delaunay
         from torch_geometric_hyper.metrics import evaluate_adjacency
@@ -173,6 +181,7 @@ def run_one(args, n):
                 res['candidate_coverage'] = float(
                     candidate_coverage(pred, batch).mean())
             return res, pred.incidence_index.size(1)
+    model = model.to(device)
     assign = _time_assignments()
     t0 = time.perf_counter()
     train_ds = make('train', args.train_samples)
@@ -185,10 +194,9 @@ def run_one(args, n):
     while spent < args.train_seconds or steps < args.min_steps:
         for batch in DataLoader(train_ds, batch_size=args.batch_size,
                                 shuffle=True, generator=gen):
-            t = time.perf_counter()
             a0 = assign[0]
-            trainer(model, opt, loss_fn, batch)
-            dt = time.perf_counter() - t
+            dt = C.time_step(lambda b: trainer(model, opt, loss_fn,
+                                               b.to(device)), batch, cuda)
             assign_times.append(assign[0] - a0)
             spent += dt
             steps += 1
@@ -199,7 +207,7 @@ def run_one(args, n):
     scores, pairs, graphs = {}, 0, 0
     with torch.no_grad():
         for batch in DataLoader(val_ds, batch_size=args.batch_size):
-            res, p = evaluate(batch)
+            res, p = evaluate(batch.to(device))
             for k, v in res.items():
                 scores[k] = scores.get(k, 0.0) + v * batch.num_graphs
             pairs += p
@@ -213,8 +221,9 @@ def run_one(args, n):
                                 - _mean_after_first(assign_times)),
            'pairs_per_node': pairs / (graphs * n),
            'batch_size': args.batch_size, 'hidden': args.hidden,
-           'data_seconds': data_seconds,
+           'data_seconds': data_seconds, 'device': str(device),
            **{k: v / graphs for k, v in scores.items()}, **probe.report()}
+    row.update(C.cuda_info(device))
     if args.task != 'delaunay':
         from torch_geometric_hyper.matching import _ortools_available
         row['candidates'] = args.candidates or 'all'
@@ -397,7 +406,9 @@ def main(argv=None):
                   [('assign_s_per_step', 'assignment s/step', '.3f'),
                    ('other_s_per_step', 'rest s/step', '.3f')]) + [
                ('pairs_per_node', 'pairs/node', '.1f'),
-               ('peak_minus_imports_mib', 'peak-imports MiB', '.0f')] + extra
+               ('peak_minus_imports_mib', 'peak-imports MiB', '.0f')] + (
+                  [('cuda_peak_mib', 'CUDA MiB', '.0f')]
+                  if args.device.startswith('cuda') else []) + extra
     out = C.finish(args, rows, columns, plot,
                    f'Larger sets: {args.task}, d={args.hidden}, T={args.T}, '
                    f'B={args.B}, S={args.S}, batch {args.batch_size}, '

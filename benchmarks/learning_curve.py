@@ -94,6 +94,12 @@ def parse_args(argv=None):
                    help='training batches per run')
     p.add_argument('--eval-every', type=int, default=None,
                    help='batches between evaluations')
+    p.add_argument('--train-seconds', type=float, default=None,
+                   help='also stop a run once its training wall time '
+                   'reaches this (evaluated there); --batches stays the cap')
+    p.add_argument('--device', default='cpu',
+                   help="where to train ('cuda' for a GPU; the batch time "
+                   'then waits for the device)')
     p.add_argument('--train-samples', type=int, default=None)
     p.add_argument('--val-samples', type=int, default=None)
     p.add_argument('--target', type=float, default=0.43,
@@ -278,6 +284,8 @@ def run_one(args, cfg):
     seed = cfg['seed']
     args.seed = seed
     torch.manual_seed(seed)
+    device = torch.device(args.device)
+    cuda = device.type == 'cuda'
     n = args.num_points
     train_ds = ConvexHull(args.root, 'train', num_points=n,
                           num_samples=args.train_samples, log=False)
@@ -285,11 +293,12 @@ def run_one(args, cfg):
                         num_samples=args.val_samples, log=False)
     m = max(train_ds.max_hyperedges, val_ds.max_hyperedges)
     model, trainer, eval_kw = build(args, cfg['model'], m)
+    model = model.to(device)
     candidates = candidates_of(cfg['model']) is not None
     loss_fn = MatchedIncidenceLoss()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     gen = torch.Generator().manual_seed(seed)
-    val = list(DataLoader(val_ds, batch_size=256))
+    val = [b.to(device) for b in DataLoader(val_ds, batch_size=256)]
 
     @torch.no_grad()
     def evaluate():
@@ -317,19 +326,23 @@ def run_one(args, cfg):
             out['coverage'] = float(torch.cat(cov).mean())
         return out
 
-    points, done, wall, cpu = [], 0, 0.0, 0.0
-    while done < args.batches:
+    points, done, wall, cpu, stop = [], 0, 0.0, 0.0, False
+    while not stop:
         for batch in DataLoader(train_ds, batch_size=args.batch_size,
                                 shuffle=True, generator=gen):
-            t0, c0 = time.perf_counter(), time.process_time()
-            trainer(model, opt, loss_fn, batch)
-            wall += time.perf_counter() - t0
+            c0 = time.process_time()
+            wall += C.time_step(lambda b: trainer(model, opt, loss_fn,
+                                                  b.to(device)), batch, cuda)
             cpu += time.process_time() - c0
             done += 1
-            if done % args.eval_every == 0 or done == args.batches:
+            out_of_time = (args.train_seconds is not None
+                           and wall >= args.train_seconds)
+            if (done % args.eval_every == 0 or done == args.batches
+                    or out_of_time):
                 points.append({'batches': done, 'wall_s': wall,
                                'cpu_s': cpu, **evaluate()})
-            if done >= args.batches:
+            if done >= args.batches or out_of_time:
+                stop = True
                 break
     return {'points': points}
 

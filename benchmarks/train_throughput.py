@@ -179,7 +179,7 @@ def run_interleaved(args, group):
             'samples_per_s': args.batch_size / median,
             'ratio_to_first': statistics.median(
                 a / b for a, b in zip(times[0], times[i])),
-            'interleaved': True, **memory,
+            'interleaved': True, **memory, **C.cuda_info(device),
             'kernels': cfg.get('kernels', '-'), 'blocks_used': used[i]})
     return {'rows': rows}
 

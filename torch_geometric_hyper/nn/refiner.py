@@ -16,6 +16,7 @@ from torch_geometric_hyper.nn.base import (
     RecurrentModel,
     check_checkpoint_mode,
     check_set_input,
+    slot_noise,
     use_checkpointing,
 )
 from torch_geometric_hyper.nn.candidates import (
@@ -294,8 +295,7 @@ class HypergraphRefiner(RecurrentModel):
         m, d = self.max_edges, self.hidden_channels
         num_slots = num_graphs * m
         if slots is None:
-            noise = torch.randn(num_slots, d, generator=generator,
-                                device=x.device, dtype=x.dtype)
+            noise = slot_noise(num_slots, d, x, generator)
             edge = self.slot_mu + torch.exp(self.slot_log_sigma) * noise
         else:
             if slots.shape != (num_slots, d):

@@ -15,6 +15,7 @@ from torch_geometric_hyper.nn.base import (  # noqa: F401 (re-exported)
     PairScorer,
     check_set_input,
     positive_int,
+    slot_noise,
 )
 from torch_geometric_hyper.nn.functional import (
     CandidateIncidence,
@@ -89,8 +90,7 @@ def draw_slots(mu: Tensor, log_sigma: Tensor, num_slots: int, like: Tensor,
                              f"max_edges, hidden_channels] = "
                              f"[{num_slots}, {d}], got {list(slots.shape)}")
         return slots.to(like.dtype)
-    noise = torch.randn(num_slots, d, generator=generator,
-                        device=like.device, dtype=like.dtype)
+    noise = slot_noise(num_slots, d, like, generator)
     return mu + torch.exp(log_sigma) * noise
 
 

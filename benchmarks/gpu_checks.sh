@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The GPU checks of issues 11, 12 and 13 in one pass, sized for a short
+# lease of one GPU (about 9 minutes): the CUDA tests, training throughput
+# on CUDA against the CPU of the same machine, the learning curves of the
+# refiner and the Set Transformer on CUDA, Delaunay graphs of 100,000
+# points and hulls of 10,000 points, then the whole test suite.
+#
+#     bash benchmarks/gpu_checks.sh OUT_DIR
+#
+# Every step has its own time limit; the results (logs, CSV/JSON/PNG) go to
+# OUT_DIR/gpu_checks/ and are packed into OUT_DIR/gpu_checks.tgz after each
+# step, so a run cut short still returns what it finished.
+set -u
+OUT=${1:?usage: gpu_checks.sh OUT_DIR}
+R=/tmp/gpu_checks
+D=/tmp/gpu_data
+mkdir -p "$R" "$D" "$OUT"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+PY=${PYTHON:-python3}
+# a dry run elsewhere: GPU_CHECKS_DEVICE=cpu GPU_CHECKS_MAX_STEP=20
+DEV=${GPU_CHECKS_DEVICE:-cuda}
+MAX_STEP=${GPU_CHECKS_MAX_STEP:-100000}
+START=$(date +%s)
+
+pack() { tar czf "$OUT/gpu_checks.tgz" -C /tmp gpu_checks; }
+step() {  # step NAME SECONDS COMMAND...
+    local name=$1 limit=$(( $2 < MAX_STEP ? $2 : MAX_STEP ))
+    shift 2
+    echo "== $name (limit ${limit}s, at $(( $(date +%s) - START ))s)"
+    local t0=$(date +%s)
+    timeout -s INT -k 10 "$limit" "$@" > "$R/$name.log" 2>&1
+    local rc=$?
+    echo "$name rc=$rc $(( $(date +%s) - t0 ))s" | tee -a "$R/steps.txt"
+    tail -n 25 "$R/$name.log"
+    pack
+}
+
+{ nvidia-smi -L; $PY -c 'import torch, torch_geometric, scipy, sys;
+print(sys.version.split()[0], torch.__version__, torch.version.cuda,
+      torch_geometric.__version__, scipy.__version__,
+      torch.cuda.get_device_name(0))'; nproc; } > "$R/env.txt" 2>&1
+cat "$R/env.txt"
+
+# 1. the CUDA cases of the tests (CPU-GPU parity, device-parametrised)
+step tests_cuda 120 $PY -m pytest -q -p no:cacheprovider -rs \
+    tests/test_devices.py tests/nn/test_candidates.py \
+    tests/nn/test_functional.py tests/train/test_loop.py \
+    tests/testing/test_host_sync.py -k 'cuda or devices or host_sync'
+
+# 2. host synchronisations of one training batch, counted by CUDA itself
+step syncs 60 $PY - <<'EOF'
+import collections, os, warnings
+import torch
+from torch_geometric.data import Batch
+from torch_geometric_hyper.datasets import ConvexHull
+from torch_geometric_hyper.nn import HypergraphRefiner, MatchedIncidenceLoss
+from torch_geometric_hyper.train import BackpropWithSkips
+DEV = os.environ.get('GPU_CHECKS_DEVICE', 'cuda')
+ds = ConvexHull('/tmp/gpu_data/syncs', num_points=30, num_samples=64,
+                log=False)
+data = Batch.from_data_list(list(ds)).to(DEV)
+for k in (None, 16):
+    model = HypergraphRefiner(3, 128, ds.max_hyperedges, 16,
+                              num_candidates=k).to(DEV)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+    trainer = BackpropWithSkips(16, 4, 2, seed=0)
+    trainer(model, opt, MatchedIncidenceLoss(), data)  # warm-up
+    where = collections.Counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        torch.cuda.set_sync_debug_mode('warn')
+        trainer(model, opt, MatchedIncidenceLoss(), data)
+        torch.cuda.set_sync_debug_mode(0)
+    for w in caught:
+        if 'synchroniz' in str(w.message):
+            where[f'{w.filename}:{w.lineno}'] += 1
+    print(f'K={k or "all"}: {sum(where.values())} synchronising calls in one '
+          f'batch (T=16, B=4, S=2)')
+    for place, count in where.most_common():
+        print(f'  {count:3d}  {place}')
+EOF
+
+# 3. training throughput on CUDA (issue 13 item 5: goal >= 10x the CPU)
+step throughput_cuda 150 $PY benchmarks/train_throughput.py --device $DEV \
+    --sizes 30 50 20-100 --batches 10 --checkpointing on off \
+    --root $D/bench_hull --out $R --name train_throughput_cuda --in-process
+step throughput_cpu_same_machine 60 $PY benchmarks/train_throughput.py \
+    --device cpu --threads 2 --sizes 30 --batches 3 --checkpointing on \
+    --root $D/bench_hull --out $R --name train_throughput_cpu_t2_gpuhost \
+    --in-process
+
+# 4. learning curves on CUDA (issue 12 item 7)
+step learning_refiner 170 $PY benchmarks/learning_curve.py --device $DEV \
+    --models refiner --seeds 1 --batches 100000 --eval-every 100 \
+    --train-seconds 120 --root $D/lc_hull --out $R \
+    --name learning_curve_cuda_refiner --in-process
+step learning_set_transformer 70 $PY benchmarks/learning_curve.py \
+    --device $DEV --models set_transformer --seeds 1 --batches 100000 \
+    --eval-every 200 --train-seconds 40 --root $D/lc_hull --out $R \
+    --name learning_curve_cuda_set_transformer --in-process
+
+# 5. larger sets on CUDA (issue 11 item 7)
+step delaunay_100k 80 $PY benchmarks/larger_sets.py --device $DEV \
+    --task delaunay --sizes 100000 --knn 16 --train-seconds 30 \
+    --train-samples 8 --val-samples 2 --batch-size 2 --root $D/larger \
+    --out $R --name larger_sets_delaunay_100k_cuda --in-process
+step hull_10k 90 $PY benchmarks/larger_sets.py --device $DEV --task hull \
+    --sizes 10000 --candidates 16 --train-seconds 1 --min-steps 3 \
+    --train-samples 4 \
+    --val-samples 1 --batch-size 1 --hidden 128 --T 16 --B 4 --S 2 \
+    --root $D/larger --out $R --name larger_sets_hull_10k_cuda --in-process
+
+# 6. the whole suite, the CUDA cases included, with what time is left
+LEFT=$(( ${GPU_CHECKS_SECONDS:-540} - ($(date +%s) - START) ))
+if [ "$LEFT" -gt 40 ]; then
+    step suite $LEFT env OMP_NUM_THREADS=1 $PY -m pytest -q \
+        -p no:cacheprovider -n 14 --timeout 300
+fi
+echo "total $(( $(date +%s) - START ))s"
+pack
