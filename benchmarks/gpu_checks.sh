@@ -88,6 +88,10 @@ step throughput_cpu_same_machine 60 $PY benchmarks/train_throughput.py \
     --device cpu --threads 2 --sizes 30 --batches 3 --checkpointing on \
     --root $D/bench_hull --out $R --name train_throughput_cpu_t2_gpuhost \
     --in-process
+step throughput_cuda_batch512 60 $PY benchmarks/train_throughput.py \
+    --device $DEV --sizes 30 --batch-size 512 --batches 4 \
+    --checkpointing off on --root $D/bench_hull512 --out $R \
+    --name train_throughput_cuda_batch512 --in-process
 
 # 4. learning curves on CUDA (issue 12 item 7)
 step learning_refiner 170 $PY benchmarks/learning_curve.py --device $DEV \
