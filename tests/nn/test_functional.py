@@ -300,3 +300,18 @@ def test_with_blocks_only_where_blocks_fit():
     empty = CandidateIncidence.build(torch.zeros(2, 0, dtype=torch.long),
                                      B * n, B * m)
     assert empty.with_blocks(B, n, m) is empty
+
+
+def test_count_values_is_bincount_without_a_sync():
+    from torch_geometric_hyper.nn.functional import count_values
+    from torch_geometric_hyper.testing import HostSyncCounter
+    index = torch.tensor([3, 0, 3, 1, 3])
+    expected = torch.tensor([1, 1, 0, 3, 0, 0])
+    assert torch.equal(count_values(index, 6), expected)  # host: bincount
+    with HostSyncCounter() as syncs:  # the accelerator's path
+        out = count_values(index, 6)
+    assert syncs.count == 0 and torch.equal(out, expected)
+    with HostSyncCounter() as syncs:
+        torch.bincount(index, minlength=6)
+    assert syncs.by_kind == {'bincount': 1}
+    assert count_values(index[:0], 2).tolist() == [0, 0]

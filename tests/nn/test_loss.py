@@ -348,3 +348,37 @@ def test_over_steps_nan_logit_and_bad_reduction():
         MatchedIncidenceLoss('none').over_steps(preds, data)
     with pytest.raises(ValueError, match='at least one prediction'):
         MatchedIncidenceLoss().over_steps([], data)
+
+
+@pytest.mark.parametrize('matching', ['dense', 'sparse'])
+def test_half_precision_logits_give_the_float32_loss(matching):
+    # bfloat16 logits (as under autocast) are scored in float32, outside
+    # autocast: the loss and its gradients are those of the float32 copy
+    # of the same logits (CUDA has no bfloat16 sparse product)
+    pred = prediction(SIZES, 4, requires_grad=False)
+    z16 = pred.incidence_logit.bfloat16().requires_grad_()
+    ze16 = pred.existence_logit.bfloat16().requires_grad_()
+    z32 = z16.detach().float().requires_grad_()
+    ze32 = ze16.detach().float().requires_grad_()
+    index, counts = batched_target(TARGETS, SIZES)
+    loss_fn = MatchedIncidenceLoss(matching=matching)
+    losses = []
+    for z, ze in ((z16, ze16), (z32, ze32)):
+        p = HypergraphPrediction(z, ze, pred.incidence_index, pred.batch, 2, 4)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            loss = loss_fn(p, index, counts)
+            over, value = loss_fn.over_steps([p, p], _data(index, counts))
+        assert loss.dtype == torch.float32 and over.dtype == torch.float32
+        assert abs(value - float(over.detach())) < 1e-6
+        loss.backward()
+        losses.append(float(loss.detach()))
+    assert losses[0] == losses[1]
+    assert torch.equal(z16.grad.float(), z32.grad.bfloat16().float())
+    assert torch.equal(ze16.grad.float(), ze32.grad.bfloat16().float())
+
+
+def _data(index, counts):
+    from torch_geometric_hyper.data import HypergraphData
+    data = HypergraphData(hyperedge_index=index, num_nodes=sum(SIZES))
+    data.num_hyperedges = counts
+    return data

@@ -7,6 +7,7 @@ from torch_geometric_hyper.nn.config import (
 from torch_geometric_hyper.nn.deepsets import DeepSet, DeepSetLayer
 from torch_geometric_hyper.nn.functional import (
     CandidateIncidence,
+    count_values,
     default_chunk_elements,
     incidence_matmul,
     pair_mlp,
@@ -69,6 +70,7 @@ __all__ = [
     'pair_mlp',
     'incidence_matmul',
     'default_chunk_elements',
+    'count_values',
     'Configurable',
     'save_model',
     'load_model',

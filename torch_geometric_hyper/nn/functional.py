@@ -232,6 +232,32 @@ def on_host(t: Tensor) -> bool:
     return t.device.type == 'cpu' and not _VALIDATION.get('as_accelerator')
 
 
+def count_values(index: Tensor, size: int) -> Tensor:
+    r"""How often each value :math:`v \in [0, \text{size})` occurs in
+    ``index``: :math:`c_v = |\{k : \text{index}_k = v\}|`, as
+    ``torch.bincount(index, minlength=size)``, without waiting for an
+    accelerator.
+
+    :func:`torch.bincount` reads the largest value to size its output, a
+    host synchronisation on a GPU; off the host the ones are scattered into
+    ``size`` counters instead (on the CPU it stays ``bincount``).
+
+    Args:
+        index (torch.Tensor): integer values, all in
+            :math:`[0, \text{size})` (not checked: a larger value is an
+            index error off the host).
+        size (int): number of counters.
+
+    Shapes:
+        - **index:** :math:`(L)`
+        - **output:** :math:`(\text{size})`, ``int64``
+    """
+    if on_host(index):
+        return torch.bincount(index, minlength=size)
+    return torch.zeros(size, dtype=torch.long, device=index.device).index_add_(
+        0, index, torch.ones_like(index, dtype=torch.long))
+
+
 def stable_argsort(keys: Tensor, bound: int) -> Tensor:
     r"""Stable argsort of the integers ``keys`` :math:`(L)`, all in
     :math:`[0, \text{bound})`. On the CPU, keys below :math:`2^{16}` go
@@ -256,7 +282,7 @@ def _uniform_size(batch: Tensor, num_graphs: int) -> int:
 
 
 def _ptr(sorted_or_not: Tensor, size: int) -> Tensor:
-    count = torch.bincount(sorted_or_not, minlength=size)
+    count = count_values(sorted_or_not, size)
     ptr = sorted_or_not.new_zeros(size + 1)
     torch.cumsum(count, 0, out=ptr[1:])
     return ptr

@@ -21,6 +21,7 @@ from torch_geometric_hyper.nn.base import (
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.functional import (
     CandidateIncidence,
+    count_values,
     incidence_matmul,
 )
 from torch_geometric_hyper.nn.prediction import _NodeBatch, graph_ptr
@@ -192,7 +193,7 @@ def closing_pairs(pair_index: Tensor, adjacency: Tensor, num_nodes: int,
     ww = torch.cat([w, w])
     order = torch.argsort(mid, stable=True)
     mid, end, ww = mid[order], end[order], ww[order]
-    deg = torch.bincount(mid, minlength=num_nodes)
+    deg = count_values(mid, num_nodes)
     start = torch.cumsum(deg, 0) - deg
     # each directed edge (mid, end) meets every edge (mid, other)
     reps = deg[mid]
@@ -215,7 +216,7 @@ def closing_pairs(pair_index: Tensor, adjacency: Tensor, num_nodes: int,
     order = torch.argsort(-score, stable=True)
     order = order[torch.argsort(node[order], stable=True)]
     key = key[order]
-    rank = _rank_in_groups(torch.bincount(node, minlength=num_nodes),
+    rank = _rank_in_groups(count_values(node, num_nodes),
                            key.numel())
     key = torch.sort(key[rank < int(per_node)]).values
     return torch.stack([key // num_nodes, key % num_nodes])

@@ -1,6 +1,7 @@
 r"""Hungarian-matched incidence loss."""
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import Optional, Union
 
@@ -12,11 +13,34 @@ from torch.nn import Module
 
 from torch_geometric_hyper import matching as _matching
 from torch_geometric_hyper.nn.base import _sync_checks_allowed
+from torch_geometric_hyper.nn.functional import count_values
 from torch_geometric_hyper.matching import (
     linear_assignment,
     sparse_linear_assignments,
 )
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
+
+
+def _in_full_precision(method):
+    # The matched loss runs outside autocast, on logits of at least float32
+    # (see _at_least_float32): its costs decide the assignment, and CUDA
+    # has no bfloat16 sparse product.
+    @functools.wraps(method)
+    def wrapper(self, pred, *args, **kwargs):
+        if not isinstance(pred, HypergraphPrediction):  # over_steps
+            pred = list(pred)
+        first = pred if isinstance(pred, HypergraphPrediction) else (
+            pred[0] if pred else None)
+        if first is None:
+            return method(self, pred, *args, **kwargs)
+        with torch.autocast(first.incidence_logit.device.type,
+                            enabled=False):
+            return method(self, pred, *args, **kwargs)
+    return wrapper
+
+
+def _at_least_float32(t: Tensor) -> Tensor:
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 class MatchedIncidenceLoss(Module):
@@ -128,6 +152,7 @@ class MatchedIncidenceLoss(Module):
         self.matching = matching
         self.num_workers = None if num_workers is None else int(num_workers)
 
+    @_in_full_precision
     def forward(self, pred: HypergraphPrediction, hyperedge_index,
                 num_hyperedges: Optional[Union[Tensor, int]] = None,
                 return_assignment: bool = False):
@@ -158,6 +183,7 @@ class MatchedIncidenceLoss(Module):
             return loss, ctx['t_graph'] * ctx['m'] + cols
         return loss
 
+    @_in_full_precision
     def over_steps(self, predictions, data):
         r"""The mean of the loss over several predictions of one batch (the
         :math:`B` back-propagated steps of an update in backprop with
@@ -261,17 +287,17 @@ class MatchedIncidenceLoss(Module):
                              f"{int(counts.max())}")
         _check_target(hyperedge_index, N, total)
 
-        z = pred.incidence_logit
+        z = _at_least_float32(pred.incidence_logit)
         log_p = F.logsigmoid(z).clamp_min(-100.0)
         log_q = F.logsigmoid(-z).clamp_min(-100.0)
-        ze = pred.existence_logit
+        ze = _at_least_float32(pred.existence_logit)
         log_pe = F.logsigmoid(ze).clamp_min(-100.0)
         log_qe = F.logsigmoid(-ze).clamp_min(-100.0)
 
         node, slot = pred.incidence_index
         base = log_q.new_zeros(B * m).index_add_(0, slot, log_q)
 
-        denom = torch.bincount(pred.batch, minlength=B).to(z.dtype) + 1
+        denom = count_values(pred.batch, B).to(z.dtype) + 1
         slot_graph = torch.arange(B, device=device).repeat_interleave(m)
         cost_pad = -(base + log_qe) / denom[slot_graph]  # [B m]
 
@@ -333,7 +359,7 @@ class MatchedIncidenceLoss(Module):
         key, inverse = torch.unique(q * m + s, return_inverse=True)
         S = delta.new_zeros(key.numel()).index_add(0, inverse, shifted)
         eq, es = key // m, key % m
-        size = torch.bincount(t_edge, minlength=total).to(delta.dtype)
+        size = count_values(t_edge, total).to(delta.dtype)
         d_t = denom[t_graph]
         slot_term = -gate / denom[:, None]                      # [B, m]
         entry = -S / d_t[eq]
@@ -446,7 +472,7 @@ def _membership_join(delta: Tensor, node: Tensor, local: Tensor, N: int,
     order = torch.argsort(node, stable=True)
     node_s, local_s, shifted = node[order], local[order], \
         delta[order] + 100.0
-    count = torch.bincount(node_s, minlength=N)
+    count = count_values(node_s, N)
     start = torch.cumsum(count, 0) - count
     c = count[t_node]
     rep = torch.repeat_interleave(torch.arange(t_node.numel(),
@@ -468,7 +494,7 @@ def _members_sparse(delta: Tensor, node: Tensor, local: Tensor, N: int,
                                            t_edge)
     members = delta.new_zeros(total * m).index_add(
         0, q * m + s_local, shifted).view(total, m)
-    size = torch.bincount(t_edge, minlength=total).to(delta.dtype)
+    size = count_values(t_edge, total).to(delta.dtype)
     return members - 100.0 * size[:, None]
 
 

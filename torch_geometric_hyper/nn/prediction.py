@@ -9,11 +9,12 @@ from torch import Tensor
 
 from torch_geometric_hyper.data.unique import unique_hyperedges
 from torch_geometric_hyper.nn.functional import CandidateIncidence
+from torch_geometric_hyper.nn.functional import count_values
 
 
 def graph_ptr(batch: Tensor, num_graphs: int) -> Tensor:
     r"""``[B + 1]`` offsets of each graph's nodes (``batch`` sorted)."""
-    count = torch.bincount(batch, minlength=num_graphs)
+    count = count_values(batch, num_graphs)
     ptr = batch.new_zeros(num_graphs + 1)
     torch.cumsum(count, 0, out=ptr[1:])
     return ptr
@@ -168,7 +169,7 @@ class HypergraphPrediction(_NodeBatch):
             order = torch.argsort(logit, descending=True, stable=True)
             order = order[torch.argsort(slot[order], stable=True)]
             s_sorted = slot[order]
-            count = torch.bincount(s_sorted, minlength=self.num_graphs * m)
+            count = count_values(s_sorted, self.num_graphs * m)
             start = torch.cumsum(count, 0) - count
             rank = torch.arange(order.numel(), device=order.device) - \
                 start[s_sorted]

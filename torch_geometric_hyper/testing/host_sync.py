@@ -6,7 +6,8 @@ values makes the host wait for the device: reading a value (``.item()``,
 (``.cpu()``, ``.numpy()``, ``.to('cpu')``), and operations whose output
 *shape* depends on values (``nonzero``, boolean-mask indexing,
 ``unique``, ``repeat_interleave`` without ``output_size``,
-``masked_select``, one-argument ``where``). :class:`HostSyncCounter`
+``masked_select``, one-argument ``where``, ``bincount``, which reads the
+largest value to size its output). :class:`HostSyncCounter`
 intercepts those calls through :class:`torch.overrides.TorchFunctionMode`,
 so the count is the same on CPU, where no synchronisation is ever
 visible: a CPU-only test can pin how many times a training step would
@@ -57,6 +58,9 @@ _READS = {
     torch.Tensor.masked_select: 'masked_select',
     torch.argwhere: 'nonzero',
     torch.Tensor.argwhere: 'nonzero',
+    # sizes its output by the largest value
+    torch.bincount: 'bincount',
+    torch.Tensor.bincount: 'bincount',
 }
 _SHAPED = (torch.repeat_interleave, torch.Tensor.repeat_interleave)
 

@@ -265,12 +265,22 @@ def check_args(args: argparse.Namespace) -> None:
     resolve_device(args.device)
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``--device`` as a :class:`torch.device` (``'auto'``: CUDA if
-    available; plain ``'cuda'`` under several processes: the local rank's
-    GPU)."""
+def resolve_device(name: str, local_rank: int = 0,
+                   local_world_size: Optional[int] = None) -> torch.device:
+    """``--device`` as a :class:`torch.device`.
+
+    ``'auto'`` is CUDA when there is a GPU for every process of this node
+    (``local_world_size``, default ``LOCAL_WORLD_SIZE`` set by ``torchrun``,
+    else 1), otherwise the CPU for all of them. A plain ``'cuda'`` under
+    several processes is the local rank's GPU, and a rank without one is a
+    :class:`ValueError` that says how many GPUs there are.
+    """
+    if local_world_size is None:
+        local_world_size = int(os.environ.get('LOCAL_WORLD_SIZE', '1'))
     if name == 'auto':
-        name = 'cuda' if torch.cuda.is_available() else 'cpu'
+        name = 'cuda' if (torch.cuda.is_available() and
+                          torch.cuda.device_count() >= local_world_size) \
+            else 'cpu'
     try:
         device = torch.device(name)
     except RuntimeError as err:
@@ -279,6 +289,14 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         if not torch.cuda.is_available():
             raise ValueError(f"--device {name}: CUDA is not available")
         if device.index is None:
+            count = torch.cuda.device_count()
+            if local_rank >= count:
+                raise ValueError(
+                    f"--device {name}: local rank {local_rank} needs GPU "
+                    f"{local_rank}, but this node has {count}; launch at "
+                    f"most {count} process(es) per node "
+                    f"(torchrun --nproc_per_node {count}) or use --device "
+                    f"cpu")
             device = torch.device('cuda', local_rank)
     return device
 
@@ -539,13 +557,15 @@ def rng_states(trainer=None) -> dict:
 
 def set_rng_states(states: dict, trainer=None) -> None:
     """Restores :func:`rng_states`."""
-    torch.set_rng_state(states['torch'])
+    # a checkpoint loaded with map_location=<GPU> brings its RNG states to
+    # the GPU too; the generators take them from the host
+    torch.set_rng_state(states['torch'].cpu())
     np.random.set_state(states['numpy'])
     random.setstate(states['python'])
     if states.get('skips') is not None and hasattr(trainer, 'rng'):
         trainer.rng.setstate(states['skips'])
     if 'cuda' in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states['cuda'])
+        torch.cuda.set_rng_state_all([t.cpu() for t in states['cuda']])
 
 
 class _GlobalStep:

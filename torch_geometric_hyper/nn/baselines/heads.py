@@ -19,6 +19,7 @@ from torch_geometric_hyper.nn.base import (  # noqa: F401 (re-exported)
 )
 from torch_geometric_hyper.nn.functional import (
     CandidateIncidence,
+    count_values,
 )
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
@@ -97,7 +98,7 @@ def draw_slots(mu: Tensor, log_sigma: Tensor, num_slots: int, like: Tensor,
 def dense_sets(h: Tensor, batch: Tensor, num_graphs: int):
     r"""Pads the sets of a batch to :math:`(B, n_{max}, d)` with a node mask;
     raises a :class:`ValueError` on an empty set."""
-    counts = torch.bincount(batch, minlength=num_graphs)
+    counts = count_values(batch, num_graphs)
     if counts.numel() > num_graphs:
         raise ValueError(f"'batch' holds graph ids up to "
                          f"{counts.numel() - 1} but num_graphs={num_graphs}")

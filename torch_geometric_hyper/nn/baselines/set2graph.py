@@ -20,6 +20,7 @@ from torch_geometric_hyper.nn.baselines.heads import (
     positive_int,
 )
 from torch_geometric_hyper.nn.deepsets import DeepSetLayer
+from torch_geometric_hyper.nn.functional import count_values
 from torch_geometric_hyper.nn.graph_refiner import AdjacencyPrediction
 from torch_geometric_hyper.nn.loss import _LabelBCELoss
 from torch_geometric_hyper.nn.prediction import _NodeBatch
@@ -162,7 +163,7 @@ def tuple_occurrences(x: Tensor, batch: Tensor, num_graphs: int, k: int,
     Returns:
         torch.Tensor: :math:`(Q, k)` global node ids.
     """
-    counts = torch.bincount(batch, minlength=num_graphs)
+    counts = count_values(batch, num_graphs)
     if neighbours is None:
         ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)]).tolist()
         parts = [_permutations(ptr[g + 1] - ptr[g], k, x.device) + ptr[g]
@@ -557,7 +558,7 @@ class Set2Graph(Configurable, Module):
                                  f"{key!r} must be None")
         x, batch, B = check_set_input(x, batch, num_graphs, self.in_channels,
                                       dtype=next(self.parameters()).dtype)
-        counts = torch.bincount(batch, minlength=B)
+        counts = count_values(batch, B)
         self.memory_bytes(int(counts.max()), B)
         occ = tuple_occurrences(x, batch, B, self.k, self.neighbours)
         h = self.encode(x, batch, B)
