@@ -280,3 +280,51 @@ def test_sets_of_mixed_size_keep_the_sparse_products(monkeypatch):
                         lambda *a: calls.append(1) or real(*a))
     model(3, m=4, T=3).float()(x, batch, 3)
     assert calls == []
+
+
+@pytest.mark.parametrize('sizes', [[12, 20, 9], [12, 20, 3, 9]],
+                         ids=['full', 'one_set_below_k'])
+def test_refresh_without_a_sync_is_the_same(sizes, monkeypatch):
+    # off the host, when every slot holds K candidates, the kept positions
+    # come from their ranks (no nonzero): the same candidates, sources and
+    # layout as the host's nonzero path, step after step
+    from torch_geometric_hyper.nn import candidates as C
+    x, batch = make_batch(sizes)
+    ref = model(6, m=7, T=4)
+    state = ref.init_state(x.double(), batch, len(sizes))
+    full = min(sizes) >= 6
+    assert (state.candidates.nodes_per_slot == 6) == full
+    for _ in range(3):
+        state = ref.step(state)
+        search, cand = state.search, state.candidates
+        logit = state.incidence_logit.detach().round()  # ties too
+        out = {}
+        for path in ('host', 'device'):
+            with monkeypatch.context() as mp:
+                if path == 'device':
+                    mp.setattr(C, 'on_host', lambda t: False)
+                out[path] = search.refresh(cand, logit, return_source=True)
+        for a, b in zip(out['host'][0], out['device'][0]):
+            assert torch.equal(a, b) if torch.is_tensor(a) else a == b
+        assert torch.equal(out['host'][1], out['device'][1])
+        assert out['device'][0].nodes_per_slot == (6 if full else 0)
+
+
+def test_kept_positions_by_rank_equal_nonzero():
+    from torch_geometric_hyper.nn import candidates as C
+    gen = torch.Generator().manual_seed(4)
+    R, L, k = 9, 13, 4
+    keep = torch.zeros(R, L, dtype=torch.bool)
+    for r in range(R):
+        keep[r, torch.randperm(L, generator=gen)[:k]] = True
+    rank = torch.cumsum(keep.long(), dim=1)
+    host, regular = C._kept_positions(keep, rank, R, k, True)
+    assert regular and torch.equal(host, keep.view(-1).nonzero().view(-1))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(C, 'on_host', lambda t: False)
+        by_rank, regular = C._kept_positions(keep, rank, R, k, True)
+        assert regular and torch.equal(by_rank, host)
+        # not known to be regular: nonzero, and the count tells
+        keep[0, keep[0].nonzero()[0]] = False
+        sel, regular = C._kept_positions(keep, rank, R, k, False)
+        assert not regular and sel.numel() == R * k - 1

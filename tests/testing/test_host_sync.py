@@ -72,6 +72,30 @@ def test_a_refiner_batch_syncs_once_per_update(tmp_path, T,
         trainer(model, optimizer, MatchedIncidenceLoss(), data)
 
 
+@pytest.mark.parametrize('sizes', [(6, 12), (4, 8)], ids=['full', 'small'])
+def test_a_candidate_refiner_batch_syncs_for_its_kd_tree_and_updates(
+        tmp_path, sizes):
+    # K = 5 candidates per slot: the k-d tree of the initial candidates
+    # reads the points, the graph offsets and the slot noise on the host,
+    # then the loss reads its counts once and each of the S = 2 updates
+    # once; the refreshes of the 16 steps wait for nothing when every set
+    # holds K nodes or more, and once each (nonzero) otherwise
+    data = _batch(ConvexHull(str(tmp_path), num_points=sizes,
+                             num_samples=6, log=False))
+    model = HypergraphRefiner(3, 8, int(data.num_hyperedges.max()), 16,
+                              num_candidates=5)
+    small = int(data.batch.bincount().min()) < 5
+    assert small == (sizes[0] < 5)
+    trainer = BackpropWithSkips(16, 4, 2, seed=0)
+    with HostSyncCounter(record_stack=True) as syncs:
+        optimizer = torch.optim.Adam(model.parameters())
+        trainer(model, optimizer, MatchedIncidenceLoss(), data)
+    expected = {'cpu': 3 + 1 + 2}
+    if small:
+        expected['nonzero'] = 15  # every step's refresh but the last one's
+    assert syncs.by_kind == expected, syncs.where
+
+
 def test_a_graph_refiner_batch_syncs_for_its_pairs_and_updates(tmp_path):
     data = _batch(Delaunay(str(tmp_path), num_points=(6, 12),
                            num_samples=6, log=False))

@@ -129,14 +129,15 @@ class SparseCandidates:
 
     def _build(self, nodes, slots) -> CandidateIncidence:
         if nodes:
-            node = torch.from_numpy(np.concatenate(nodes))
-            slot = torch.from_numpy(np.concatenate(slots))
+            node = np.concatenate(nodes).astype(np.int64)
+            slot = np.concatenate(slots).astype(np.int64)
+            order = np.lexsort((slot, node))  # node-major, on the host
+            index = np.stack([node[order], slot[order]])
         else:
-            node = slot = torch.zeros(0, dtype=torch.long)
-        index = torch.stack([node, slot]).long().to(self.device)
-        return self._blocks(CandidateIncidence.build(
-            index, int(self.ptr[-1]), self.B * self.m)._replace(
-                nodes_per_slot=self.full))
+            index = np.zeros((2, 0), dtype=np.int64)
+        index = torch.from_numpy(index).to(self.device)
+        return self._blocks(CandidateIncidence._from_node_major(
+            index, int(self.ptr[-1]), self.B * self.m, self.full))
 
     def _blocks(self, inc: CandidateIncidence) -> CandidateIncidence:
         return inc.with_blocks(self.B, self.uniform, self.m) \
@@ -194,7 +195,8 @@ class SparseCandidates:
         keep &= wish >= 0
         rank = torch.cumsum(keep.long(), dim=1)
         keep &= rank <= self.slot_limit[:, None]
-        sel = keep.view(-1).nonzero().view(-1)  # row-major: slot-major
+        sel, regular = _kept_positions(keep, rank, M, self.full,
+                                       candidates.nodes_per_slot == self.full)
         new_node, source = wish.view(-1)[sel], source.view(-1)[sel]
         new_slot = sel.div(wish.size(1), rounding_mode='floor')
         # node-major: a stable sort by node of the slot-major pairs is the
@@ -203,8 +205,30 @@ class SparseCandidates:
         new_node, new_slot = new_node[order], new_slot[order]
         new = self._blocks(CandidateIncidence._from_node_major(
             torch.stack([new_node, new_slot]), candidates.num_nodes, M,
-            self.full))
+            self.full if regular else 0))
         return (new, source[order]) if return_source else new
+
+
+def _kept_positions(keep: Tensor, rank: Tensor, rows: int, k: int,
+                    regular: bool):
+    r"""Flat positions (row-major) of the ``True`` entries of ``keep``
+    :math:`(R, L)`, and whether every row keeps exactly ``k``.
+
+    When the slots held ``k`` candidates each (``regular``) every row keeps
+    exactly ``k`` (its own ``k`` nodes are among its wishes), so off the
+    host the positions are scattered by their rank in the row, of known
+    number, instead of a :func:`torch.nonzero` that waits for the
+    device."""
+    L = keep.size(1)
+    if k > 0 and regular and not on_host(keep):
+        col = torch.where(keep, rank - 1, k)  # others to a spare column
+        pos = keep.new_zeros((rows, k + 1), dtype=torch.long).scatter_(
+            1, col, torch.arange(L, device=keep.device).expand(rows, L))
+        start = torch.arange(rows, device=keep.device)[:, None] * L
+        return (start + pos[:, :k]).reshape(-1), True
+    sel = keep.view(-1).nonzero().view(-1)  # row-major: slot-major
+    # on the host (or after the sync above) the count says it
+    return sel, k > 0 and sel.numel() == rows * k
 
 
 def _first_unique_with_source(values: Tensor, source: Tensor):
