@@ -317,3 +317,13 @@ def test_refresh_trains_with_backprop_with_skips():
                for p in model.parameters())
     assert repr(model) == ('GraphRefiner(2, 16, num_iterations=8, knn=2, '
                            'refresh=4)')
+
+
+def test_sorted_unique_is_numpys_unique():
+    import numpy as np
+
+    from torch_geometric_hyper.nn.graph_refiner import _sorted_unique
+    rng = np.random.default_rng(1)
+    for key in (rng.integers(0, 50, 1000), rng.integers(0, 2**40, 5000),
+                np.array([], dtype=np.int64), np.array([7])):
+        assert np.array_equal(_sorted_unique(key), np.unique(key))
