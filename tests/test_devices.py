@@ -177,3 +177,17 @@ def test_a_gpu_batch_syncs_once_per_update(tmp_path, T, B, S):
     with HostSyncCounter(record_stack=True) as syncs:
         trainer(model, optimizer, MatchedIncidenceLoss(), data)
     assert syncs.by_kind == {'cpu': 1 + S}, syncs.where
+
+
+@cuda
+def test_gpu_kernels_take_accelerator_chunks(monkeypatch):
+    from torch_geometric_hyper.nn import functional as F
+    seen = []
+    real = F._chunks
+    monkeypatch.setattr(F, '_chunks',
+                        lambda n, w, c: seen.append(c) or real(n, w, c))
+    a, c = torch.randn(5, 4, device=GPU), torch.randn(3, 4, device=GPU)
+    index = torch.tensor([[0, 1, 4, 2], [0, 2, 1, 1]], device=GPU)
+    F.pair_mlp(a, c, torch.randn(4, device=GPU), torch.randn(4, device=GPU),
+               torch.randn(4, device=GPU), torch.zeros(1, device=GPU), index)
+    assert seen == [F.ACCELERATOR_CHUNK_ELEMENTS]

@@ -315,3 +315,23 @@ def test_count_values_is_bincount_without_a_sync():
         torch.bincount(index, minlength=6)
     assert syncs.by_kind == {'bincount': 1}
     assert count_values(index[:0], 2).tolist() == [0, 0]
+
+
+def test_default_chunks_follow_the_device(monkeypatch):
+    # a CPU working set on the CPU; on an accelerator chunks large enough
+    # that a batch is a few kernels, not thousands of small launches
+    from torch_geometric_hyper.nn import functional as F
+    assert F.default_chunk_elements() == F.default_chunk_elements('cpu')
+    assert F.default_chunk_elements('cuda') == \
+        F.default_chunk_elements(torch.device('cuda', 1)) == \
+        F.ACCELERATOR_CHUNK_ELEMENTS == 2 ** 26
+    seen = []
+    real = F._chunks
+    monkeypatch.setattr(F, '_chunks',
+                        lambda n, w, c: seen.append(c) or real(n, w, c))
+    gen = torch.Generator().manual_seed(0)
+    a, c = torch.randn(5, 4, generator=gen), torch.randn(3, 4, generator=gen)
+    index = torch.tensor([[0, 1, 4, 2], [0, 2, 1, 1]])
+    pair_mlp(a, c, torch.randn(4, generator=gen), torch.randn(4),
+             torch.randn(4), torch.zeros(1), index)
+    assert seen == [F.default_chunk_elements()]

@@ -32,20 +32,37 @@ warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta'
 DEFAULT_CHUNK_ELEMENTS = 1 << 17
 
 
-def default_chunk_elements() -> int:
+#: Working-set size (floats) of the chunked kernels on an accelerator.
+ACCELERATOR_CHUNK_ELEMENTS = 1 << 26
+
+
+def default_chunk_elements(device=None) -> int:
     r"""The working-set size (floats) of the chunked kernels when a module
     or function is given ``chunk_elements=None`` (the default).
 
-    :data:`DEFAULT_CHUNK_ELEMENTS` (:math:`2^{17}`) with one torch thread,
-    :math:`2^{19}` with more: larger chunks give each operation enough
-    work for two threads. Seconds per refiner training batch (convex hull,
-    d=128, T=16, B=4, S=2, batch 64, CPU, checkpointing off), with
-    :math:`2^{17}` / :math:`2^{19}`: 2 threads, n=30: 0.93 / 0.81; n=50:
-    2.19 / 1.95; 1 thread, n=30: 1.08 / 1.23 and 1.19 / 1.27
+    On the CPU, :data:`DEFAULT_CHUNK_ELEMENTS` (:math:`2^{17}`) with one
+    torch thread, :math:`2^{19}` with more: larger chunks give each
+    operation enough work for two threads. Seconds per refiner training
+    batch (convex hull, d=128, T=16, B=4, S=2, batch 64, CPU, checkpointing
+    off), with :math:`2^{17}` / :math:`2^{19}`: 2 threads, n=30: 0.93 /
+    0.81; n=50: 2.19 / 1.95; 1 thread, n=30: 1.08 / 1.23 and 1.19 / 1.27
     (``benchmarks/train_throughput.py --chunk-elements``, results
     ``train_throughput_chunks_t{1,2}*``; measured before the dense
     kernels for graphs of one size, which made these batches faster).
+
+    On any other ``device`` (a GPU),
+    :data:`ACCELERATOR_CHUNK_ELEMENTS` (:math:`2^{26}`, 256 MiB of
+    float32): chunks sized for a CPU cache would split one kernel into
+    thousands of small launches (a hull batch of 64 sets of 30 points has
+    13.8 million pair features, 105 chunks of :math:`2^{17}`), and the
+    launches, not the arithmetic, would set the pace.
+
+    Args:
+        device (torch.device or str, optional): where the kernels run
+            (default: the CPU).
     """
+    if device is not None and torch.device(device).type != 'cpu':
+        return ACCELERATOR_CHUNK_ELEMENTS
     return DEFAULT_CHUNK_ELEMENTS if torch.get_num_threads() == 1 \
         else 4 * DEFAULT_CHUNK_ELEMENTS
 
@@ -568,6 +585,8 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
     # One dtype for the hand-written kernels (mixed under autocast).
     c, u, w_u, w_out, b_out = (t.to(a.dtype) for t in (c, u, w_u, w_out,
                                                         b_out))
+    if chunk_elements is None:
+        chunk_elements = default_chunk_elements(a.device)
     if m > 0 and a.size(0) > 0:
         # node i's first pair is slot g_i m of its graph g_i (not needed
         # when every graph has n nodes: graph g holds nodes g n ..)
@@ -611,6 +630,8 @@ def _spmm(inc: CandidateIncidence, values: Tensor, x: Tensor,
 def _sddmm(row: Tensor, col: Tensor, a: Tensor, b: Tensor,
            chunk_elements: Optional[int]) -> Tensor:
     """``out[k] = <a[row[k]], b[col[k]]>`` in chunks."""
+    if chunk_elements is None:
+        chunk_elements = default_chunk_elements(a.device)
     out = a.new_empty(row.numel())
     for s, e in _chunks(row.numel(), a.size(1), chunk_elements):
         h = a.index_select(0, row[s:e])

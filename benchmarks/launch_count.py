@@ -1,0 +1,159 @@
+"""Operations per training batch: what a GPU would have to launch.
+
+On a GPU a small batch is paced by the host, which issues every operation
+one by one (Python, dispatch, kernel launch), not by the arithmetic. This
+script counts, on the CPU (no GPU needed), the ATen operations of one
+refiner training batch with backprop with skips, from the PyTorch
+profiler: all of them, and those that would launch a kernel on a GPU (all
+but views, reshapes, empty tensors and dtype no-ops). It does so for the
+chunk sizes of the hand-written pair kernels: the CPU's default
+(``default_chunk_elements()``, by thread count), the accelerator's
+(``default_chunk_elements('cuda')``, what a GPU run now takes) and no
+chunking at all, per set size n.
+
+The count is deterministic for a given model, batch and chunk size; the
+host time per batch on a GPU grows with it.
+
+    python benchmarks/launch_count.py --quick      # n=10, batch 8, seconds
+    python benchmarks/launch_count.py              # n=30, 50; batch 64
+"""
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import _common as C  # noqa: E402
+
+NAME = 'launch_count'
+#: ATen operations that launch no kernel on a GPU (metadata, aliases,
+#: allocation without initialisation, conversions that are no-ops)
+NO_KERNEL = frozenset(f'aten::{op}' for op in (
+    'as_strided', 'view', 'slice', 'unsqueeze', 'squeeze', 'reshape',
+    '_reshape_alias', '_unsafe_view', 'transpose', 't', 'permute',
+    'expand', 'select', 'detach', 'alias', 'resolve_conj', 'resolve_neg',
+    'empty', 'empty_strided', 'empty_like', 'lift_fresh', 'result_type',
+    'contiguous', 'to', 'view_as', 'unbind', 'split', 'chunk', 'narrow',
+    'flatten', 'movedim', 'numpy_T', 'is_nonzero', 'item',
+    '_local_scalar_dense'))
+CHUNKS = ('cpu', 'accelerator', 'none')
+
+
+def parse_args(argv=None):
+    p = C.base_parser(__doc__, NAME)
+    p.add_argument('--sizes', type=int, nargs='+', default=None,
+                   help='points per hull n (default 30 50, quick 10)')
+    p.add_argument('--batch-size', type=int, default=None)
+    p.add_argument('--hidden', type=int, default=None)
+    p.add_argument('--T', type=int, default=None)
+    p.add_argument('--B', type=int, default=None)
+    p.add_argument('--S', type=int, default=None)
+    p.add_argument('--checkpointing', choices=['on', 'off'], default='off')
+    p.add_argument('--root', default=osp.join('data', 'bench_hull'))
+    args = p.parse_args(argv)
+    q = args.quick
+    C.apply_defaults(args, sizes=[10] if q else [30, 50],
+                     batch_size=8 if q else 64, hidden=16 if q else 128,
+                     T=4 if q else 16, B=2 if q else 4, S=2)
+    if min(args.sizes) < 4 or args.batch_size < 1:
+        p.error('--sizes must be at least 4 (a 3-D hull) and --batch-size '
+                'positive')
+    return args
+
+
+def chunk_elements(name):
+    from torch_geometric_hyper.nn.functional import default_chunk_elements
+    return {'cpu': default_chunk_elements(),
+            'accelerator': default_chunk_elements('cuda'),
+            'none': 2 ** 62}[name]
+
+
+def count(args, n, chunks):
+    """ATen operations of one training batch (after a warm-up batch)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    from torch_geometric.loader import DataLoader
+
+    from torch_geometric_hyper.datasets import ConvexHull
+    from torch_geometric_hyper.nn import (HypergraphRefiner,
+                                          MatchedIncidenceLoss)
+    from torch_geometric_hyper.train import BackpropWithSkips
+    ds = ConvexHull(args.root, 'train', num_points=n,
+                    num_samples=2 * args.batch_size, log=False)
+    batches = list(DataLoader(ds, batch_size=args.batch_size))
+    torch.manual_seed(args.seed)
+    model = HypergraphRefiner(3, args.hidden, ds.max_hyperedges, args.T,
+                              checkpoint=args.checkpointing == 'on',
+                              chunk_elements=chunk_elements(chunks))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+    trainer = BackpropWithSkips(args.T, args.B, args.S, seed=args.seed)
+    loss = MatchedIncidenceLoss()
+    trainer(model, opt, loss, batches[0])
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        trainer(model, opt, loss, batches[1])
+    ops = [e for e in prof.key_averages() if e.key.startswith('aten::')]
+    floats = chunk_elements(chunks)
+    return {'n': n, 'max_edges': ds.max_hyperedges, 'chunks': chunks,
+            'chunk_elements': 'unchunked' if chunks == 'none' else
+            f'{floats:,}',
+            'aten_ops': sum(e.count for e in ops),
+            'kernel_ops': sum(e.count for e in ops
+                              if e.key not in NO_KERNEL),
+            'batch_size': args.batch_size, 'hidden': args.hidden,
+            'T': args.T, 'B': args.B, 'S': args.S,
+            'checkpointing': args.checkpointing, 'threads': args.threads}
+
+
+def run_one(args, n):
+    import torch
+    torch.set_num_threads(args.threads)
+    rows = [count(args, n, chunks) for chunks in CHUNKS]
+    base = rows[0]['kernel_ops']
+    for r in rows:
+        r['kernel_ops_vs_cpu_chunks'] = r['kernel_ops'] / base
+    return {'rows': rows}
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    cfg = C.worker_config(args)
+    if cfg is not None:
+        return C.emit(run_one(args, cfg['n']))
+    rows = []
+    for n in args.sizes:
+        out = C.run_config(__file__, argv, args, {'n': n},
+                           lambda a, c: run_one(a, c['n']))
+        rows += out['rows']
+    cols = [('n', 'n', 'd'), ('max_edges', 'm', 'd'),
+            ('chunks', 'chunks', ''), ('chunk_elements', 'floats', ''),
+            ('aten_ops', 'ATen ops', ','),
+            ('kernel_ops', 'kernel ops', ','),
+            ('kernel_ops_vs_cpu_chunks', 'vs CPU chunks', '.2f')]
+    title = (f'ATen operations per refiner training batch (d={args.hidden},'
+             f' T={args.T}, B={args.B}, S={args.S}, batch '
+             f'{args.batch_size}, checkpointing {args.checkpointing}, '
+             f'{args.threads} thread(s))')
+
+    def plot(rows):
+        fig, axes = C.new_figure(1)
+        ax = axes[0]
+        sizes = sorted({r['n'] for r in rows})
+        width = 0.8 / len(CHUNKS)
+        for i, chunks in enumerate(CHUNKS):
+            ys = [next(r['kernel_ops'] for r in rows
+                       if r['n'] == n and r['chunks'] == chunks)
+                  for n in sizes]
+            ax.bar([j + i * width for j in range(len(sizes))], ys, width,
+                   label=f'{chunks} chunks')
+        ax.set_xticks([j + width for j in range(len(sizes))])
+        ax.set_xticklabels([f'n={n}' for n in sizes])
+        ax.set_ylabel('kernel-launching ops per batch')
+        C.style_axes(ax)
+        return fig
+
+    return C.finish(args, rows, cols, plot, title)
+
+
+if __name__ == '__main__':
+    os.environ.setdefault('PYTHONUNBUFFERED', '1')
+    main()
