@@ -506,7 +506,7 @@ class _SlotPairMLP(torch.autograd.Function):
     def forward(ctx, a, c, u, w_u, w_out, b_out, perm, nodes,
                 chunk_elements):
         M, K = nodes.shape
-        u2 = u[perm].view(M, K)
+        u2 = u.index_select(0, perm).view(M, K)
         out2 = a.new_empty(M, K)
         for s, e in _chunks(M, K * a.size(1), chunk_elements):
             h = _slot_hidden(a, c, u2, w_u, nodes, s, e)
@@ -596,7 +596,7 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
                                       b_out.reshape(1), graph, m,
                                       inc.nodes_per_graph, chunk_elements)
     if k > 0 and c.size(0) > 0 and index.size(1) == c.size(0) * k:
-        nodes = inc.node[inc.slot_perm].view(-1, k)
+        nodes = inc.node.index_select(0, inc.slot_perm).view(-1, k)
         return _SlotPairMLP.apply(a, c, u, w_u, w_out, b_out.reshape(1),
                                   inc.slot_perm, nodes, chunk_elements)
     return _PairMLP.apply(a, c, u, w_u, w_out, b_out.reshape(1), index[0],
@@ -754,4 +754,4 @@ def gate_pairs(inc: CandidateIncidence, pair: Tensor, slot: Tensor
     if inc.blocks is not None and not torch.compiler.is_compiling():
         B, n, m = inc.blocks
         return (pair.view(B, n, m) * slot.view(B, 1, m)).view(-1)
-    return pair * slot[inc.slot]
+    return pair * slot.index_select(0, inc.slot)
