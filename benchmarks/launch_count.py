@@ -114,16 +114,11 @@ def run_one(args, n):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
-    cfg = C.worker_config(args)
-    if cfg is not None:
-        return C.emit(run_one(args, cfg['n']))
-    rows = []
-    for n in args.sizes:
-        out = C.run_config(__file__, argv, args, {'n': n},
-                           lambda a, c: run_one(a, c['n']))
-        rows += out['rows']
+    done = C.run_each(__file__, parse_args, run_one, 'n', 'sizes', argv)
+    if done is None:
+        return None
+    _, args, per_size = done
+    rows = [r for out in per_size for r in out['rows']]
     cols = [('n', 'n', 'd'), ('max_edges', 'm', 'd'),
             ('chunks', 'chunks', ''), ('chunk_elements', 'floats', ''),
             ('aten_ops', 'ATen ops', ','),

@@ -212,30 +212,41 @@ def test_first_unique_in_range_equals_the_sorting_version():
         == 0
 
 
+def refresh_both_ways(sizes, patch, device='cpu', steps=3):
+    """For ``steps`` refinement steps of a K=6 refiner on sets of
+    ``sizes``: the refresh of the step's candidates by the rounded logits
+    (ties too) done twice, the second time under ``patch(mp, search)``
+    (a monkeypatch context); yields both results."""
+    x, batch = make_batch(sizes)
+    ref = model(6, m=7, T=4).to(device)
+    state = ref.init_state(x.double().to(device), batch.to(device),
+                           len(sizes))
+    for _ in range(steps):
+        state = ref.step(state)
+        search, cand = state.search, state.candidates
+        logit = state.incidence_logit.detach().round()
+        out = [search.refresh(cand, logit, return_source=True)]
+        with pytest.MonkeyPatch.context() as mp:
+            patch(mp, search)
+            out.append(search.refresh(cand, logit, return_source=True))
+        for a, b in zip(out[0][0], out[1][0]):
+            assert torch.equal(a, b) if torch.is_tensor(a) else a == b
+        assert torch.equal(out[0][1], out[1][1])
+        yield cand, out[1][0]
+
+
 @pytest.mark.parametrize('device', DEVICES)
-def test_refresh_is_the_same_through_table_and_sort(device, monkeypatch):
+def test_refresh_is_the_same_through_table_and_sort(device):
     # small sets deduplicate through a table, large ones by sorting; force
     # each path on the same batch (mixed sizes, some below K: padded
     # slots) and compare
-    from torch_geometric_hyper.nn import candidates as C
-    x, batch = make_batch([12, 20, 3, 9])
-    ref = model(6, m=7, T=4).to(device)
-    state = ref.init_state(x.double().to(device), batch.to(device), 4)
-    for _ in range(3):
-        state = ref.step(state)
-        search, cand = state.search, state.candidates
-        logit = state.incidence_logit.detach().round()  # ties too
-        out = {}
-        for path in ('table', 'sort'):
-            with monkeypatch.context() as mp:
-                if path == 'sort':
-                    mp.setattr(search, 'max_size', 10 ** 6)
-                else:
-                    mp.setattr(C, '_first_unique_with_source', None)
-                out[path] = search.refresh(cand, logit, return_source=True)
-        for a, b in zip(out['table'][0], out['sort'][0]):
-            assert torch.equal(a, b) if torch.is_tensor(a) else a == b
-        assert torch.equal(out['table'][1], out['sort'][1])
+    # (the largest set, 20 nodes, is below the wish lists' length: the
+    # table is the default; a huge max_size forces the sort)
+    for _ in refresh_both_ways(
+            [12, 20, 3, 9],
+            lambda mp, search: mp.setattr(search, 'max_size', 10 ** 6),
+            device):
+        pass
 
 
 def test_sets_of_one_size_take_blocks_with_the_sparse_result(monkeypatch):
@@ -284,30 +295,17 @@ def test_sets_of_mixed_size_keep_the_sparse_products(monkeypatch):
 
 @pytest.mark.parametrize('sizes', [[12, 20, 9], [12, 20, 3, 9]],
                          ids=['full', 'one_set_below_k'])
-def test_refresh_without_a_sync_is_the_same(sizes, monkeypatch):
+def test_refresh_without_a_sync_is_the_same(sizes):
     # off the host, when every slot holds K candidates, the kept positions
     # come from their ranks (no nonzero): the same candidates, sources and
     # layout as the host's nonzero path, step after step
     from torch_geometric_hyper.nn import candidates as C
-    x, batch = make_batch(sizes)
-    ref = model(6, m=7, T=4)
-    state = ref.init_state(x.double(), batch, len(sizes))
     full = min(sizes) >= 6
-    assert (state.candidates.nodes_per_slot == 6) == full
-    for _ in range(3):
-        state = ref.step(state)
-        search, cand = state.search, state.candidates
-        logit = state.incidence_logit.detach().round()  # ties too
-        out = {}
-        for path in ('host', 'device'):
-            with monkeypatch.context() as mp:
-                if path == 'device':
-                    mp.setattr(C, 'on_host', lambda t: False)
-                out[path] = search.refresh(cand, logit, return_source=True)
-        for a, b in zip(out['host'][0], out['device'][0]):
-            assert torch.equal(a, b) if torch.is_tensor(a) else a == b
-        assert torch.equal(out['host'][1], out['device'][1])
-        assert out['device'][0].nodes_per_slot == (6 if full else 0)
+    for cand, new in refresh_both_ways(
+            sizes, lambda mp, search: mp.setattr(C, 'on_host',
+                                                  lambda t: False)):
+        assert (cand.nodes_per_slot == 6) == full
+        assert new.nodes_per_slot == (6 if full else 0)
 
 
 def test_kept_positions_by_rank_equal_nonzero():
