@@ -382,3 +382,20 @@ def _data(index, counts):
     data = HypergraphData(hyperedge_index=index, num_nodes=sum(SIZES))
     data.num_hyperedges = counts
     return data
+
+
+def test_full_precision_wrapper_leaves_autocast_and_skips_other_devices():
+    from torch_geometric_hyper.nn.loss import _in_full_precision
+    pred = prediction(SIZES, 4, requires_grad=False)
+    seen = []
+    method = _in_full_precision(
+        lambda self, p: seen.append(torch.is_autocast_enabled('cpu')) or 1)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert torch.is_autocast_enabled('cpu')
+        assert method(None, pred) == 1 and method(None, [pred]) == 1
+    assert seen == [False, False]
+    # a device without autocast ('meta'): run as is
+    meta = HypergraphPrediction(pred.incidence_logit.to('meta'),
+                                pred.existence_logit.to('meta'),
+                                pred.incidence_index, pred.batch, 2, 4)
+    assert method(None, meta) == 1 and method(None, []) == 1

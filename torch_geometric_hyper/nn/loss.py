@@ -1,6 +1,7 @@
 r"""Hungarian-matched incidence loss."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import weakref
 from typing import Optional, Union
@@ -33,8 +34,12 @@ def _in_full_precision(method):
             pred[0] if pred else None)
         if first is None:
             return method(self, pred, *args, **kwargs)
-        with torch.autocast(first.incidence_logit.device.type,
-                            enabled=False):
+        try:
+            no_autocast = torch.autocast(first.incidence_logit.device.type,
+                                         enabled=False)
+        except RuntimeError:  # a device without autocast (e.g. 'meta')
+            no_autocast = contextlib.nullcontext()
+        with no_autocast:
             return method(self, pred, *args, **kwargs)
     return wrapper
 
