@@ -444,22 +444,19 @@ def training_throughput_row(args, key: Dict, make_dataset, make_model,
             'T': args.T, 'B': args.B, 'S': args.S, 'device': str(device),
             'threads': args.threads, **res,
             'samples_per_s': args.batch_size / res['seconds_per_batch'],
-            **probe.report(), **cuda_info(device, peak=False)}
+            **probe.report()}
 
 
-def cuda_info(device, peak: bool = True) -> Dict:
-    """For a CUDA device, ``gpu_name`` and (with ``peak``)
-    ``cuda_peak_mib``, the most memory torch's allocator held on it since
-    the process started or its peak statistics were last reset; empty for
-    other devices."""
+def cuda_info(device) -> Dict:
+    """For a CUDA device, ``gpu_name`` and ``cuda_peak_mib``, the most
+    memory torch's allocator held on it since the process started or its
+    peak statistics were last reset; empty for other devices."""
     import torch
     device = torch.device(device)
     if device.type != 'cuda':
         return {}
-    out = {'gpu_name': torch.cuda.get_device_name(device)}
-    if peak:
-        out['cuda_peak_mib'] = torch.cuda.max_memory_allocated(device) / 2**20
-    return out
+    return {'gpu_name': torch.cuda.get_device_name(device),
+            'cuda_peak_mib': torch.cuda.max_memory_allocated(device) / 2**20}
 
 
 def time_step(step, batch, cuda: bool) -> float:
@@ -478,16 +475,14 @@ def time_step(step, batch, cuda: bool) -> float:
 def time_training(step, batches, device) -> Dict[str, float]:
     """Runs ``step(batch)`` on each batch (the first one a warm-up) and
     returns ``seconds_per_batch`` (mean of the others) and, on CUDA,
-    ``cuda_peak_mib``."""
+    ``cuda_peak_mib`` and ``gpu_name`` (:func:`cuda_info`)."""
     import torch
     cuda = torch.device(device).type == 'cuda'
     if cuda:
-        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.reset_peak_memory_stats(device)
     times = [time_step(step, batch, cuda) for batch in batches][1:]
-    out = {'seconds_per_batch': sum(times) / len(times)}
-    if cuda:
-        out['cuda_peak_mib'] = torch.cuda.max_memory_allocated() / 2**20
-    return out
+    return {'seconds_per_batch': sum(times) / len(times),
+            **cuda_info(device)}
 
 
 def throughput_main(script: str, argv: Sequence[str], args, run_one,

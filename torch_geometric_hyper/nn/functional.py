@@ -305,9 +305,9 @@ def _ptr(sorted_or_not: Tensor, size: int) -> Tensor:
     return ptr
 
 
-def _chunks(nnz: int, width: int, chunk_elements: Optional[int]):
-    if chunk_elements is None:
-        chunk_elements = default_chunk_elements()
+def _chunks(nnz: int, width: int, chunk_elements: int):
+    # chunk_elements resolved by the entry point (pair_mlp, _sddmm), which
+    # knows the device (default_chunk_elements(device))
     step = max(1, chunk_elements // max(1, width))
     for start in range(0, nnz, step):
         yield start, min(nnz, start + step)
@@ -392,11 +392,9 @@ def _complete_hidden(a, cv, u2, w_u, graph, s: int, e: int) -> Tensor:
 
 
 def _uniform_chunks(N: int, n: int, width: int,
-                    chunk_elements: Optional[int]):
+                    chunk_elements: int):
     # chunks of whole graphs of n nodes (node range s..e, graphs g0..g1),
     # or, when one graph exceeds twice the working set, pieces of one graph
-    if chunk_elements is None:
-        chunk_elements = default_chunk_elements()
     rows = max(1, chunk_elements // max(1, width))
     if 2 * rows >= n:
         step = max(1, rows // n) * n
