@@ -244,3 +244,25 @@ def test_flow_worker_loop_reports_errors():
     assert status == 'ok' and sorted(set(got.tolist())) == sorted(got)
     status, message = pickle.load(stdout)
     assert status == 'error' and 'TypeError' in message
+
+
+def test_the_package_imports_without_scipy_solvers_or_qhull():
+    # scipy.optimize and scipy.spatial (about 30 MiB together) are imported
+    # when first used: solving with SciPy, generating data, kNN candidates
+    import subprocess
+    import sys
+    code = ('import sys\n'
+            'import torch_geometric_hyper, torch_geometric_hyper.nn, '
+            'torch_geometric_hyper.train, torch_geometric_hyper.datasets, '
+            'torch_geometric_hyper.metrics, torch_geometric_hyper.matching, '
+            'torch_geometric_hyper.predict\n'
+            'print(sorted(m for m in sys.modules if m.startswith('
+            '("scipy.optimize", "scipy.spatial"))))\n'
+            'from torch_geometric_hyper.matching import linear_assignment\n'
+            'import numpy as np\n'
+            'print(linear_assignment([np.array([[2., 1.], [1., 3.]])], '
+            'backend="scipy")[0].tolist())\n'
+            'print("scipy.optimize" in sys.modules)\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, check=True).stdout.split('\n')
+    assert out[:3] == ['[]', '[1, 0]', 'True']

@@ -18,7 +18,6 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment as _scipy_lsa
 
 from torch_geometric_hyper import _flow
 from torch_geometric_hyper._flow import solve_flow
@@ -26,6 +25,13 @@ from torch_geometric_hyper._flow import solve_flow
 __all__ = ['available_backends', 'linear_assignment', 'resolve_backend',
            'sparse_linear_assignment', 'sparse_linear_assignments',
            'close_workers']
+
+
+def _scipy_lsa(cost: np.ndarray):
+    # SciPy's solver, imported on first use: importing scipy.optimize holds
+    # about 30 MiB and takes 0.1 s, which training with lapx never needs
+    from scipy.optimize import linear_sum_assignment
+    return linear_sum_assignment(cost)
 
 
 def _lapx_available() -> bool:

@@ -5,7 +5,6 @@ from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 import torch
-from scipy.spatial import Delaunay as _QhullDelaunay
 from torch import Tensor
 from torch_geometric.data import Data
 
@@ -19,6 +18,12 @@ from torch_geometric_hyper.datasets.set_to_hypergraph import (
 )
 
 TARGETS = ('edges', 'triangles')
+
+
+def _QhullDelaunay(points: np.ndarray):
+    # imported when data is generated (see convex_hull._QhullHull)
+    from scipy.spatial import Delaunay
+    return Delaunay(points)
 
 
 def delaunay_edge_index(triangles: np.ndarray, num_nodes: int) -> Tensor:
