@@ -1,11 +1,16 @@
 r"""Permutation-equivariant DeepSets layers over the sets of a batch."""
 from __future__ import annotations
 
+from typing import Optional, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 from torch.nn import LayerNorm, Linear, Module, ReLU
 from torch_geometric.utils import scatter
+
+from torch_geometric_hyper.nn.functional import count_values
 
 
 class DeepSetLayer(Module):
@@ -61,6 +66,118 @@ class DeepSetLayer(Module):
                 f'{self.out_channels})')
 
 
+class _NormDeepSetLayer(torch.autograd.Function):
+    # layer(LayerNorm(cat(parts))) keeping only the parts, the rows' mean
+    # and 1/std and the sets' means of the normalised rows for backward: the
+    # concatenation and its normalisation are recomputed there (elementwise)
+    @staticmethod
+    def forward(ctx, index, num_sets, eps, norm_weight, norm_bias, weight,
+                centered_weight, bias, *parts):
+        x = torch.cat(parts, dim=-1)
+        y, mean, rstd = torch.native_layer_norm(x, (x.size(-1), ),
+                                                norm_weight, norm_bias, eps)
+        del x
+        set_mean = scatter(y, index, dim=0, dim_size=num_sets,
+                           reduce='mean')
+        out = F.linear(y, weight + centered_weight, bias)
+        out -= (set_mean @ centered_weight.t()).index_select(0, index)
+        ctx.save_for_backward(index, norm_weight, norm_bias, weight,
+                              centered_weight, mean, rstd, set_mean, *parts)
+        ctx.num_sets = num_sets
+        ctx.widths = [p.size(-1) for p in parts]
+        ctx.has_bias = bias is not None
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (index, norm_weight, norm_bias, weight, centered_weight, mean, rstd,
+         set_mean, *parts) = ctx.saved_tensors
+        x = torch.cat(parts, dim=-1)
+        y = (x - mean).mul_(rstd)
+        if norm_weight is not None:
+            y.mul_(norm_weight)
+        if norm_bias is not None:
+            y.add_(norm_bias)
+        grad = grad.contiguous()
+        # out_i = (W + C) y_i + b - C mean_{k in set(i)} y_k
+        set_sum = scatter(grad, index, dim=0, dim_size=ctx.num_sets,
+                          reduce='sum')
+        count = count_values(index, ctx.num_sets).clamp_(min=1)
+        set_grad = set_sum / count.unsqueeze(-1).to(set_sum.dtype)
+        g_weight = grad.t() @ y
+        del y
+        g_y = grad @ (weight + centered_weight)
+        g_y -= (set_grad @ centered_weight).index_select(0, index)
+        need = ctx.needs_input_grad
+        g_x, g_nw, g_nb = torch.ops.aten.native_layer_norm_backward(
+            g_y, x, (x.size(-1), ), mean, rstd, norm_weight, norm_bias,
+            [any(need[8:]), norm_weight is not None and need[3],
+             norm_bias is not None and need[4]])
+        g_centered = g_weight - set_sum.t() @ set_mean
+        g_bias = grad.sum(0) if ctx.has_bias else None
+        g_parts = (g_x.split(ctx.widths, dim=-1) if g_x is not None else
+                   (None, ) * len(parts))
+        return (None, None, None, g_nw, g_nb, g_weight, g_centered, g_bias,
+                *g_parts)
+
+
+def norm_deepset_layer(parts: Sequence[Tensor], norm: LayerNorm,
+                       layer: DeepSetLayer, index: Tensor,
+                       num_sets: int) -> Tensor:
+    r"""``layer(norm(torch.cat(parts, -1)), index, num_sets)`` for a
+    :class:`~torch.nn.LayerNorm` ``norm`` and a :class:`DeepSetLayer`
+    ``layer``, storing less for the backward pass.
+
+    .. math::
+        \mathbf{h}_i = \mathrm{LN}ig([\mathbf{p}^{(1)}_i, \ldots,
+        \mathbf{p}^{(k)}_i]ig), \qquad
+        \mathbf{h}'_i = (\mathbf{W}_1 + \mathbf{W}_2)\,\mathbf{h}_i
+        + \mathbf{b}_1 - \mathbf{W}_2\,rac{1}{|S(i)|}
+        \sum_{k \in S(i)} \mathbf{h}_k
+
+    Plain autograd keeps both the concatenation and its normalisation
+    (two :math:`(L, F)` tensors) for the backward pass. When gradients are
+    recorded this function keeps only the parts (which the caller usually
+    holds anyway), two floats per row and the :math:`(|S|, F)` set means,
+    and recomputes the normalisation in backward: about
+    :math:`2 L F` fewer floats stored, for an elementwise pass more. The
+    values are those of the composition; without gradients, under
+    autocast or while compiling, the composition itself runs.
+
+    Args:
+        parts (sequence of torch.Tensor): :math:`(L, F_j)` tensors whose
+            concatenation (last dimension) has ``norm``'s size.
+        norm (torch.nn.LayerNorm): normalisation over the last dimension.
+        layer (DeepSetLayer): the layer applied to the normalised rows.
+        index (torch.Tensor): :math:`(L)` set of each row.
+        num_sets (int): number of sets.
+
+    Shapes:
+        - **input:** parts :math:`(L, F_j)`, index :math:`(L)`
+        - **output:** :math:`(L, F_{out})`
+    """
+    parts = list(parts)
+    if len(norm.normalized_shape) != 1:
+        raise ValueError(f"'norm' must normalise the last dimension only, "
+                         f"got normalized_shape={tuple(norm.normalized_shape)}")
+    width = sum(p.size(-1) for p in parts)
+    if width != norm.normalized_shape[0] or width != layer.in_channels:
+        raise ValueError(f"the parts' widths sum to {width}, but 'norm' "
+                         f"takes {norm.normalized_shape[0]} and 'layer' "
+                         f"{layer.in_channels} channels")
+    fused = (torch.is_grad_enabled() and not torch.compiler.is_compiling()
+             and not torch.is_autocast_enabled(parts[0].device.type)
+             and len({p.dtype for p in parts}) == 1)
+    if not fused:
+        h = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+        return layer(norm(h), index, num_sets)
+    return _NormDeepSetLayer.apply(index, num_sets, norm.eps, norm.weight,
+                                   norm.bias, layer.lin.weight,
+                                   layer.lin_centered.weight, layer.lin.bias,
+                                   *parts)
+
+
 class DeepSet(Module):
     r"""Two :class:`DeepSetLayer` s with a ReLU and a LayerNorm between them:
     ``layer(in → hidden) → ReLU → LayerNorm → layer(hidden → out)``.
@@ -85,9 +202,24 @@ class DeepSet(Module):
         self.norm.reset_parameters()
         self.layer2.reset_parameters()
 
-    def forward(self, h: Tensor, index: Tensor, num_sets: int) -> Tensor:
-        h = self.norm(self.act(self.layer1(h, index, num_sets)))
-        return self.layer2(h, index, num_sets)
+    def forward(self, h: Tensor, index: Tensor, num_sets: int,
+                norm: Optional[LayerNorm] = None) -> Tensor:
+        """
+        Args:
+            h (torch.Tensor or sequence of torch.Tensor): element features,
+                or, with ``norm``, parts to concatenate.
+            index (torch.Tensor): set id of each element.
+            num_sets (int): number of sets.
+            norm (torch.nn.LayerNorm, optional): a normalisation of the
+                input, ``self(norm(torch.cat(h, -1)))``, run by
+                :func:`norm_deepset_layer` (less stored for backward).
+        """
+        if norm is None:
+            h = self.layer1(h, index, num_sets)
+        else:
+            h = norm_deepset_layer(h, norm, self.layer1, index, num_sets)
+        return norm_deepset_layer([self.act(h)], self.norm, self.layer2,
+                                  index, num_sets)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.layer1.in_channels}, '

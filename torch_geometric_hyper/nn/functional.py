@@ -18,6 +18,7 @@ for autograd:
 """
 from __future__ import annotations
 
+import math
 import warnings
 from typing import NamedTuple, Optional, Tuple
 
@@ -313,6 +314,22 @@ def _chunks(nnz: int, width: int, chunk_elements: int):
         yield start, min(nnz, start + step)
 
 
+def _work(like: Tensor, total: int, width: int,
+          chunk_elements: int) -> Tensor:
+    # one buffer for the largest chunk of _chunks(total, width, ...): the
+    # kernels write every chunk into it (one allocation per call, not one
+    # per chunk, which keeps the allocator's heap from fragmenting)
+    step = max(1, chunk_elements // max(1, width))
+    return like.new_empty(min(total, step) * width)
+
+
+def _rows(src: Tensor, index: Tensor, work: Tensor) -> Tensor:
+    # src[index] ([len(index), *src.shape[1:]]) written into work
+    width = math.prod(src.shape[1:])
+    out = work[:index.numel() * width].view(index.numel(), *src.shape[1:])
+    return torch.index_select(src, 0, index, out=out)
+
+
 # --------------------------------------------------------------------------
 # Pair MLP
 # --------------------------------------------------------------------------
@@ -347,9 +364,10 @@ class _PairMLP(torch.autograd.Function):
     def forward(ctx, a, c, u, w_u, w_out, b_out, row, col, chunk_elements):
         nnz, d = row.numel(), a.size(1)
         out = a.new_empty(nnz)
+        work, work_c = (_work(t, nnz, d, chunk_elements) for t in (a, c))
         for s, e in _chunks(nnz, d, chunk_elements):
-            h = a.index_select(0, row[s:e])
-            h += c.index_select(0, col[s:e])
+            h = _rows(a, row[s:e], work)
+            h += _rows(c, col[s:e], work_c)
             h.addcmul_(u[s:e, None], w_u)
             h.relu_()
             torch.mv(h, w_out, out=out[s:e])
@@ -370,10 +388,12 @@ class _PairMLP(torch.autograd.Function):
         gc = torch.zeros_like(c)
         gu = torch.empty_like(u)
         gwu, gwo, w_uo = _weight_buffers(w_u, w_out)
+        work, work_c = (_work(t, nnz, d, ctx.chunk_elements)
+                        for t in (a, c))
         for s, e in _chunks(nnz, d, ctx.chunk_elements):
             r, q, us, g = row[s:e], col[s:e], u[s:e], grad[s:e]
-            h = a.index_select(0, r)
-            h += c.index_select(0, q)
+            h = _rows(a, r, work)
+            h += _rows(c, q, work_c)
             h.addcmul_(us[:, None], w_u)
             h.relu_()
             h = _hidden_grads(h, g, us, w_uo, gwo, gwu, gu[s:e])
@@ -383,9 +403,13 @@ class _PairMLP(torch.autograd.Function):
         return ga, gc, gu, gwu, gwo, grad.sum().reshape(1), None, None, None
 
 
-def _complete_hidden(a, cv, u2, w_u, graph, s: int, e: int) -> Tensor:
-    # ReLU(c[g_i] + a_i + u_ij w_u) for the nodes s..e-1: [e - s, m, d]
-    h = cv.index_select(0, graph[s:e])
+def _complete_hidden(a, cv, u2, w_u, graph, s: int, e: int,
+                     work: Tensor) -> Tensor:
+    # ReLU(c[g_i] + a_i + u_ij w_u) for the nodes s..e-1: [e - s, m, d],
+    # written into the buffer work
+    m, d = cv.shape[1:]
+    h = work[:(e - s) * m * d].view(e - s, m, d)
+    torch.index_select(cv, 0, graph[s:e], out=h)
     h += a[s:e, None, :]
     h.addcmul_(u2[s:e, :, None], w_u)
     return h.relu_()
@@ -410,15 +434,16 @@ def _uniform_chunks(N: int, n: int, width: int,
 
 
 def _uniform_hidden(a, cv, u2, w_u, n: int, s: int, e: int, g0: int,
-                    g1: int) -> Tensor:
+                    g1: int, work: Tensor) -> Tensor:
     # _complete_hidden when graph g holds the nodes g n .. g n + n - 1:
     # the slot terms broadcast over each graph's nodes, with no gather
     m, d = cv.shape[1:]
+    h = work[:(e - s) * m * d].view(e - s, m, d)
     if e - s == (g1 - g0) * n:  # whole graphs
-        h = torch.add(a[s:e].view(g1 - g0, n, 1, d), cv[g0:g1, None])
-        h = h.view(e - s, m, d)
+        torch.add(a[s:e].view(g1 - g0, n, 1, d), cv[g0:g1, None],
+                  out=h.view(g1 - g0, n, m, d))
     else:  # a piece of graph g0
-        h = torch.add(a[s:e, None, :], cv[g0])
+        torch.add(a[s:e, None, :], cv[g0], out=h)
     h.addcmul_(u2[s:e, :, None], w_u)
     return h.relu_()
 
@@ -475,22 +500,31 @@ class _CompletePairMLP(torch.autograd.Function):
 
 def _complete_pieces(a, cv, u2, w_u, graph, n: int,
                      chunk_elements: Optional[int]):
-    # (s, e, hidden layer of nodes s..e-1) chunk by chunk
+    # (s, e, hidden layer of nodes s..e-1) chunk by chunk, every chunk in
+    # one buffer (the caller is done with a chunk when it asks for the
+    # next): one allocation per call instead of one per chunk, which keeps
+    # the allocator's heap from fragmenting (peak RSS)
     N = a.size(0)
     width = cv.size(1) * a.size(1)
-    if n > 0:
-        for s, e, g0, g1 in _uniform_chunks(N, n, width, chunk_elements):
-            yield s, e, _uniform_hidden(a, cv, u2, w_u, n, s, e, g0, g1)
-    else:
-        for s, e in _chunks(N, width, chunk_elements):
-            yield s, e, _complete_hidden(a, cv, u2, w_u, graph, s, e)
+    pieces = (_uniform_chunks(N, n, width, chunk_elements) if n > 0 else
+              ((s, e, 0, 0) for s, e in _chunks(N, width, chunk_elements)))
+    work = None
+    for s, e, g0, g1 in pieces:
+        if work is None or work.numel() < (e - s) * width:
+            work = a.new_empty((e - s) * width)  # the first is the largest
+        if n > 0:
+            yield s, e, _uniform_hidden(a, cv, u2, w_u, n, s, e, g0, g1,
+                                        work)
+        else:
+            yield s, e, _complete_hidden(a, cv, u2, w_u, graph, s, e, work)
 
 
-def _slot_hidden(a, c, u2, w_u, nodes, s: int, e: int) -> Tensor:
+def _slot_hidden(a, c, u2, w_u, nodes, s: int, e: int,
+                 work: Tensor) -> Tensor:
     # ReLU(a[i] + c_j + u_ji w_u) for the slots s..e-1 and their K
-    # candidates i: [e - s, K, d]
+    # candidates i: [e - s, K, d], written into the buffer work
     K = nodes.size(1)
-    h = a.index_select(0, nodes[s:e].reshape(-1)).view(e - s, K, -1)
+    h = _rows(a, nodes[s:e].reshape(-1), work).view(e - s, K, -1)
     h += c[s:e, None, :]
     h.addcmul_(u2[s:e, :, None], w_u)
     return h.relu_()
@@ -506,8 +540,9 @@ class _SlotPairMLP(torch.autograd.Function):
         M, K = nodes.shape
         u2 = u.index_select(0, perm).view(M, K)
         out2 = a.new_empty(M, K)
+        work = _work(a, M, K * a.size(1), chunk_elements)
         for s, e in _chunks(M, K * a.size(1), chunk_elements):
-            h = _slot_hidden(a, c, u2, w_u, nodes, s, e)
+            h = _slot_hidden(a, c, u2, w_u, nodes, s, e, work)
             torch.matmul(h, w_out, out=out2[s:e])
         out = a.new_empty(perm.numel())
         out[perm] = out2.view(-1) + b_out
@@ -525,9 +560,10 @@ class _SlotPairMLP(torch.autograd.Function):
         gc = torch.empty_like(c)
         gu2 = a.new_empty(M, K)
         gwu, gwo, w_uo = _weight_buffers(w_u, w_out)
+        work = _work(a, M, K * d, ctx.chunk_elements)
         for s, e in _chunks(M, K * d, ctx.chunk_elements):
             gs = g2[s:e]
-            h = _slot_hidden(a, c, u2, w_u, nodes, s, e)
+            h = _slot_hidden(a, c, u2, w_u, nodes, s, e, work)
             flat = _hidden_grads(h, gs, u2[s:e], w_uo, gwo, gwu, gu2[s:e])
             torch.sum(h, 1, out=gc[s:e])
             ga.index_add_(0, nodes[s:e].reshape(-1), flat)
@@ -631,9 +667,11 @@ def _sddmm(row: Tensor, col: Tensor, a: Tensor, b: Tensor,
     if chunk_elements is None:
         chunk_elements = default_chunk_elements(a.device)
     out = a.new_empty(row.numel())
+    work, work_b = (_work(t, row.numel(), a.size(1), chunk_elements)
+                    for t in (a, b))
     for s, e in _chunks(row.numel(), a.size(1), chunk_elements):
-        h = a.index_select(0, row[s:e])
-        h *= b.index_select(0, col[s:e])
+        h = _rows(a, row[s:e], work)
+        h *= _rows(b, col[s:e], work_b)
         torch.sum(h, dim=1, out=out[s:e])
     return out
 

@@ -397,8 +397,9 @@ class GraphRefinementStep(PairScorer):
         msg = incidence_matmul(pairs, adj, node, True, self.chunk_elements)
         msg = msg + incidence_matmul(pairs, adj, node, False,
                                      self.chunk_elements)
-        h = self.node_norm_in(torch.cat([x_hat, node, msg], dim=-1))
-        node = self.node_norm(node + self.node_deepset(h, batch, num_graphs))
+        h = self.node_deepset([x_hat, node, msg], batch, num_graphs,
+                              norm=self.node_norm_in)
+        node = self.node_norm(node + h)
         return node, logit
 
 

@@ -101,8 +101,11 @@ class RefinementStep(PairScorer):
             slot_batch (torch.Tensor): :math:`(M)` graph of each slot.
             num_graphs (int): number of graphs.
             checkpoint (bool, optional): recompute the activations in the
-                backward pass, in two segments (incidence and slot update;
-                node update), instead of storing them.
+                backward pass, in two segments (gate and slot update; node
+                update), instead of storing them. The incidence MLP runs
+                outside them: its kernel stores only its :math:`(N, d)` and
+                :math:`(M, d)` inputs and recomputes its hidden layer in
+                backward anyway.
 
         Returns:
             ``(node, edge, incidence_logit, existence_logit)`` with shapes
@@ -110,8 +113,13 @@ class RefinementStep(PairScorer):
             :math:`(M)`.
         """
         if checkpoint:
-            edge, gated, inc_logit, exist_logit = _checkpoint(
-                self.edge_update, node, edge, incidence, candidates,
+            # the pair MLP's kernel keeps only its [N, d] and [M, d] inputs
+            # and recomputes its hidden layer in backward anyway: it runs
+            # outside the recomputed segments (no third pass over the pairs)
+            inc_logit = self._incidence_logit(node, edge, incidence,
+                                              self.inc_weight, candidates)
+            edge, gated, exist_logit = _checkpoint(
+                self.slot_update, node, edge, inc_logit, candidates,
                 slot_batch, num_graphs, use_reentrant=False)
             node = _checkpoint(self.node_update, x_hat, node, edge, gated,
                                candidates, batch, num_graphs,
@@ -123,6 +131,21 @@ class RefinementStep(PairScorer):
                                     batch, num_graphs)
         return node, edge, inc_logit, exist_logit
 
+    def slot_update(self, node: Tensor, edge: Tensor, inc_logit: Tensor,
+                    candidates: CandidateIncidence, slot_batch: Tensor,
+                    num_graphs: int) -> Tuple[Tensor, Tensor, Tensor]:
+        """Gate and slot update from the incidence logits: returns
+        ``(edge, gated incidence, existence_logit)``."""
+        exist_logit = self.lin_exist(edge).view(-1)
+        gated = gate_pairs(candidates, torch.sigmoid(inc_logit),
+                           torch.sigmoid(exist_logit))
+        msg = incidence_matmul(candidates, gated, node, True,
+                               self.chunk_elements)
+        h = self.edge_deepset([edge, msg], slot_batch, num_graphs,
+                              norm=self.edge_norm_in)
+        edge = self.edge_norm(edge + h)
+        return edge, gated, exist_logit
+
     def edge_update(self, node: Tensor, edge: Tensor, incidence: Tensor,
                     candidates: CandidateIncidence, slot_batch: Tensor,
                     num_graphs: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -130,14 +153,8 @@ class RefinementStep(PairScorer):
         incidence, incidence_logit, existence_logit)``."""
         inc_logit = self._incidence_logit(node, edge, incidence,
                                           self.inc_weight, candidates)
-        exist_logit = self.lin_exist(edge).view(-1)
-        gated = gate_pairs(candidates, torch.sigmoid(inc_logit),
-                           torch.sigmoid(exist_logit))
-        msg = incidence_matmul(candidates, gated, node, True,
-                               self.chunk_elements)
-        h = self.edge_norm_in(torch.cat([edge, msg], dim=-1))
-        edge = self.edge_norm(edge + self.edge_deepset(h, slot_batch,
-                                                       num_graphs))
+        edge, gated, exist_logit = self.slot_update(
+            node, edge, inc_logit, candidates, slot_batch, num_graphs)
         return edge, gated, inc_logit, exist_logit
 
     def node_update(self, x_hat: Tensor, node: Tensor, edge: Tensor,
@@ -146,8 +163,9 @@ class RefinementStep(PairScorer):
         """Node update from the new slot latents."""
         msg = incidence_matmul(candidates, gated, edge, False,
                                self.chunk_elements)
-        h = self.node_norm_in(torch.cat([x_hat, node, msg], dim=-1))
-        return self.node_norm(node + self.node_deepset(h, batch, num_graphs))
+        h = self.node_deepset([x_hat, node, msg], batch, num_graphs,
+                              norm=self.node_norm_in)
+        return self.node_norm(node + h)
 
 
 class HypergraphRefiner(RecurrentModel):

@@ -1,0 +1,145 @@
+import pytest
+import torch
+from torch.nn import LayerNorm
+
+from torch_geometric_hyper.nn import DeepSet, DeepSetLayer
+from torch_geometric_hyper.nn.deepsets import (
+    _NormDeepSetLayer,
+    norm_deepset_layer,
+)
+
+
+def _sets(dtype=torch.float64):
+    # three sets of 4, 0 and 3 rows (set 1 empty), not sorted
+    index = torch.tensor([0, 2, 0, 2, 0, 2, 0])
+    parts = [torch.randn(7, 3, dtype=dtype), torch.randn(7, 5, dtype=dtype)]
+    return parts, index
+
+
+def _modules(dtype=torch.float64):
+    norm = LayerNorm(8).to(dtype)
+    layer = DeepSetLayer(8, 4).to(dtype)
+    with torch.no_grad():  # not the identity/zero initialisation
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-0.5, 0.5)
+    return norm, layer
+
+
+def test_deepset_layer_is_the_formula_and_equivariant():
+    torch.manual_seed(0)
+    layer = DeepSetLayer(3, 2).double()
+    h = torch.randn(5, 3, dtype=torch.float64)
+    index = torch.tensor([0, 0, 1, 1, 1])
+    out = layer(h, index, 2)
+    mean = torch.stack([h[:2].mean(0), h[2:].mean(0)])[index]
+    w1, w2 = layer.lin.weight, layer.lin_centered.weight
+    expected = h @ w1.t() + layer.lin.bias + (h - mean) @ w2.t()
+    torch.testing.assert_close(out, expected)
+    perm = torch.tensor([3, 0, 4, 1, 2])
+    torch.testing.assert_close(layer(h[perm], index[perm], 2), out[perm])
+
+
+def test_norm_deepset_layer_matches_the_composition():
+    torch.manual_seed(0)
+    parts, index = _sets()
+    norm, layer = _modules()
+    params = list(norm.parameters()) + list(layer.parameters())
+    for p in parts:
+        p.requires_grad_()
+    grad = torch.randn(7, 4, dtype=torch.float64)
+
+    def run(fused):
+        out = (norm_deepset_layer(parts, norm, layer, index, 3) if fused
+               else layer(norm(torch.cat(parts, -1)), index, 3))
+        return out, torch.autograd.grad(out, parts + params, grad)
+
+    out, grads = run(True)
+    ref_out, ref_grads = run(False)
+    torch.testing.assert_close(out, ref_out)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r)
+
+
+def test_norm_deepset_layer_gradcheck():
+    torch.manual_seed(1)
+    parts, index = _sets()
+    norm, layer = _modules()
+    for p in parts:
+        p.requires_grad_()
+
+    inputs = (*parts, norm.weight, norm.bias, layer.lin.weight,
+              layer.lin_centered.weight, layer.lin.bias)
+
+    def fn(a, b, nw, nb, w, c, bias):
+        return _NormDeepSetLayer.apply(index, 3, norm.eps, nw, nb, w, c,
+                                       bias, a, b)
+
+    assert torch.autograd.gradcheck(fn, inputs)
+
+
+def test_norm_deepset_layer_stores_less():
+    torch.manual_seed(0)
+    L = 64
+    parts = [torch.randn(L, 32, requires_grad=True),
+             torch.randn(L, 96, requires_grad=True)]
+    index = torch.arange(L) // 16
+    norm, layer = LayerNorm(128), DeepSetLayer(128, 16)
+
+    held = {t.untyped_storage().data_ptr() for t in [
+        *parts, *norm.parameters(), *layer.parameters()]}
+
+    def stored(fused):
+        # bytes kept for backward beyond the inputs and parameters, which
+        # exist anyway
+        seen = {}
+
+        def pack(t):
+            ptr = t.untyped_storage().data_ptr()
+            if ptr not in held:
+                seen[ptr] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            if fused:
+                norm_deepset_layer(parts, norm, layer, index, 4)
+            else:
+                layer(norm(torch.cat(parts, -1)), index, 4)
+        return sum(seen.values())
+
+    # the concatenation and its normalisation (2 L F floats) against two
+    # floats per row, the sets' means and the index
+    assert stored(False) >= 2 * L * 128 * 4
+    assert stored(True) <= (2 * L + 4 * 128) * 4 + L * 8
+
+
+def test_norm_deepset_layer_without_gradients_and_errors():
+    torch.manual_seed(0)
+    parts, index = _sets(torch.float32)
+    norm, layer = _modules(torch.float32)
+    with torch.no_grad():
+        out = norm_deepset_layer(parts, norm, layer, index, 3)
+        ref = layer(norm(torch.cat(parts, -1)), index, 3)
+    torch.testing.assert_close(out, ref)
+    with pytest.raises(ValueError, match='widths sum to 7'):
+        norm_deepset_layer([parts[0], parts[1][:, :4]], norm, layer, index,
+                           3)
+    with pytest.raises(ValueError, match='last dimension only'):
+        norm_deepset_layer(parts, LayerNorm([7, 8]), layer, index, 3)
+
+
+def test_deepset_with_norm_is_the_composition():
+    torch.manual_seed(0)
+    parts, index = _sets()
+    norm = LayerNorm(8).double()
+    model = DeepSet(8, 6, 4).double()
+    for p in parts:
+        p.requires_grad_()
+    out = model(parts, index, 3, norm=norm)
+    ref = model(norm(torch.cat(parts, -1)), index, 3)
+    torch.testing.assert_close(out, ref)
+    g = torch.autograd.grad(out.square().sum(), parts + list(
+        model.parameters()))
+    r = torch.autograd.grad(ref.square().sum(), parts + list(
+        model.parameters()))
+    for a, b in zip(g, r):
+        torch.testing.assert_close(a, b)
