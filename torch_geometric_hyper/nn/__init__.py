@@ -4,7 +4,11 @@ from torch_geometric_hyper.nn.config import (
     load_model,
     save_model,
 )
-from torch_geometric_hyper.nn.deepsets import DeepSet, DeepSetLayer
+from torch_geometric_hyper.nn.deepsets import (
+    DeepSet,
+    DeepSetLayer,
+    norm_deepset_layer,
+)
 from torch_geometric_hyper.nn.functional import (
     CandidateIncidence,
     count_values,
@@ -66,6 +70,7 @@ __all__ = [
     'soft_pair_f1',
     'DeepSet',
     'DeepSetLayer',
+    'norm_deepset_layer',
     'CandidateIncidence',
     'pair_mlp',
     'incidence_matmul',
