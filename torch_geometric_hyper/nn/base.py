@@ -147,7 +147,13 @@ def step_activation_bytes(num_pairs: int, num_rows: int, hidden: int,
     candidate pairs (the pair MLP never stores its :math:`[\text{nnz}, d]`
     hidden layer). The constants were fitted to the measured peak-memory
     difference between the two modes (``benchmarks/train_throughput.py``,
-    n = 30 and n in [20, 100]) and round up."""
+    n = 30 and n in [20, 100]) and round up. Since the DeepSet inputs run
+    through :func:`~torch_geometric_hyper.nn.norm_deepset_layer` the
+    difference is smaller (batch 64, the B = 4 steps held: 24-34 MiB at
+    n = 30 and 42-44 MiB at n = 50, i.e. 6-8.5 and 10.5-11 MiB per step,
+    against this estimate's 8.4 and 16.1), so ``'auto'`` errs towards
+    checkpointing; ``benchmarks/stored_activations.py`` counts the bytes a
+    step saves."""
     return int((2.5 * num_rows * hidden + 4 * num_pairs) * element_size)
 
 

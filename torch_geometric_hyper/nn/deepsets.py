@@ -130,10 +130,10 @@ def norm_deepset_layer(parts: Sequence[Tensor], norm: LayerNorm,
     ``layer``, storing less for the backward pass.
 
     .. math::
-        \mathbf{h}_i = \mathrm{LN}ig([\mathbf{p}^{(1)}_i, \ldots,
-        \mathbf{p}^{(k)}_i]ig), \qquad
+        \mathbf{h}_i = \mathrm{LN}\big([\mathbf{p}^{(1)}_i, \ldots,
+        \mathbf{p}^{(k)}_i]\big), \qquad
         \mathbf{h}'_i = (\mathbf{W}_1 + \mathbf{W}_2)\,\mathbf{h}_i
-        + \mathbf{b}_1 - \mathbf{W}_2\,rac{1}{|S(i)|}
+        + \mathbf{b}_1 - \mathbf{W}_2\,\frac{1}{|S(i)|}
         \sum_{k \in S(i)} \mathbf{h}_k
 
     Plain autograd keeps both the concatenation and its normalisation
@@ -160,7 +160,8 @@ def norm_deepset_layer(parts: Sequence[Tensor], norm: LayerNorm,
     parts = list(parts)
     if len(norm.normalized_shape) != 1:
         raise ValueError(f"'norm' must normalise the last dimension only, "
-                         f"got normalized_shape={tuple(norm.normalized_shape)}")
+                         f"got normalized_shape="
+                         f"{tuple(norm.normalized_shape)}")
     width = sum(p.size(-1) for p in parts)
     if width != norm.normalized_shape[0] or width != layer.in_channels:
         raise ValueError(f"the parts' widths sum to {width}, but 'norm' "

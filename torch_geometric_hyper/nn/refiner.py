@@ -217,9 +217,9 @@ class HypergraphRefiner(RecurrentModel):
             candidate (the all-pairs model).
         checkpoint (bool or str, optional): recompute each step's
             activations in the backward pass (activation checkpointing)
-            instead of storing them: a step then keeps only its inputs, for
-            10-25% more training time. ``'auto'`` stores them unless one
-            step's would exceed
+            instead of storing them: a step then keeps only its inputs and
+            those of the incidence MLP, for 10-30% more training time.
+            ``'auto'`` stores them unless one step's would exceed
             :data:`~torch_geometric_hyper.nn.base.CHECKPOINT_BUDGET`
             (256 MiB; :func:`~torch_geometric_hyper.nn.base.use_checkpointing`),
             decided per step from the batch's size. Has no effect without
