@@ -143,3 +143,27 @@ def test_deepset_with_norm_is_the_composition():
         model.parameters()))
     for a, b in zip(g, r):
         torch.testing.assert_close(a, b)
+
+
+def test_norm_deepset_layer_parameter_gradients_and_plain_norm():
+    # gradients for the parameters alone (constant parts), and a LayerNorm
+    # without weight and bias
+    torch.manual_seed(2)
+    parts, index = _sets()
+    norm, layer = _modules()
+    params = list(norm.parameters()) + list(layer.parameters())
+    got = torch.autograd.grad(
+        norm_deepset_layer(parts, norm, layer, index, 3).square().sum(),
+        params)
+    ref = torch.autograd.grad(
+        layer(norm(torch.cat(parts, -1)), index, 3).square().sum(), params)
+    for g, r in zip(got, ref):
+        torch.testing.assert_close(g, r)
+    plain = LayerNorm(8, elementwise_affine=False).double()
+    parts = [p.requires_grad_() for p in parts]
+    got = torch.autograd.grad(
+        norm_deepset_layer(parts, plain, layer, index, 3).sum(), parts)
+    ref = torch.autograd.grad(
+        layer(plain(torch.cat(parts, -1)), index, 3).sum(), parts)
+    for g, r in zip(got, ref):
+        torch.testing.assert_close(g, r)
