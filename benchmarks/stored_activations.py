@@ -3,11 +3,13 @@
 Counts, with ``torch.autograd.graph.saved_tensors_hooks``, the distinct
 storages that one training step of ``HypergraphRefiner`` (activation
 checkpointing off, the default at the paper's sizes) saves for backward,
-parameters excluded: with the DeepSet inputs run through
-``norm_deepset_layer`` (``fused``, the library's path: the LayerNorm of a
+parameters excluded, two ways. ``fused`` is the library's path: the
+DeepSet inputs run through ``norm_deepset_layer`` (the LayerNorm of a
 concatenation and the DeepSet layer after it keep only the parts and two
-floats per row) and with the plain composition
-``layer(norm(torch.cat(parts)))`` (``plain``) patched in. Backprop with
+floats per row) and the incidence MLP through ``linear_pair_mlp`` (its
+two projections are recomputed in backward). ``plain`` patches in the
+compositions ``layer(norm(torch.cat(parts)))`` and
+``pair_mlp(lin_a(x), lin_c(y), ...)``. Backprop with
 skips holds B such steps at once. The counts are deterministic; a least-
 squares fit of ``alpha (N + M) d + beta nnz`` floats over the sizes is
 printed with them (``nn.base.step_activation_bytes`` estimates the same
@@ -57,22 +59,28 @@ def parse_args(argv=None):
 
 @contextmanager
 def deepset_path(mode):
-    """Runs the refiner's DeepSet inputs through the fused function
-    (``'fused'``) or the plain composition (``'plain'``)."""
+    """Runs the refiner's DeepSet inputs and incidence projections through
+    the library's functions (``'fused'``) or the plain compositions
+    (``'plain'``)."""
     import torch
 
+    import torch_geometric_hyper.nn.base as base
     import torch_geometric_hyper.nn.deepsets as ds
-    real = ds.norm_deepset_layer
+    real = ds.norm_deepset_layer, base.linear_pair_mlp
 
     def plain(parts, norm, layer, index, num_sets):
         h = torch.cat(list(parts), dim=-1) if len(parts) > 1 else parts[0]
         return layer(norm(h), index, num_sets)
 
-    ds.norm_deepset_layer = real if mode == 'fused' else plain
+    def plain_pairs(x, y, lin_a, lin_c, *args, **kwargs):
+        return base.pair_mlp(lin_a(x), lin_c(y), *args, **kwargs)
+
+    if mode == 'plain':
+        ds.norm_deepset_layer, base.linear_pair_mlp = plain, plain_pairs
     try:
         yield
     finally:
-        ds.norm_deepset_layer = real
+        ds.norm_deepset_layer, base.linear_pair_mlp = real
 
 
 def stored_bytes(model, state) -> int:

@@ -335,3 +335,70 @@ def test_default_chunks_follow_the_device(monkeypatch):
     pair_mlp(a, c, torch.randn(4, generator=gen), torch.randn(4),
              torch.randn(4), torch.zeros(1), index)
     assert seen == [F.default_chunk_elements()]
+
+
+def _linear_pair_cases():
+    # (name, candidate incidence, N, M): the four pair kernels
+    from torch_geometric_hyper.nn.candidates import SparseCandidates
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(17, 3, generator=gen, dtype=torch.double)
+    batch = torch.tensor([0] * 5 + [1] * 4 + [2] * 8)
+    slots = SparseCandidates(x, batch, 3, 4, 3).initial(
+        x, torch.randn(12, 3, generator=gen))
+    assert slots.nodes_per_slot == 3
+    mixed = CandidateIncidence.complete(batch, 3, 4)
+    uniform = CandidateIncidence.complete(
+        torch.arange(3).repeat_interleave(4), 3, 4)
+    return [('complete, one size', uniform, 12, 12),
+            ('complete, mixed sizes', mixed, 17, 12),
+            ('slot-major K', slots, 17, 12),
+            ('per pair', mixed.index, 17, 12)]
+
+
+@pytest.mark.parametrize('case', range(4))
+@pytest.mark.parametrize('slot_bias', [False, True])
+def test_linear_pair_mlp_is_pair_mlp_of_the_projections(case, slot_bias):
+    # the same logits and gradients as pair_mlp(lin_a(x), lin_c(y), ...)
+    # with every kernel, the projections not kept for backward; gradcheck
+    from torch.nn import Linear
+
+    from torch_geometric_hyper.nn import linear_pair_mlp
+    name, inc, N, M = _linear_pair_cases()[case]
+    nnz = inc.nnz if isinstance(inc, CandidateIncidence) else inc.size(1)
+    gen = torch.Generator().manual_seed(case)
+    lin_a = Linear(4, 5).double()
+    lin_c = Linear(6, 5, bias=slot_bias).double()
+    x, y, u, w_u, w_out, b_out = (
+        torch.randn(*s, generator=gen, dtype=torch.double).requires_grad_()
+        for s in ((N, 4), (M, 6), (nnz, ), (5, ), (5, ), (1, )))
+    params = [*lin_a.parameters(), *lin_c.parameters()]
+    inputs = [x, y, u, w_u, w_out, b_out] + params
+    held = {t.untyped_storage().data_ptr() for t in inputs}
+    stored = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in held:
+            stored[t.untyped_storage().data_ptr()] = tuple(t.shape)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = linear_pair_mlp(x, y, lin_a, lin_c, u, w_u, w_out, b_out, inc,
+                              chunk_elements=2 * 5)
+    assert (N, 5) not in stored.values() and (M, 5) not in stored.values()
+    ref = pair_mlp(lin_a(x), lin_c(y), u, w_u, w_out, b_out, inc,
+                   chunk_elements=2 * 5)
+    torch.testing.assert_close(out, ref)
+    weight = ref.detach().cos()
+    got = torch.autograd.grad((out * weight).sum(), inputs)
+    want = torch.autograd.grad((ref * weight).sum(), inputs)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+    with torch.no_grad():  # the composition, the same values
+        torch.testing.assert_close(linear_pair_mlp(
+            x, y, lin_a, lin_c, u, w_u, w_out, b_out, inc), ref)
+    if case == 2:
+        assert torch.autograd.gradcheck(
+            lambda x, y, u: linear_pair_mlp(x, y, lin_a, lin_c, u, w_u,
+                                            w_out, b_out, inc,
+                                            chunk_elements=8),
+            (x, y, u))

@@ -14,6 +14,7 @@ from torch_geometric_hyper.nn.functional import (
     count_values,
     default_chunk_elements,
     incidence_matmul,
+    linear_pair_mlp,
     pair_mlp,
 )
 from torch_geometric_hyper.nn.prediction import (
@@ -73,6 +74,7 @@ __all__ = [
     'norm_deepset_layer',
     'CandidateIncidence',
     'pair_mlp',
+    'linear_pair_mlp',
     'incidence_matmul',
     'default_chunk_elements',
     'count_values',

@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.nn import Linear, Module, Parameter
 
 from torch_geometric_hyper.nn.config import Configurable
-from torch_geometric_hyper.nn.functional import pair_mlp
+from torch_geometric_hyper.nn.functional import linear_pair_mlp, pair_mlp
 
 
 def slot_noise(num_slots: int, channels: int, like: Tensor,
@@ -260,10 +260,14 @@ class PairScorer(Module):
 
     def _incidence_logit(self, node: Tensor, edge: Tensor, previous: Tensor,
                          previous_weight: Tensor, index) -> Tensor:
-        """The incidence MLP on the ``(node, slot)`` pairs of ``index``."""
-        return self._pair_logit(self.lin_inc_node(node),
-                                self.lin_inc_edge(edge), previous,
-                                previous_weight, self.lin_inc_out, index)
+        """The incidence MLP on the ``(node, slot)`` pairs of ``index``
+        (:func:`~torch_geometric_hyper.nn.linear_pair_mlp`: the projections
+        of ``node`` and ``edge`` are recomputed in backward, not stored)."""
+        return linear_pair_mlp(node, edge, self.lin_inc_node,
+                               self.lin_inc_edge, previous, previous_weight,
+                               self.lin_inc_out.weight.view(-1),
+                               self.lin_inc_out.bias, index,
+                               self.chunk_elements)
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({self.hidden_channels})'

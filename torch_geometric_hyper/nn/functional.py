@@ -24,7 +24,10 @@ from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
+from torch.nn import Linear
 
 warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
 
@@ -607,13 +610,10 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
     Returns:
         torch.Tensor: ``[nnz]`` logits.
     """
-    m = k = 0
-    if isinstance(index, CandidateIncidence):
-        inc = index
-        m, k = inc.slots_per_node, inc.nodes_per_slot
-        index = inc.index
     if torch.compiler.is_compiling():
         # Let the compiler fuse the expression (and decide what to recompute).
+        index = index.index if isinstance(index,
+                                          CandidateIncidence) else index
         h = torch.relu(a[index[0]] + c[index[1]] + u[:, None] * w_u)
         return h @ w_out + b_out
     # One dtype for the hand-written kernels (mixed under autocast).
@@ -621,20 +621,117 @@ def pair_mlp(a: Tensor, c: Tensor, u: Tensor, w_u: Tensor, w_out: Tensor,
                                                         b_out))
     if chunk_elements is None:
         chunk_elements = default_chunk_elements(a.device)
-    if m > 0 and a.size(0) > 0:
+    kernel, meta = _pair_kernel(index, a.size(0), c.size(0))
+    return kernel.apply(a, c, u, w_u, w_out, b_out.reshape(1), *meta,
+                        chunk_elements)
+
+
+def _pair_kernel(index, num_nodes: int, num_slots: int):
+    # (kernel, its index arguments before chunk_elements) for the pairs
+    m = k = 0
+    if isinstance(index, CandidateIncidence):
+        inc = index
+        m, k = inc.slots_per_node, inc.nodes_per_slot
+        index = inc.index
+    if m > 0 and num_nodes > 0:
         # node i's first pair is slot g_i m of its graph g_i (not needed
         # when every graph has n nodes: graph g holds nodes g n ..)
         graph = None if inc.nodes_per_graph else index[1].view(
-            a.size(0), m)[:, 0].div(m, rounding_mode='floor')
-        return _CompletePairMLP.apply(a, c, u, w_u, w_out,
-                                      b_out.reshape(1), graph, m,
-                                      inc.nodes_per_graph, chunk_elements)
-    if k > 0 and c.size(0) > 0 and index.size(1) == c.size(0) * k:
+            num_nodes, m)[:, 0].div(m, rounding_mode='floor')
+        return _CompletePairMLP, (graph, m, inc.nodes_per_graph)
+    if k > 0 and num_slots > 0 and index.size(1) == num_slots * k:
         nodes = inc.node.index_select(0, inc.slot_perm).view(-1, k)
-        return _SlotPairMLP.apply(a, c, u, w_u, w_out, b_out.reshape(1),
-                                  inc.slot_perm, nodes, chunk_elements)
-    return _PairMLP.apply(a, c, u, w_u, w_out, b_out.reshape(1), index[0],
-                          index[1], chunk_elements)
+        return _SlotPairMLP, (inc.slot_perm, nodes)
+    return _PairMLP, (index[0], index[1])
+
+
+class _KernelContext:
+    # what the pair kernels use of an autograd context, to run them inside
+    # another Function
+    def __init__(self, saved=()):
+        self.saved_tensors = tuple(saved)
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors = tensors
+
+
+class _LinearPairMLP(torch.autograd.Function):
+    # pair_mlp(x W_a^T + b_a, y W_c^T, ...) that keeps x and y (which the
+    # caller holds anyway) instead of the two projections: they are
+    # recomputed in backward (two small matmuls). Every pair kernel saves
+    # (a, c, ...) first.
+    @staticmethod
+    def forward(ctx, kernel, meta, x, y, w_a, b_a, w_c, u, w_u, w_out,
+                b_out):
+        inner = _KernelContext()
+        out = kernel.forward(inner, F.linear(x, w_a, b_a), F.linear(y, w_c),
+                             u, w_u, w_out, b_out, *meta)
+        ctx.kernel = kernel
+        ctx.attributes = {key: value for key, value in vars(inner).items()
+                          if key != 'saved_tensors'}
+        ctx.save_for_backward(x, y, w_a, b_a, w_c,
+                              *inner.saved_tensors[2:])
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, y, w_a, b_a, w_c, *rest = ctx.saved_tensors
+        inner = _KernelContext((F.linear(x, w_a, b_a), F.linear(y, w_c),
+                                *rest))
+        vars(inner).update(ctx.attributes)
+        ga, gc, gu, gwu, gwo, gbo = ctx.kernel.backward(inner, grad)[:6]
+        return (None, None, ga @ w_a, gc @ w_c, ga.t() @ x,
+                None if b_a is None else ga.sum(0), gc.t() @ y, gu, gwu,
+                gwo, gbo)
+
+
+def linear_pair_mlp(x: Tensor, y: Tensor, lin_a: Linear, lin_c: Linear,
+                    u: Tensor, w_u: Tensor, w_out: Tensor, b_out: Tensor,
+                    index, chunk_elements: Optional[int] = None) -> Tensor:
+    r""":func:`pair_mlp` of two linear projections,
+    ``pair_mlp(lin_a(x), lin_c(y), u, w_u, w_out, b_out, index)``:
+
+    .. math::
+        z_k = w_{\text{out}}^\top \,\mathrm{ReLU}\big(W_a x_{i_k} + b_a
+        + W_c y_{j_k} + u_k\, w_u\big) + b_{\text{out}}
+
+    With gradients recorded, the projections :math:`(N, d)` and
+    :math:`(M, d)` are not kept for the backward pass but recomputed there
+    from ``x`` and ``y``, which a caller such as
+    :class:`~torch_geometric_hyper.nn.RefinementStep` holds anyway: the same
+    values and gradients for :math:`(N + M)\,d` fewer floats stored. Without
+    gradients, under autocast, while compiling or with mixed dtypes it runs
+    the composition.
+
+    Args:
+        x (torch.Tensor): ``[N, F_a]`` node inputs of ``lin_a``.
+        y (torch.Tensor): ``[M, F_c]`` slot inputs of ``lin_c``.
+        lin_a (torch.nn.Linear): node projection (bias optional).
+        lin_c (torch.nn.Linear): slot projection (bias optional).
+        u, w_u, w_out, b_out, index, chunk_elements: as in
+            :func:`pair_mlp`.
+
+    Returns:
+        torch.Tensor: ``[nnz]`` logits.
+    """
+    tensors = [x, y, lin_a.weight, lin_c.weight, u, w_u, w_out, b_out]
+    tensors += [b for b in (lin_a.bias, lin_c.bias) if b is not None]
+    fused = (torch.is_grad_enabled() and not torch.compiler.is_compiling()
+             and not torch.is_autocast_enabled(x.device.type)
+             and len({t.dtype for t in tensors}) == 1)
+    if not fused:
+        return pair_mlp(lin_a(x), lin_c(y), u, w_u, w_out, b_out, index,
+                        chunk_elements)
+    if chunk_elements is None:
+        chunk_elements = default_chunk_elements(x.device)
+    kernel, meta = _pair_kernel(index, x.size(0), y.size(0))
+    b_a, b_c = lin_a.bias, lin_c.bias
+    if b_c is not None:  # one bias: fold the slot one into the node one
+        b_a = b_c if b_a is None else b_a + b_c
+    return _LinearPairMLP.apply(kernel, (*meta, chunk_elements), x, y,
+                                lin_a.weight, b_a, lin_c.weight, u, w_u,
+                                w_out, b_out.reshape(1))
 
 
 # --------------------------------------------------------------------------

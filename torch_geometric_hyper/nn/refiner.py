@@ -103,9 +103,10 @@ class RefinementStep(PairScorer):
             checkpoint (bool, optional): recompute the activations in the
                 backward pass, in two segments (gate and slot update; node
                 update), instead of storing them. The incidence MLP runs
-                outside them: its kernel stores only its :math:`(N, d)` and
-                :math:`(M, d)` inputs and recomputes its hidden layer in
-                backward anyway.
+                outside them: it keeps only the step's inputs
+                (:func:`~torch_geometric_hyper.nn.linear_pair_mlp`
+                recomputes its projections and hidden layer in backward
+                anyway).
 
         Returns:
             ``(node, edge, incidence_logit, existence_logit)`` with shapes
@@ -113,9 +114,10 @@ class RefinementStep(PairScorer):
             :math:`(M)`.
         """
         if checkpoint:
-            # the pair MLP's kernel keeps only its [N, d] and [M, d] inputs
-            # and recomputes its hidden layer in backward anyway: it runs
-            # outside the recomputed segments (no third pass over the pairs)
+            # the incidence MLP keeps only node and edge (saved here anyway)
+            # and recomputes its projections and hidden layer in backward: it
+            # runs outside the recomputed segments (no third pass over the
+            # pairs)
             inc_logit = self._incidence_logit(node, edge, incidence,
                                               self.inc_weight, candidates)
             edge, gated, exist_logit = _checkpoint(
@@ -218,7 +220,7 @@ class HypergraphRefiner(RecurrentModel):
         checkpoint (bool or str, optional): recompute each step's
             activations in the backward pass (activation checkpointing)
             instead of storing them: a step then keeps only its inputs and
-            those of the incidence MLP, for 10-30% more training time.
+            its incidence logits, for 10-30% more training time.
             ``'auto'`` stores them unless one step's would exceed
             :data:`~torch_geometric_hyper.nn.base.CHECKPOINT_BUDGET`
             (256 MiB; :func:`~torch_geometric_hyper.nn.base.use_checkpointing`),
