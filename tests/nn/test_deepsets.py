@@ -16,6 +16,12 @@ def _sets(dtype=torch.float64):
     return parts, index
 
 
+def _close_all(got, want):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+
+
 def _modules(dtype=torch.float64):
     norm = LayerNorm(8).to(dtype)
     layer = DeepSetLayer(8, 4).to(dtype)
@@ -56,8 +62,7 @@ def test_norm_deepset_layer_matches_the_composition():
     out, grads = run(True)
     ref_out, ref_grads = run(False)
     torch.testing.assert_close(out, ref_out)
-    for g, r in zip(grads, ref_grads):
-        torch.testing.assert_close(g, r)
+    _close_all(grads, ref_grads)
 
 
 def test_norm_deepset_layer_gradcheck():
@@ -141,8 +146,7 @@ def test_deepset_with_norm_is_the_composition():
         model.parameters()))
     r = torch.autograd.grad(ref.square().sum(), parts + list(
         model.parameters()))
-    for a, b in zip(g, r):
-        torch.testing.assert_close(a, b)
+    _close_all(g, r)
 
 
 def test_norm_deepset_layer_parameter_gradients_and_plain_norm():
@@ -157,13 +161,11 @@ def test_norm_deepset_layer_parameter_gradients_and_plain_norm():
         params)
     ref = torch.autograd.grad(
         layer(norm(torch.cat(parts, -1)), index, 3).square().sum(), params)
-    for g, r in zip(got, ref):
-        torch.testing.assert_close(g, r)
+    _close_all(got, ref)
     plain = LayerNorm(8, elementwise_affine=False).double()
     parts = [p.requires_grad_() for p in parts]
     got = torch.autograd.grad(
         norm_deepset_layer(parts, plain, layer, index, 3).sum(), parts)
     ref = torch.autograd.grad(
         layer(plain(torch.cat(parts, -1)), index, 3).sum(), parts)
-    for g, r in zip(got, ref):
-        torch.testing.assert_close(g, r)
+    _close_all(got, ref)
