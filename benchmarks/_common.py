@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import importlib.util
 import math
 import os
 import os.path as osp
@@ -243,7 +244,32 @@ def machine_info(threads: Optional[int] = None) -> Dict:
         module = sys.modules.get(mod)
         if module is not None:
             info[mod] = getattr(module, '__version__', '?')
+    # optional packages that change the figures: pandas (torch_geometric
+    # imports it when installed: about 33 MiB of RSS), lapx (the square
+    # assignments' solver), ortools (the flow solver)
+    info['installed'] = {mod: importlib.util.find_spec(mod) is not None
+                         for mod in ('pandas', 'lap', 'ortools')}
+    commit = _git_commit()
+    if commit:
+        info['commit'] = commit
     return info
+
+
+def _git_commit() -> Optional[str]:
+    """The checkout's commit (``+`` when files differ from it), if any."""
+    here = osp.dirname(osp.abspath(__file__))
+    try:
+        head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
+                              cwd=here, capture_output=True, text=True,
+                              timeout=10)
+        dirty = subprocess.run(['git', 'status', '--porcelain',
+                                '--untracked-files=no'], cwd=here,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ('+' if dirty.stdout.strip() else '')
 
 
 def _cpu_name() -> str:

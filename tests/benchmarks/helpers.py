@@ -48,6 +48,8 @@ def check_outputs(stem, columns, num_rows, numeric=()):
         data = json.load(f)
     assert len(data['rows']) == num_rows
     assert {'cpu_count', 'threads', 'note', 'title'} <= set(data['meta'])
+    # which optional packages were installed (they change speed and memory)
+    assert set(data['meta']['installed']) == {'pandas', 'lap', 'ortools'}
     with open(stem + '.png', 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     return data['rows']
