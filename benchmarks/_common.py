@@ -245,7 +245,7 @@ def machine_info(threads: Optional[int] = None) -> Dict:
         if module is not None:
             info[mod] = getattr(module, '__version__', '?')
     # optional packages that change the figures: pandas (torch_geometric
-    # imports it when installed: about 33 MiB of RSS), lapx (the square
+    # imports it when installed: about 30 MiB of RSS), lapx (the square
     # assignments' solver), ortools (the flow solver)
     info['installed'] = {mod: importlib.util.find_spec(mod) is not None
                          for mod in ('pandas', 'lap', 'ortools')}
