@@ -58,7 +58,7 @@ def parse_args(argv=None):
 
 
 @contextmanager
-def deepset_path(mode):
+def library_path(mode):
     """Runs the refiner's DeepSet inputs and incidence projections through
     the library's functions (``'fused'``) or the plain compositions
     (``'plain'``)."""
@@ -118,7 +118,7 @@ def measure(args, n):
            'rows': rows_nm, 'pairs': nnz,
            'estimate_mib': step_activation_bytes(nnz, rows_nm, d) / 2**20}
     for mode in MODES:
-        with deepset_path(mode):
+        with library_path(mode):
             row[f'{mode}_mib'] = stored_bytes(model, state) / 2**20
     row['fused_vs_plain'] = row['fused_mib'] / row['plain_mib']
     return row
@@ -151,7 +151,7 @@ def timed(args, n):
         took = {}
         for mode in (MODES if r % 2 == 0 else MODES[::-1]):
             model, opt, trainer = runs[mode]
-            with deepset_path(mode):
+            with library_path(mode):
                 t0 = time.perf_counter()
                 trainer(model, opt, loss, batches[r % len(batches)])
                 took[mode] = time.perf_counter() - t0
@@ -178,10 +178,10 @@ def run_one(args, n):
 def fit(rows):
     """alpha, beta of alpha (N + M) d + beta nnz floats (least squares)."""
     import numpy as np
-    a = np.array([[r['rows'] * r['hidden'], r['pairs']] for r in rows],
-                 float) * 4 / 2**20
     if len(rows) < 2:
         return None
+    a = np.array([[r['rows'] * r['hidden'], r['pairs']] for r in rows],
+                 float) * 4 / 2**20
     coef = np.linalg.lstsq(a, np.array([r['fused_mib'] for r in rows]),
                            rcond=None)[0]
     return [float(c) for c in coef]
