@@ -54,16 +54,22 @@ class DeepSetLayer(Module):
             index (torch.Tensor): set id of each element.
             num_sets (int): number of sets (``dim_size`` of the mean).
         """
-        mean = scatter(h, index, dim=0, dim_size=num_sets, reduce='mean')
-        # W1 h + W2 (h - mean) = (W1 + W2) h - W2 mean: one product on the
-        # elements and no centred copy of h to keep for the backward pass.
-        weight = self.lin.weight + self.lin_centered.weight
-        out = F.linear(h, weight, self.lin.bias)
-        return out - self.lin_centered(mean).index_select(0, index)
+        return _deepset_linear(h, self.lin.weight, self.lin_centered.weight,
+                               self.lin.bias, index, num_sets)[0]
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.out_channels})')
+
+
+def _deepset_linear(h: Tensor, weight: Tensor, centered_weight: Tensor,
+                    bias: Optional[Tensor], index: Tensor, num_sets: int):
+    # DeepSetLayer's map and the sets' means of h. W1 h + W2 (h - mean) =
+    # (W1 + W2) h - W2 mean: one product on the elements and no centred
+    # copy of h to keep for the backward pass.
+    mean = scatter(h, index, dim=0, dim_size=num_sets, reduce='mean')
+    out = F.linear(h, weight + centered_weight, bias)
+    return out - F.linear(mean, centered_weight).index_select(0, index), mean
 
 
 class _NormDeepSetLayer(torch.autograd.Function):
@@ -77,10 +83,8 @@ class _NormDeepSetLayer(torch.autograd.Function):
         y, mean, rstd = torch.native_layer_norm(x, (x.size(-1), ),
                                                 norm_weight, norm_bias, eps)
         del x
-        set_mean = scatter(y, index, dim=0, dim_size=num_sets,
-                           reduce='mean')
-        out = F.linear(y, weight + centered_weight, bias)
-        out -= (set_mean @ centered_weight.t()).index_select(0, index)
+        out, set_mean = _deepset_linear(y, weight, centered_weight, bias,
+                                        index, num_sets)
         ctx.save_for_backward(index, norm_weight, norm_bias, weight,
                               centered_weight, mean, rstd, set_mean, *parts)
         ctx.num_sets = num_sets

@@ -8,16 +8,16 @@ import torch
 from torch import Tensor
 
 from torch_geometric_hyper.data.unique import unique_hyperedges
-from torch_geometric_hyper.nn.functional import CandidateIncidence
-from torch_geometric_hyper.nn.functional import count_values
+from torch_geometric_hyper.nn.functional import (
+    CandidateIncidence,
+    _ptr,
+    count_values,
+)
 
 
 def graph_ptr(batch: Tensor, num_graphs: int) -> Tensor:
     r"""``[B + 1]`` offsets of each graph's nodes (``batch`` sorted)."""
-    count = count_values(batch, num_graphs)
-    ptr = batch.new_zeros(num_graphs + 1)
-    torch.cumsum(count, 0, out=ptr[1:])
-    return ptr
+    return _ptr(batch, num_graphs)
 
 
 def dense_node_layout(batch: Tensor, num_graphs: int
