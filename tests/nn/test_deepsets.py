@@ -3,10 +3,15 @@ import torch
 from torch.nn import LayerNorm
 
 from torch_geometric_hyper.nn import DeepSet, DeepSetLayer
+from torch_geometric_hyper.nn import deepsets
 from torch_geometric_hyper.nn.deepsets import (
     _NormDeepSetLayer,
     norm_deepset_layer,
 )
+
+#: one block of rows for the whole input, one row a block, two rows a block
+#: (the widths here are 8)
+BLOCKS = pytest.mark.parametrize('block_floats', [1 << 18, 8, 16])
 
 
 def _sets(dtype=torch.float64):
@@ -45,7 +50,10 @@ def test_deepset_layer_is_the_formula_and_equivariant():
     torch.testing.assert_close(layer(h[perm], index[perm], 2), out[perm])
 
 
-def test_norm_deepset_layer_matches_the_composition():
+@BLOCKS
+def test_norm_deepset_layer_matches_the_composition(block_floats,
+                                                    monkeypatch):
+    monkeypatch.setattr(deepsets, 'BLOCK_FLOATS', block_floats)
     torch.manual_seed(0)
     parts, index = _sets()
     norm, layer = _modules()
@@ -65,7 +73,9 @@ def test_norm_deepset_layer_matches_the_composition():
     _close_all(grads, ref_grads)
 
 
-def test_norm_deepset_layer_gradcheck():
+@BLOCKS
+def test_norm_deepset_layer_gradcheck(block_floats, monkeypatch):
+    monkeypatch.setattr(deepsets, 'BLOCK_FLOATS', block_floats)
     torch.manual_seed(1)
     parts, index = _sets()
     norm, layer = _modules()
@@ -117,7 +127,10 @@ def test_norm_deepset_layer_stores_less():
     assert stored(True) <= (2 * L + 4 * 128) * 4 + L * 8
 
 
-def test_norm_deepset_layer_without_gradients_and_errors():
+@BLOCKS
+def test_norm_deepset_layer_without_gradients_and_errors(block_floats,
+                                                         monkeypatch):
+    monkeypatch.setattr(deepsets, 'BLOCK_FLOATS', block_floats)
     torch.manual_seed(0)
     parts, index = _sets(torch.float32)
     norm, layer = _modules(torch.float32)
@@ -149,9 +162,12 @@ def test_deepset_with_norm_is_the_composition():
     _close_all(g, r)
 
 
-def test_norm_deepset_layer_parameter_gradients_and_plain_norm():
+@BLOCKS
+def test_norm_deepset_layer_parameter_gradients_and_plain_norm(
+        block_floats, monkeypatch):
     # gradients for the parameters alone (constant parts), and a LayerNorm
     # without weight and bias
+    monkeypatch.setattr(deepsets, 'BLOCK_FLOATS', block_floats)
     torch.manual_seed(2)
     parts, index = _sets()
     norm, layer = _modules()
@@ -169,3 +185,45 @@ def test_norm_deepset_layer_parameter_gradients_and_plain_norm():
     ref = torch.autograd.grad(
         layer(plain(torch.cat(parts, -1)), index, 3).sum(), parts)
     _close_all(got, ref)
+
+
+def test_norm_deepset_layer_makes_full_size_temporaries_only_for_its_grad(
+        monkeypatch):
+    # The (L, F) concatenation and normalisation exist one block of rows at
+    # a time in both passes; the only (L, F) tensor made is the gradient of
+    # the parts (which autograd hands on). The plain composition makes
+    # several in each pass.
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    monkeypatch.setattr(deepsets, 'BLOCK_FLOATS', 4 * 128)
+    torch.manual_seed(0)
+    L, F = 64, 128
+    parts = [torch.randn(L, 32, requires_grad=True),
+             torch.randn(L, 96, requires_grad=True)]
+    index = torch.arange(L) // 16
+    norm, layer = LayerNorm(F), DeepSetLayer(F, 16)
+
+    class Shapes(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.full = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            outs = out if isinstance(out, (tuple, list)) else [out]
+            self.full += sum(isinstance(o, torch.Tensor)
+                             and tuple(o.shape) == (L, F) for o in outs)
+            return out
+
+    def count(fused):
+        forward, backward = Shapes(), Shapes()
+        with forward:
+            out = (norm_deepset_layer(parts, norm, layer, index, 4) if fused
+                   else layer(norm(torch.cat(parts, -1)), index, 4))
+        with backward:
+            out.sum().backward()
+        return forward.full, backward.full
+
+    assert count(fused=True) == (0, 1)
+    plain_forward, plain_backward = count(fused=False)
+    assert plain_forward >= 2 and plain_backward >= 2

@@ -1,5 +1,6 @@
 import importlib.util
 import itertools
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -291,7 +292,8 @@ def test_sparse_matching_equals_dense_matching(keep, flow, monkeypatch):
                              ('sparse', '_sparse_matched')):
             real = getattr(auto, method)
             setattr(auto, method,
-                    lambda *a, _r=real, _n=name: used.append(_n) or _r(*a))
+                    lambda *a, _r=real, _n=name, **k: used.append(_n)
+                    or _r(*a, **k))
         auto(pred, t_index, counts)
         assert used == [expected]
     dense_pred = HypergraphPrediction(
@@ -399,3 +401,76 @@ def test_full_precision_wrapper_leaves_autocast_and_skips_other_devices():
                                 pred.existence_logit.to('meta'),
                                 pred.incidence_index, pred.batch, 2, 4)
     assert method(None, meta) == 1 and method(None, []) == 1
+
+
+def test_clamped_log_sigmoids_are_the_composition():
+    from torch_geometric_hyper.nn.loss import _ClampedLogSigmoids
+    torch.manual_seed(0)
+    z = torch.cat([torch.tensor([-150.0, -100.5, -99.0, 0.0, 99.0, 100.5,
+                                 150.0], dtype=torch.double),
+                   torch.randn(20, dtype=torch.double) * 10])
+    g_p, g_q = torch.randn(2, z.numel(), dtype=torch.double)
+    got_z, ref_z = z.clone().requires_grad_(), z.clone().requires_grad_()
+    got = _ClampedLogSigmoids.apply(got_z)
+    ref = (F.logsigmoid(ref_z).clamp_min(-100.0),
+           F.logsigmoid(-ref_z).clamp_min(-100.0))
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    (got[0] * g_p + got[1] * g_q).sum().backward()
+    (ref[0] * g_p + ref[1] * g_q).sum().backward()
+    torch.testing.assert_close(got_z.grad, ref_z.grad)
+    # log sigmoid(-150) is clamped (no gradient), log sigmoid(0) is not
+    g_log_p, = torch.autograd.grad(_ClampedLogSigmoids.apply(got_z)[0].sum(),
+                                   got_z)
+    assert g_log_p[0] == 0 and g_log_p[3] == 0.5
+    inner = (torch.randn(6, dtype=torch.double) * 5).requires_grad_()
+    assert torch.autograd.gradcheck(_ClampedLogSigmoids.apply, (inner, ))
+
+
+def test_over_steps_shares_the_index_work_between_predictions():
+    # predictions over the same pairs (as a refiner's steps are) keep one
+    # copy of the pairs' table index and of the target matrix for backward,
+    # and no copy of the log-probabilities: what the loss keeps beyond the
+    # logits grows by far less than one float per pair and prediction.
+    # Targets with as many memberships as nodes take the dense member
+    # table, as all pairs of hulls do.
+    sizes = [12, 12]
+    ring = [[i, i + 1, (i + 2) % 12] for i in range(0, 12, 2)]
+    targets = [ring, ring[:5]]
+    index, counts = batched_target(targets, sizes)
+    data = SimpleNamespace(hyperedge_index=index, num_hyperedges=counts)
+    base = prediction(sizes, 20)
+    nnz = base.incidence_logit.numel()
+
+    def preds(k):
+        gen = torch.Generator().manual_seed(k)
+        return [HypergraphPrediction(
+            torch.randn(nnz, generator=gen, dtype=torch.double
+                        ).requires_grad_(),
+            torch.randn(base.existence_logit.numel(), generator=gen,
+                        dtype=torch.double).requires_grad_(),
+            base.incidence_index, base.batch, base.num_graphs,
+            base.max_edges) for _ in range(k)]
+
+    def kept(predictions):
+        held = {t.untyped_storage().data_ptr() for p in predictions
+                for t in (p.incidence_logit, p.existence_logit,
+                          p.incidence_index)}
+        seen = {}
+
+        def pack(t):
+            if t.is_sparse:
+                t = t._values()
+            ptr = t.untyped_storage().data_ptr()
+            if ptr not in held:
+                seen[ptr] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            MatchedIncidenceLoss().over_steps(predictions, data)
+        return sum(seen.values())
+
+    # before: five float64 copies of the pairs' size and an int64 index per
+    # prediction
+    one, four = kept(preds(1)), kept(preds(4))
+    assert four - one < 3 * nnz * 8 / 2, (one, four, nnz)

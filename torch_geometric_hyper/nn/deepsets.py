@@ -66,25 +66,61 @@ def _deepset_linear(h: Tensor, weight: Tensor, centered_weight: Tensor,
                     bias: Optional[Tensor], index: Tensor, num_sets: int):
     # DeepSetLayer's map and the sets' means of h. W1 h + W2 (h - mean) =
     # (W1 + W2) h - W2 mean: one product on the elements and no centred
-    # copy of h to keep for the backward pass.
+    # copy of h to keep for the backward pass. The set term is subtracted in
+    # place (the product's backward does not need its output).
     mean = scatter(h, index, dim=0, dim_size=num_sets, reduce='mean')
     out = F.linear(h, weight + centered_weight, bias)
-    return out - F.linear(mean, centered_weight).index_select(0, index), mean
+    return out.sub_(F.linear(mean, centered_weight).index_select(0, index)), \
+        mean
+
+
+#: floats per block of rows in :func:`norm_deepset_layer`: its
+#: :math:`(L, F)` temporaries (the concatenation, its normalisation) exist
+#: one block at a time, so the heap sees small, equal-sized buffers
+BLOCK_FLOATS = 1 << 18
+
+
+def _row_blocks(rows: int, width: int):
+    step = max(1, BLOCK_FLOATS // max(width, 1))
+    return [slice(s, min(s + step, rows)) for s in range(0, rows, step)]
+
+
+def _norm_deepset_forward(parts, index, num_sets, eps, norm_weight,
+                          norm_bias, weight, centered_weight, bias):
+    # layer(LayerNorm(cat(parts))) block by block of rows, with the rows'
+    # mean and 1 / std and the sets' means of the normalised rows
+    L, width = parts[0].size(0), sum(p.size(-1) for p in parts)
+    joint = weight + centered_weight
+    out = parts[0].new_empty(L, joint.size(0))
+    mean = parts[0].new_empty(L, 1)
+    rstd = parts[0].new_empty(L, 1)
+    set_sum = parts[0].new_zeros(num_sets, width)
+    for rows in _row_blocks(L, width):
+        y, mean[rows], rstd[rows] = torch.native_layer_norm(
+            torch.cat([p[rows] for p in parts], dim=-1), (width, ),
+            norm_weight, norm_bias, eps)
+        if bias is None:
+            torch.mm(y, joint.t(), out=out[rows])
+        else:
+            torch.addmm(bias, y, joint.t(), out=out[rows])
+        set_sum.index_add_(0, index[rows], y)
+    count = count_values(index, num_sets).clamp_(min=1)
+    set_mean = set_sum.div_(count.unsqueeze(-1).to(set_sum.dtype))
+    out.sub_(F.linear(set_mean, centered_weight).index_select(0, index))
+    return out, mean, rstd, set_mean
 
 
 class _NormDeepSetLayer(torch.autograd.Function):
     # layer(LayerNorm(cat(parts))) keeping only the parts, the rows' mean
     # and 1/std and the sets' means of the normalised rows for backward: the
-    # concatenation and its normalisation are recomputed there (elementwise)
+    # concatenation and its normalisation are recomputed there, a block of
+    # rows at a time
     @staticmethod
     def forward(ctx, index, num_sets, eps, norm_weight, norm_bias, weight,
                 centered_weight, bias, *parts):
-        x = torch.cat(parts, dim=-1)
-        y, mean, rstd = torch.native_layer_norm(x, (x.size(-1), ),
-                                                norm_weight, norm_bias, eps)
-        del x
-        out, set_mean = _deepset_linear(y, weight, centered_weight, bias,
-                                        index, num_sets)
+        out, mean, rstd, set_mean = _norm_deepset_forward(
+            parts, index, num_sets, eps, norm_weight, norm_bias, weight,
+            centered_weight, bias)
         ctx.save_for_backward(index, norm_weight, norm_bias, weight,
                               centered_weight, mean, rstd, set_mean, *parts)
         ctx.num_sets = num_sets
@@ -95,33 +131,62 @@ class _NormDeepSetLayer(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
+        # With x_hat the normalised rows, y = w x_hat + b the LayerNorm's
+        # output and g = dL/dout:
+        #   dL/dy = g (W + C) - (C^T mean_set(g))[set(i)]
+        #   dL/dx = rstd (w dL/dy - mean_f(w dL/dy)
+        #                 - x_hat mean_f(w dL/dy x_hat))
+        # dL/dx is the one (L, F) buffer; x_hat is recomputed per block.
         (index, norm_weight, norm_bias, weight, centered_weight, mean, rstd,
          set_mean, *parts) = ctx.saved_tensors
-        x = torch.cat(parts, dim=-1)
-        y = (x - mean).mul_(rstd)
-        if norm_weight is not None:
-            y.mul_(norm_weight)
-        if norm_bias is not None:
-            y.add_(norm_bias)
         grad = grad.contiguous()
-        # out_i = (W + C) y_i + b - C mean_{k in set(i)} y_k
+        L, width = grad.size(0), sum(ctx.widths)
         set_sum = scatter(grad, index, dim=0, dim_size=ctx.num_sets,
                           reduce='sum')
         count = count_values(index, ctx.num_sets).clamp_(min=1)
-        set_grad = set_sum / count.unsqueeze(-1).to(set_sum.dtype)
-        g_weight = grad.t() @ y
-        del y
-        g_y = grad @ (weight + centered_weight)
-        g_y -= (set_grad @ centered_weight).index_select(0, index)
+        set_term = (set_sum / count.unsqueeze(-1).to(set_sum.dtype)
+                    ) @ centered_weight
+        joint = weight + centered_weight
         need = ctx.needs_input_grad
-        g_x, g_nw, g_nb = torch.ops.aten.native_layer_norm_backward(
-            g_y, x, (x.size(-1), ), mean, rstd, norm_weight, norm_bias,
-            [any(need[8:]), norm_weight is not None and need[3],
-             norm_bias is not None and need[4]])
+        need_parts = any(need[8:])
+        g_x = grad.new_empty(L, width) if need_parts else None
+        g_weight = grad.new_zeros(joint.size(0), width)
+        g_nw = (grad.new_zeros(width) if norm_weight is not None
+                and need[3] else None)
+        g_nb = (grad.new_zeros(width) if norm_bias is not None
+                and need[4] else None)
+        for rows in _row_blocks(L, width):
+            x_hat = torch.cat([p[rows] for p in parts], dim=-1)
+            x_hat.sub_(mean[rows]).mul_(rstd[rows])
+            g_weight.addmm_(grad[rows].t(), x_hat)
+            g = torch.mm(grad[rows], joint,
+                         out=g_x[rows] if need_parts else None)
+            g.sub_(set_term.index_select(0, index[rows]))  # dL/dy
+            if g_nb is not None:
+                g_nb += g.sum(0)
+            if g_nw is None and not need_parts:
+                continue
+            prod = g * x_hat
+            if g_nw is not None:
+                g_nw += prod.sum(0)
+            if not need_parts:
+                continue
+            if norm_weight is not None:
+                g.mul_(norm_weight)
+                prod.mul_(norm_weight)
+            dot = prod.mean(-1, keepdim=True)
+            g.sub_(g.mean(-1, keepdim=True)).sub_(x_hat.mul_(dot))
+            g.mul_(rstd[rows])
+        # d/dW of y W^T: g^T y = (g^T x_hat) w + (sum_i g_i) b^T
+        grad_sum = grad.sum(0)
+        if norm_weight is not None:
+            g_weight.mul_(norm_weight)
+        if norm_bias is not None:
+            g_weight.addr_(grad_sum, norm_bias)
         g_centered = g_weight - set_sum.t() @ set_mean
-        g_bias = grad.sum(0) if ctx.has_bias else None
-        g_parts = (g_x.split(ctx.widths, dim=-1) if g_x is not None else
+        g_parts = (g_x.split(ctx.widths, dim=-1) if need_parts else
                    (None, ) * len(parts))
+        g_bias = grad_sum if ctx.has_bias else None
         return (None, None, None, g_nw, g_nb, g_weight, g_centered, g_bias,
                 *g_parts)
 
@@ -171,16 +236,18 @@ def norm_deepset_layer(parts: Sequence[Tensor], norm: LayerNorm,
         raise ValueError(f"the parts' widths sum to {width}, but 'norm' "
                          f"takes {norm.normalized_shape[0]} and 'layer' "
                          f"{layer.in_channels} channels")
-    fused = (torch.is_grad_enabled() and not torch.compiler.is_compiling()
-             and not torch.is_autocast_enabled(parts[0].device.type)
-             and len({p.dtype for p in parts}) == 1)
-    if not fused:
+    lean = (not torch.compiler.is_compiling()
+            and not torch.is_autocast_enabled(parts[0].device.type)
+            and len({p.dtype for p in parts}) == 1)
+    if not lean:
         h = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
         return layer(norm(h), index, num_sets)
-    return _NormDeepSetLayer.apply(index, num_sets, norm.eps, norm.weight,
-                                   norm.bias, layer.lin.weight,
-                                   layer.lin_centered.weight, layer.lin.bias,
-                                   *parts)
+    args = (index, num_sets, norm.eps, norm.weight, norm.bias,
+            layer.lin.weight, layer.lin_centered.weight, layer.lin.bias)
+    if torch.is_grad_enabled():
+        return _NormDeepSetLayer.apply(*args, *parts)
+    # without gradients: the same in-place forward, nothing kept
+    return _norm_deepset_forward(parts, *args)[0]
 
 
 class DeepSet(Module):

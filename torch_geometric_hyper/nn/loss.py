@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 from torch.nn import Module
 
 from torch_geometric_hyper import matching as _matching
@@ -46,6 +47,35 @@ def _in_full_precision(method):
 
 def _at_least_float32(t: Tensor) -> Tensor:
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+class _ClampedLogSigmoids(torch.autograd.Function):
+    # (log sigmoid(z), log sigmoid(-z)), each clamped below at -100 as
+    # binary cross-entropy is; keeps only z (which the prediction holds
+    # anyway) for backward, where autograd's composition would keep four
+    # more tensors of z's size
+    @staticmethod
+    def forward(ctx, z):
+        ctx.save_for_backward(z)
+        return (F.logsigmoid(z).clamp_min_(-100.0),
+                F.logsigmoid(-z).clamp_min_(-100.0))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_p, g_q):
+        z, = ctx.saved_tensors
+        # d/dz log sigmoid(z) = sigmoid(-z); no gradient where clamped
+        g = torch.sigmoid(-z).mul_(g_p).masked_fill_(
+            F.logsigmoid(z) < -100.0, 0)
+        return g.sub_(torch.sigmoid(z).mul_(g_q).masked_fill_(
+            F.logsigmoid(-z) < -100.0, 0))
+
+
+def _clamped_log_sigmoids(z: Tensor):
+    if torch.is_grad_enabled() and z.requires_grad:
+        return _ClampedLogSigmoids.apply(z)
+    return (F.logsigmoid(z).clamp_min(-100.0),
+            F.logsigmoid(-z).clamp_min(-100.0))
 
 
 class MatchedIncidenceLoss(Module):
@@ -219,32 +249,31 @@ class MatchedIncidenceLoss(Module):
         if self.reduction == 'none':
             raise ValueError("over_steps gives a scalar loss: use "
                              "reduction='mean' or 'sum', not 'none'")
-        ctxs = [self._prepare(p, data, None) for p in predictions]
+        shared = {}
+        ctxs = [self._prepare(p, data, None, shared) for p in predictions]
         if ctxs[0]['sparse']:  # one transfer per prediction (same target)
             loss = sum(self._finish(c, self._sparse_matched(*c['args'])[0])
                        for c in ctxs) / len(ctxs)
             return loss, float(loss.detach())
-        host = torch.cat([t.detach().to(torch.float64).reshape(-1)
-                          for c in ctxs for t in (c['reduced'],
-                                                  c['cost_pad'])])
-        host = host.cpu().numpy()  # the one synchronisation
-        if not np.isfinite(host).all():
+        B, m = ctxs[0]['B'], ctxs[0]['m']
+        counts = ctxs[0]['counts'].numpy()
+        total = int(counts.sum())
+        # the costs in their own dtype (the solvers and the float64 sums
+        # below convert exactly), in one transfer: the one synchronisation
+        tensors = [t.detach().reshape(-1) for c in ctxs
+                   for t in (c['reduced'], c['cost_pad'])]
+        host = np.split(torch.cat(tensors).cpu().numpy(),
+                        np.cumsum([t.numel() for t in tensors])[:-1])
+        if not all(np.isfinite(h).all() for h in host):
             # only a NaN logit gives a non-finite cost, and it reaches the
             # padding cost of its slot, which every loss sums: the loss is
             # NaN whatever the assignment, so none is solved
             loss = sum(c['cost_pad'].sum() for c in ctxs) * float('nan')
             return loss, float('nan')
-        counts = ctxs[0]['counts'].numpy()
         splits = np.cumsum(counts)[:-1]
-        B, m = ctxs[0]['B'], ctxs[0]['m']
-        total = int(counts.sum())
         t_graph = np.repeat(np.arange(B), counts)
-        costs, pads, at = [], [], 0
-        for _ in ctxs:
-            costs.append(host[at:at + total * m].reshape(total, m))
-            at += total * m
-            pads.append(host[at:at + B * m].reshape(B, m))
-            at += B * m
+        costs = [h.reshape(total, m) for h in host[0::2]]
+        pads = [h.reshape(B, m).astype(np.float64) for h in host[1::2]]
         cols = linear_assignment(
             [part for cost in costs for part in np.split(cost, splits)],
             self.backend)
@@ -266,7 +295,7 @@ class MatchedIncidenceLoss(Module):
         return sum(losses) / len(losses), sum(values) / len(values)
 
     def _prepare(self, pred: HypergraphPrediction, hyperedge_index,
-                 num_hyperedges) -> dict:
+                 num_hyperedges, shared: Optional[dict] = None) -> dict:
         # everything up to the assignment, on the device: the padding cost
         # of every slot and the reduced (target, slot) cost, dense, or the
         # arguments of the sparse matching
@@ -293,14 +322,21 @@ class MatchedIncidenceLoss(Module):
         _check_target(hyperedge_index, N, total)
 
         z = _at_least_float32(pred.incidence_logit)
-        log_p = F.logsigmoid(z).clamp_min(-100.0)
-        log_q = F.logsigmoid(-z).clamp_min(-100.0)
+        log_p, log_q = _clamped_log_sigmoids(z)
         ze = _at_least_float32(pred.existence_logit)
-        log_pe = F.logsigmoid(ze).clamp_min(-100.0)
-        log_qe = F.logsigmoid(-ze).clamp_min(-100.0)
+        log_pe, log_qe = _clamped_log_sigmoids(ze)
 
         node, slot = pred.incidence_index
-        base = log_q.new_zeros(B * m).index_add_(0, slot, log_q)
+        # the predictions of one over_steps call that share their pairs
+        # share the index work too (and the tensors autograd keeps of it)
+        if shared is None or shared.get('index') is not pred.incidence_index:
+            shared = {'index': pred.incidence_index} if shared is None \
+                else _reset(shared, pred.incidence_index)
+        if 'local' not in shared:
+            shared['local'] = slot % m
+        # (scatter_add_ keeps only the index for backward, index_add_ the
+        # source too)
+        base = log_q.new_zeros(B * m).scatter_add_(0, slot, log_q)
 
         denom = count_values(pred.batch, B).to(z.dtype) + 1
         slot_graph = torch.arange(B, device=device).repeat_interleave(m)
@@ -316,8 +352,8 @@ class MatchedIncidenceLoss(Module):
         join = t_node.numel() * node.numel() / max(N, 1)
         ctx = {'B': B, 'm': m, 'counts': counts, 't_graph': t_graph,
                'cost_pad': cost_pad}
-        args = (log_p - log_q, node, slot % m, N, t_node, t_edge, total, m,
-                gate, denom, t_graph, counts)
+        args = (log_p - log_q, node, shared['local'], N, t_node, t_edge,
+                total, m, gate, denom, t_graph, counts)
         ctx['sparse'] = self.matching == 'sparse' or (
             self.matching == 'auto' and join * 8 < total * m and (
                 (m >= self.SPARSE_MIN_SLOTS
@@ -327,7 +363,7 @@ class MatchedIncidenceLoss(Module):
         if ctx['sparse']:
             ctx['args'] = args
         else:
-            ctx['reduced'] = self._dense_reduced(*args)
+            ctx['reduced'] = self._dense_reduced(*args, shared=shared)
         return ctx
 
     def _finish(self, ctx: dict, matched: Tensor) -> Tensor:
@@ -341,13 +377,13 @@ class MatchedIncidenceLoss(Module):
         return per_graph / m
 
     def _dense_reduced(self, delta, node, local, N, t_node, t_edge, total,
-                       m, gate, denom, t_graph, counts):
+                       m, gate, denom, t_graph, counts, shared=None):
         if _sparse_members_cheaper(node.numel(), N, m, t_node.numel()):
             members = _members_sparse(delta, node, local, N, t_node, t_edge,
                                       total, m)
         else:
             members = _members_dense(delta, node, local, N, t_node, t_edge,
-                                     total, m)
+                                     total, m, shared)
         # cost_real - cost_pad per (target, slot): the row sums of
         # log(1 - I) cancel, leaving the members and the gate's log-odds.
         return (members + gate[t_graph]) / -denom[t_graph, None]
@@ -458,16 +494,23 @@ def _sparse_members_cheaper(nnz: int, N: int, m: int, nnz_t: int) -> bool:
 
 def _members_dense(delta: Tensor, node: Tensor, local: Tensor, N: int,
                    t_node: Tensor, t_edge: Tensor, total: int,
-                   m: int) -> Tensor:
+                   m: int, shared: Optional[dict] = None) -> Tensor:
     # log-odds per node and local slot in an [N, m] table (-100 where
-    # pruned), then a sparse [T, N] 0/1 matrix times it.
+    # pruned), then a sparse [T, N] 0/1 matrix times it. ``shared`` keeps
+    # the table's index and the target matrix for the next prediction of
+    # the same pairs and target.
+    shared = {} if shared is None else shared
+    if 'flat' not in shared:
+        shared['flat'] = node * m + local
+    if 'target' not in shared:
+        shared['target'] = torch.sparse_coo_tensor(
+            torch.stack([t_edge, t_node]),
+            torch.ones(t_node.numel(), dtype=delta.dtype,
+                       device=delta.device),
+            (total, N), check_invariants=False).coalesce()
     diff = delta.new_full((N * m, ), -100.0)
-    diff = diff.index_put((node * m + local, ), delta).view(N, m)
-    target = torch.sparse_coo_tensor(
-        torch.stack([t_edge, t_node]),
-        torch.ones(t_node.numel(), dtype=delta.dtype, device=delta.device),
-        (total, N), check_invariants=False).coalesce()
-    return torch.sparse.mm(target, diff)  # [T, m]
+    diff = diff.index_put((shared['flat'], ), delta).view(N, m)
+    return torch.sparse.mm(shared['target'], diff)  # [T, m]
 
 
 def _membership_join(delta: Tensor, node: Tensor, local: Tensor, N: int,
@@ -486,6 +529,12 @@ def _membership_join(delta: Tensor, node: Tensor, local: Tensor, N: int,
         torch.repeat_interleave(torch.cumsum(c, 0) - c, c)
     k = start[t_node[rep]] + offset
     return t_edge[rep], local_s[k], shifted[k]
+
+
+def _reset(shared: dict, index: Tensor) -> dict:
+    shared.clear()
+    shared['index'] = index
+    return shared
 
 
 def _members_sparse(delta: Tensor, node: Tensor, local: Tensor, N: int,
