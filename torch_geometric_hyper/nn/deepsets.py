@@ -265,7 +265,7 @@ class DeepSet(Module):
         super().__init__()
         out_channels = out_channels or hidden_channels
         self.layer1 = DeepSetLayer(in_channels, hidden_channels)
-        self.act = ReLU()
+        self.act = ReLU(inplace=True)  # on the first layer's own output
         self.norm = LayerNorm(hidden_channels)
         self.layer2 = DeepSetLayer(hidden_channels, out_channels)
 

@@ -399,7 +399,7 @@ class GraphRefinementStep(PairScorer):
                                      self.chunk_elements)
         h = self.node_deepset([x_hat, node, msg], batch, num_graphs,
                               norm=self.node_norm_in)
-        node = self.node_norm(node + h)
+        node = self.node_norm(h.add_(node))
         return node, logit
 
 

@@ -145,7 +145,7 @@ class RefinementStep(PairScorer):
                                self.chunk_elements)
         h = self.edge_deepset([edge, msg], slot_batch, num_graphs,
                               norm=self.edge_norm_in)
-        edge = self.edge_norm(edge + h)
+        edge = self.edge_norm(h.add_(edge))  # h: the DeepSet's own output
         return edge, gated, exist_logit
 
     def edge_update(self, node: Tensor, edge: Tensor, incidence: Tensor,
@@ -167,7 +167,7 @@ class RefinementStep(PairScorer):
                                self.chunk_elements)
         h = self.node_deepset([x_hat, node, msg], batch, num_graphs,
                               norm=self.node_norm_in)
-        return self.node_norm(node + h)
+        return self.node_norm(h.add_(node))
 
 
 class HypergraphRefiner(RecurrentModel):
