@@ -15,6 +15,14 @@ squares fit of ``alpha (N + M) d + beta nnz`` floats over the sizes is
 printed with them (``nn.base.step_activation_bytes`` estimates the same
 kind of quantity for ``checkpoint='auto'``).
 
+The matched loss over the B predictions of one update is counted the same
+way (``loss_*`` columns; the predictions' logits and pair index excluded):
+``fused`` is the library's loss (one clamped-log-sigmoid function keeping
+only the logits, the pairs' index work shared by the predictions),
+``plain`` patches in ``F.logsigmoid(z).clamp_min(-100)`` for both signs
+and no sharing. The targets are m random triples per set, the shape of a
+hull's facets.
+
 ``--time R`` also trains both ways in one process for R rounds, taking
 turns batch by batch (the first to go alternates), and reports the median
 s/batch and the median of the paired ratios plain / fused (above 1: the
@@ -100,6 +108,75 @@ def stored_bytes(model, state) -> int:
     return sum(seen.values())
 
 
+@contextmanager
+def loss_path(mode):
+    """The matched loss as the library runs it (``'fused'``) or with the
+    composition's log-sigmoids and no shared index work (``'plain'``)."""
+    import torch.nn.functional as F
+
+    import torch_geometric_hyper.nn.loss as L
+    real = L._clamped_log_sigmoids, L.MatchedIncidenceLoss._prepare
+
+    def plain(z):
+        return (F.logsigmoid(z).clamp_min(-100.0),
+                F.logsigmoid(-z).clamp_min(-100.0))
+
+    def unshared(self, pred, index, counts, shared=None):
+        return real[1](self, pred, index, counts, None)
+
+    if mode == 'plain':
+        L._clamped_log_sigmoids, L.MatchedIncidenceLoss._prepare = \
+            plain, unshared
+    try:
+        yield
+    finally:
+        L._clamped_log_sigmoids, L.MatchedIncidenceLoss._prepare = real
+
+
+def loss_stored_bytes(model, state, data, steps: int = 4) -> int:
+    """Bytes of the distinct storages the matched loss saves over the
+    predictions of ``steps`` steps, beyond the parameters, the logits and
+    the pair index (which exist anyway)."""
+    import torch
+
+    from torch_geometric_hyper.nn import MatchedIncidenceLoss
+    preds = []
+    for _ in range(steps):
+        state = model.step(state)
+        preds.append(state.prediction())
+    held = {t.untyped_storage().data_ptr() for t in [
+        *model.parameters(), *(t for p in preds for t in (
+            p.incidence_logit, p.existence_logit, p.incidence_index))]}
+    seen = {}
+
+    def pack(t):
+        if t.is_sparse:
+            t = t._values()
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in held:
+            seen[ptr] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        MatchedIncidenceLoss().over_steps(preds, data)
+    return sum(seen.values())
+
+
+def random_triples(n: int, m: int, batch_size: int, seed: int):
+    """``m`` random 3-node hyperedges per set of ``n`` nodes, as a batched
+    target (``hyperedge_index``, ``num_hyperedges``)."""
+    from types import SimpleNamespace
+
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    local = torch.rand(batch_size * m, n, generator=gen).argsort(1)[:, :3]
+    node = local + (torch.arange(batch_size * m) // m * n)[:, None]
+    edge = torch.arange(batch_size * m)[:, None].expand(-1, 3)
+    return SimpleNamespace(
+        hyperedge_index=torch.stack([node.reshape(-1), edge.reshape(-1)]),
+        num_hyperedges=torch.full((batch_size, ), m))
+
+
 def measure(args, n):
     import torch
 
@@ -121,6 +198,11 @@ def measure(args, n):
         with library_path(mode):
             row[f'{mode}_mib'] = stored_bytes(model, state) / 2**20
     row['fused_vs_plain'] = row['fused_mib'] / row['plain_mib']
+    data = random_triples(n, m, batch_size, args.seed)
+    for mode in MODES:
+        with loss_path(mode):
+            row[f'loss_{mode}_mib'] = loss_stored_bytes(
+                model, state, data) / 2**20
     return row
 
 
@@ -197,7 +279,9 @@ def main(argv=None):
             ('pairs', 'pairs', ','), ('plain_mib', 'plain MiB', '.2f'),
             ('fused_mib', 'fused MiB', '.2f'),
             ('fused_vs_plain', 'fused/plain', '.3f'),
-            ('estimate_mib', 'auto estimate MiB', '.2f')]
+            ('estimate_mib', 'auto estimate MiB', '.2f'),
+            ('loss_plain_mib', 'loss plain MiB', '.2f'),
+            ('loss_fused_mib', 'loss fused MiB', '.2f')]
     if args.time:
         cols += [('fused_s_per_batch', 'fused s/batch', '.3f'),
                  ('plain_s_per_batch', 'plain s/batch', '.3f'),
