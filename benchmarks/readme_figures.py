@@ -38,11 +38,20 @@ def rows_of(results: dict):
     return out
 
 
+def _shown(arg: str) -> str:
+    # an absolute path into a checkout's benchmarks/ (a run from a clone
+    # writing into this one) as the path from the repository root
+    if osp.isabs(arg) and '/benchmarks/' in arg:
+        return 'benchmarks/' + arg.split('/benchmarks/', 1)[1]
+    return arg
+
+
 def caption(results: dict) -> str:
     m = results['meta']
     r = results['rows'][0]
+    argv = ' '.join(_shown(a) for a in m.get('argv', []))
     return (f"Measured {m['time'][:10]} by `python benchmarks/"
-            f"train_throughput.py {' '.join(m.get('argv', []))}` on "
+            f"train_throughput.py {argv}` on "
             f"{m['cpu_count']} CPU cores ({m['cpu']}), torch {m['torch']}, "
             f"1-min load average {m['load_average_1min']:.1f}; batch "
             f"{r['batch_size']}, d={r['hidden']}, T={r['T']}, B={r['B']}, "
