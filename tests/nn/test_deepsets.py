@@ -227,3 +227,17 @@ def test_norm_deepset_layer_makes_full_size_temporaries_only_for_its_grad(
     assert count(fused=True) == (0, 1)
     plain_forward, plain_backward = count(fused=False)
     assert plain_forward >= 2 and plain_backward >= 2
+
+
+def test_norm_deepset_layer_blocks_are_whole_off_the_cpu():
+    # CPU blocks of BLOCK_FLOATS floats; on an accelerator one block holds
+    # ACCELERATOR_CHUNK_ELEMENTS floats (no thousands of small launches)
+    from torch_geometric_hyper.nn.functional import ACCELERATOR_CHUNK_ELEMENTS
+    cpu = deepsets._row_blocks(3584, 256, torch.device('cpu'))
+    assert len(cpu) == -(-3584 * 256 // deepsets.BLOCK_FLOATS)  # ceil
+    assert cpu[0] == slice(0, deepsets.BLOCK_FLOATS // 256)
+    assert cpu[-1].stop == 3584
+    gpu = deepsets._row_blocks(3584, 256, torch.device('cuda'))
+    assert gpu == [slice(0, 3584)]
+    rows = ACCELERATOR_CHUNK_ELEMENTS // 256 + 1
+    assert len(deepsets._row_blocks(rows, 256, torch.device('cuda'))) == 2

@@ -10,7 +10,10 @@ from torch.autograd.function import once_differentiable
 from torch.nn import LayerNorm, Linear, Module, ReLU
 from torch_geometric.utils import scatter
 
-from torch_geometric_hyper.nn.functional import count_values
+from torch_geometric_hyper.nn.functional import (
+    ACCELERATOR_CHUNK_ELEMENTS,
+    count_values,
+)
 
 
 class DeepSetLayer(Module):
@@ -74,14 +77,19 @@ def _deepset_linear(h: Tensor, weight: Tensor, centered_weight: Tensor,
         mean
 
 
-#: floats per block of rows in :func:`norm_deepset_layer`: its
+#: floats per block of rows of :func:`norm_deepset_layer` on the CPU: its
 #: :math:`(L, F)` temporaries (the concatenation, its normalisation) exist
-#: one block at a time, so the heap sees small, equal-sized buffers
+#: one block at a time, so the heap sees small, equal-sized buffers. On
+#: other devices the blocks are
+#: :data:`~torch_geometric_hyper.nn.functional.ACCELERATOR_CHUNK_ELEMENTS`
+#: floats (a caching allocator needs no help; launches cost).
 BLOCK_FLOATS = 1 << 18
 
 
-def _row_blocks(rows: int, width: int):
-    step = max(1, BLOCK_FLOATS // max(width, 1))
+def _row_blocks(rows: int, width: int, device: torch.device):
+    floats = (BLOCK_FLOATS if device.type == 'cpu' else
+              ACCELERATOR_CHUNK_ELEMENTS)
+    step = max(1, floats // max(width, 1))
     return [slice(s, min(s + step, rows)) for s in range(0, rows, step)]
 
 
@@ -95,7 +103,7 @@ def _norm_deepset_forward(parts, index, num_sets, eps, norm_weight,
     mean = parts[0].new_empty(L, 1)
     rstd = parts[0].new_empty(L, 1)
     set_sum = parts[0].new_zeros(num_sets, width)
-    for rows in _row_blocks(L, width):
+    for rows in _row_blocks(L, width, out.device):
         y, mean[rows], rstd[rows] = torch.native_layer_norm(
             torch.cat([p[rows] for p in parts], dim=-1), (width, ),
             norm_weight, norm_bias, eps)
@@ -155,7 +163,7 @@ class _NormDeepSetLayer(torch.autograd.Function):
                 and need[3] else None)
         g_nb = (grad.new_zeros(width) if norm_bias is not None
                 and need[4] else None)
-        for rows in _row_blocks(L, width):
+        for rows in _row_blocks(L, width, grad.device):
             x_hat = torch.cat([p[rows] for p in parts], dim=-1)
             x_hat.sub_(mean[rows]).mul_(rstd[rows])
             g_weight.addmm_(grad[rows].t(), x_hat)
