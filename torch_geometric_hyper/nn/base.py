@@ -139,6 +139,17 @@ def check_set_input(x, batch, num_graphs, in_channels: int, *,
 CHECKPOINT_BUDGET = 256 * 2**20
 
 
+def residual_add(h: Tensor, x: Tensor) -> Tensor:
+    r"""``x + h`` for a fresh tensor ``h`` that nothing else holds (a
+    layer's own output): in place on ``h`` when that gives the same result
+    (same shape, and ``h``'s dtype already the sum's; under autocast a
+    half-precision ``h`` and a float32 ``x`` take the promoting sum)."""
+    if h.shape == x.shape and h.dtype == torch.promote_types(h.dtype,
+                                                             x.dtype):
+        return h.add_(x)
+    return x + h
+
+
 def step_activation_bytes(num_pairs: int, num_rows: int, hidden: int,
                           element_size: int = 4) -> int:
     r"""Estimated activations one refinement step stores for backward when

@@ -16,6 +16,7 @@ from torch_geometric_hyper.nn.base import (
     RecurrentModel,
     check_checkpoint_mode,
     check_set_input,
+    residual_add,
     use_checkpointing,
 )
 from torch_geometric_hyper.nn.deepsets import DeepSet
@@ -399,7 +400,7 @@ class GraphRefinementStep(PairScorer):
                                      self.chunk_elements)
         h = self.node_deepset([x_hat, node, msg], batch, num_graphs,
                               norm=self.node_norm_in)
-        node = self.node_norm(h.add_(node))
+        node = self.node_norm(residual_add(h, node))
         return node, logit
 
 

@@ -329,9 +329,10 @@ class MatchedIncidenceLoss(Module):
         node, slot = pred.incidence_index
         # the predictions of one over_steps call that share their pairs
         # share the index work too (and the tensors autograd keeps of it)
-        if shared is None or shared.get('index') is not pred.incidence_index:
-            shared = {'index': pred.incidence_index} if shared is None \
-                else _reset(shared, pred.incidence_index)
+        if shared is None or shared.get('index') is not pred.incidence_index \
+                or shared.get('m') != m:
+            shared = _reset({} if shared is None else shared,
+                            pred.incidence_index, m)
         if 'local' not in shared:
             shared['local'] = slot % m
         # (scatter_add_ keeps only the index for backward, index_add_ the
@@ -502,15 +503,16 @@ def _members_dense(delta: Tensor, node: Tensor, local: Tensor, N: int,
     shared = {} if shared is None else shared
     if 'flat' not in shared:
         shared['flat'] = node * m + local
-    if 'target' not in shared:
-        shared['target'] = torch.sparse_coo_tensor(
+    key = ('target', delta.dtype)
+    if key not in shared:
+        shared[key] = torch.sparse_coo_tensor(
             torch.stack([t_edge, t_node]),
             torch.ones(t_node.numel(), dtype=delta.dtype,
                        device=delta.device),
             (total, N), check_invariants=False).coalesce()
     diff = delta.new_full((N * m, ), -100.0)
     diff = diff.index_put((shared['flat'], ), delta).view(N, m)
-    return torch.sparse.mm(shared['target'], diff)  # [T, m]
+    return torch.sparse.mm(shared[key], diff)  # [T, m]
 
 
 def _membership_join(delta: Tensor, node: Tensor, local: Tensor, N: int,
@@ -531,9 +533,9 @@ def _membership_join(delta: Tensor, node: Tensor, local: Tensor, N: int,
     return t_edge[rep], local_s[k], shifted[k]
 
 
-def _reset(shared: dict, index: Tensor) -> dict:
+def _reset(shared: dict, index: Tensor, m: int) -> dict:
     shared.clear()
-    shared['index'] = index
+    shared['index'], shared['m'] = index, m
     return shared
 
 

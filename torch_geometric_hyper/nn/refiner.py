@@ -16,6 +16,7 @@ from torch_geometric_hyper.nn.base import (
     RecurrentModel,
     check_checkpoint_mode,
     check_set_input,
+    residual_add,
     slot_noise,
     use_checkpointing,
 )
@@ -145,7 +146,7 @@ class RefinementStep(PairScorer):
                                self.chunk_elements)
         h = self.edge_deepset([edge, msg], slot_batch, num_graphs,
                               norm=self.edge_norm_in)
-        edge = self.edge_norm(h.add_(edge))  # h: the DeepSet's own output
+        edge = self.edge_norm(residual_add(h, edge))
         return edge, gated, exist_logit
 
     def edge_update(self, node: Tensor, edge: Tensor, incidence: Tensor,
@@ -167,7 +168,7 @@ class RefinementStep(PairScorer):
                                self.chunk_elements)
         h = self.node_deepset([x_hat, node, msg], batch, num_graphs,
                               norm=self.node_norm_in)
-        return self.node_norm(h.add_(node))
+        return self.node_norm(residual_add(h, node))
 
 
 class HypergraphRefiner(RecurrentModel):
