@@ -93,19 +93,9 @@ def library_path(mode):
 
 def stored_bytes(model, state) -> int:
     """Bytes of the distinct non-parameter storages one step saves."""
-    import torch
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen = {}
-
-    def pack(t):
-        ptr = t.untyped_storage().data_ptr()
-        if ptr not in params:
-            seen[ptr] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model.step(state)
-    return sum(seen.values())
+    from torch_geometric_hyper.testing import saved_tensor_bytes
+    return saved_tensor_bytes(lambda: model.step(state),
+                              exclude=model.parameters())
 
 
 @contextmanager
@@ -137,29 +127,16 @@ def loss_stored_bytes(model, state, data, steps: int = 4) -> int:
     """Bytes of the distinct storages the matched loss saves over the
     predictions of ``steps`` steps, beyond the parameters, the logits and
     the pair index (which exist anyway)."""
-    import torch
-
     from torch_geometric_hyper.nn import MatchedIncidenceLoss
+    from torch_geometric_hyper.testing import saved_tensor_bytes
     preds = []
     for _ in range(steps):
         state = model.step(state)
         preds.append(state.prediction())
-    held = {t.untyped_storage().data_ptr() for t in [
-        *model.parameters(), *(t for p in preds for t in (
-            p.incidence_logit, p.existence_logit, p.incidence_index))]}
-    seen = {}
-
-    def pack(t):
-        if t.is_sparse:
-            t = t._values()
-        ptr = t.untyped_storage().data_ptr()
-        if ptr not in held:
-            seen[ptr] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        MatchedIncidenceLoss().over_steps(preds, data)
-    return sum(seen.values())
+    return saved_tensor_bytes(
+        lambda: MatchedIncidenceLoss().over_steps(preds, data),
+        exclude=[*model.parameters(), *(t for p in preds for t in (
+            p.incidence_logit, p.existence_logit, p.incidence_index))])
 
 
 def random_triples(n: int, m: int, batch_size: int, seed: int):

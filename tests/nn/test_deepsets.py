@@ -8,6 +8,7 @@ from torch_geometric_hyper.nn.deepsets import (
     _NormDeepSetLayer,
     norm_deepset_layer,
 )
+from torch_geometric_hyper.testing import saved_tensor_bytes
 
 #: one block of rows for the whole input, one row a block, two rows a block
 #: (the widths here are 8)
@@ -100,26 +101,14 @@ def test_norm_deepset_layer_stores_less():
     index = torch.arange(L) // 16
     norm, layer = LayerNorm(128), DeepSetLayer(128, 16)
 
-    held = {t.untyped_storage().data_ptr() for t in [
-        *parts, *norm.parameters(), *layer.parameters()]}
-
     def stored(fused):
         # bytes kept for backward beyond the inputs and parameters, which
         # exist anyway
-        seen = {}
-
-        def pack(t):
-            ptr = t.untyped_storage().data_ptr()
-            if ptr not in held:
-                seen[ptr] = t.untyped_storage().nbytes()
-            return t
-
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            if fused:
-                norm_deepset_layer(parts, norm, layer, index, 4)
-            else:
-                layer(norm(torch.cat(parts, -1)), index, 4)
-        return sum(seen.values())
+        return saved_tensor_bytes(
+            lambda: (norm_deepset_layer(parts, norm, layer, index, 4)
+                     if fused else layer(norm(torch.cat(parts, -1)), index,
+                                         4)),
+            exclude=[*parts, *norm.parameters(), *layer.parameters()])
 
     # the concatenation and its normalisation (2 L F floats) against two
     # floats per row, the sets' means and the index

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from torch_geometric_hyper.nn import HypergraphPrediction, MatchedIncidenceLoss
 from torch_geometric_hyper.nn.functional import CandidateIncidence
+from torch_geometric_hyper.testing import saved_tensor_bytes
 
 
 def prediction(sizes, m, seed=0, requires_grad=True):
@@ -453,22 +454,10 @@ def test_over_steps_shares_the_index_work_between_predictions():
             base.max_edges) for _ in range(k)]
 
     def kept(predictions):
-        held = {t.untyped_storage().data_ptr() for p in predictions
-                for t in (p.incidence_logit, p.existence_logit,
-                          p.incidence_index)}
-        seen = {}
-
-        def pack(t):
-            if t.is_sparse:
-                t = t._values()
-            ptr = t.untyped_storage().data_ptr()
-            if ptr not in held:
-                seen[ptr] = t.untyped_storage().nbytes()
-            return t
-
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            MatchedIncidenceLoss().over_steps(predictions, data)
-        return sum(seen.values())
+        return saved_tensor_bytes(
+            lambda: MatchedIncidenceLoss().over_steps(predictions, data),
+            exclude=[t for p in predictions for t in (
+                p.incidence_logit, p.existence_logit, p.incidence_index)])
 
     # before: five float64 copies of the pairs' size and an int64 index per
     # prediction
