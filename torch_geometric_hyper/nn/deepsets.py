@@ -100,13 +100,15 @@ def _norm_deepset_forward(parts, index, num_sets, eps, norm_weight,
     L, width = parts[0].size(0), sum(p.size(-1) for p in parts)
     joint = weight + centered_weight
     out = parts[0].new_empty(L, joint.size(0))
-    mean = parts[0].new_empty(L, 1)
-    rstd = parts[0].new_empty(L, 1)
     set_sum = parts[0].new_zeros(num_sets, width)
+    means, rstds = [], []  # in LayerNorm's own dtype (float32 for half on
+    # some devices)
     for rows in _row_blocks(L, width, out.device):
-        y, mean[rows], rstd[rows] = torch.native_layer_norm(
+        y, m, r = torch.native_layer_norm(
             torch.cat([p[rows] for p in parts], dim=-1), (width, ),
             norm_weight, norm_bias, eps)
+        means.append(m)
+        rstds.append(r)
         if bias is None:
             torch.mm(y, joint.t(), out=out[rows])
         else:
@@ -115,7 +117,9 @@ def _norm_deepset_forward(parts, index, num_sets, eps, norm_weight,
     count = count_values(index, num_sets).clamp_(min=1)
     set_mean = set_sum.div_(count.unsqueeze(-1).to(set_sum.dtype))
     out.sub_(F.linear(set_mean, centered_weight).index_select(0, index))
-    return out, mean, rstd, set_mean
+    if not means:  # no rows
+        means = rstds = [out.new_empty(0, 1)]
+    return out, torch.cat(means), torch.cat(rstds), set_mean
 
 
 class _NormDeepSetLayer(torch.autograd.Function):
