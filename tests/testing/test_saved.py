@@ -26,3 +26,26 @@ def test_saved_tensor_bytes_counts_a_sparse_tensor_by_its_values():
     out = saved_tensor_bytes(lambda: torch.sparse.mm(s, dense).sum(),
                              exclude=[dense])
     assert out == 2 * 4  # the sparse matrix's two float values
+
+
+def test_saved_tensor_bytes_frees_the_graph_and_keeps_gradients():
+    import gc
+    import weakref
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(8, 8)
+    x = torch.randn(16, 8, requires_grad=True)
+    outputs = []
+
+    def forward():
+        y = torch.relu(lin(x))  # relu saves its output
+        outputs.append(weakref.ref(y))
+        return (y ** 2).sum()
+
+    assert saved_tensor_bytes(forward, exclude=[x, *lin.parameters()]) > 0
+    gc.collect()
+    assert outputs[0]() is None  # no reference cycle keeps the graph
+    grads = []
+    saved_tensor_bytes(lambda: grads.append(torch.autograd.grad(
+        forward(), x)[0]))
+    ref = torch.autograd.grad((torch.relu(lin(x)) ** 2).sum(), x)[0]
+    assert torch.equal(grads[0], ref)

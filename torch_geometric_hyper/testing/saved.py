@@ -16,6 +16,7 @@ def saved_tensor_bytes(fn: Callable[[], object],
     Each storage counts once, however many saved tensors view it; a sparse
     tensor counts by its values. This is what a training step holds in
     memory between its forward and backward passes, beyond ``exclude``.
+    ``fn`` may run backward too; its gradients are unchanged.
 
     Args:
         fn (callable): the code to run, without arguments.
@@ -36,7 +37,9 @@ def saved_tensor_bytes(fn: Callable[[], object],
         ptr = values.untyped_storage().data_ptr()
         if ptr not in held:
             seen[ptr] = values.untyped_storage().nbytes()
-        return t
+        # detached: a saved output returned as itself would hold its own
+        # grad_fn, a reference cycle through autograd that is never freed
+        return t.detach()
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         fn()
