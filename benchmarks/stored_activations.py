@@ -6,8 +6,9 @@ checkpointing off, the default at the paper's sizes) saves for backward,
 parameters excluded, two ways. ``fused`` is the library's path: the
 DeepSet inputs run through ``norm_deepset_layer`` (the LayerNorm of a
 concatenation and the DeepSet layer after it keep only the parts and two
-floats per row) and the incidence MLP through ``linear_pair_mlp`` (its
-two projections are recomputed in backward). ``plain`` patches in the
+floats per row, and rebuild the aggregated messages in backward) and the
+incidence MLP through ``linear_pair_mlp`` (its two projections are
+recomputed in backward). ``plain`` patches in the
 compositions ``layer(norm(torch.cat(parts)))`` and
 ``pair_mlp(lin_a(x), lin_c(y), ...)``. Backprop with
 skips holds B such steps at once. The counts are deterministic; a least-
@@ -76,7 +77,7 @@ def library_path(mode):
     import torch_geometric_hyper.nn.deepsets as ds
     real = ds.norm_deepset_layer, base.linear_pair_mlp
 
-    def plain(parts, norm, layer, index, num_sets):
+    def plain(parts, norm, layer, index, num_sets, recompute=None):
         h = torch.cat(list(parts), dim=-1) if len(parts) > 1 else parts[0]
         return layer(norm(h), index, num_sets)
 

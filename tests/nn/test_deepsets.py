@@ -88,9 +88,15 @@ def test_norm_deepset_layer_gradcheck(block_floats, monkeypatch):
 
     def fn(a, b, nw, nb, w, c, bias):
         return _NormDeepSetLayer.apply(index, 3, norm.eps, nw, nb, w, c,
-                                       bias, a, b)
+                                       bias, (None, None), a, b)
+
+    def rebuilt(a, b, nw, nb, w, c, bias):  # b rebuilt in backward
+        return _NormDeepSetLayer.apply(
+            index, 3, norm.eps, nw, nb, w, c, bias,
+            (None, (torch.clone, (b.detach(), ))), a, b)
 
     assert torch.autograd.gradcheck(fn, inputs)
+    assert torch.autograd.gradcheck(rebuilt, inputs)
 
 
 def test_norm_deepset_layer_stores_less():
@@ -230,3 +236,44 @@ def test_norm_deepset_layer_blocks_are_whole_off_the_cpu():
     assert gpu == [slice(0, 3584)]
     rows = ACCELERATOR_CHUNK_ELEMENTS // 256 + 1
     assert len(deepsets._row_blocks(rows, 256, torch.device('cuda'))) == 2
+
+
+def test_norm_deepset_layer_rebuilds_recomputed_parts_in_backward():
+    # a part with a recipe is not kept for backward but rebuilt there, once
+    # per backward, without gradients; values and gradients are unchanged
+    torch.manual_seed(3)
+    parts, index = _sets()
+    norm, layer = _modules()
+    for p in parts:
+        p.requires_grad_()
+    grad = torch.randn(7, 4, dtype=torch.float64)
+    calls = []
+
+    def clone(t):
+        calls.append(torch.is_grad_enabled())
+        return t.clone()
+
+    again = (clone, (parts[1].detach(), ))
+    out = norm_deepset_layer(parts, norm, layer, index, 3, (None, again))
+    ref = norm_deepset_layer(parts, norm, layer, index, 3)
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    assert calls == []
+    got = torch.autograd.grad(out, parts, grad)
+    want = torch.autograd.grad(ref, parts, grad)
+    assert calls == [False]
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
+    kept = saved_tensor_bytes(
+        lambda: norm_deepset_layer(parts, norm, layer, index, 3,
+                                   (None, again)), exclude=[parts[0]])
+    plain = saved_tensor_bytes(
+        lambda: norm_deepset_layer(parts, norm, layer, index, 3),
+        exclude=[parts[0]])
+    # the recipe's tensor is a detached view of the part's storage, which
+    # the caller holds anyway (excluded here): nothing else is kept
+    kept_view = saved_tensor_bytes(
+        lambda: norm_deepset_layer(parts, norm, layer, index, 3,
+                                   (None, again)), exclude=parts)
+    assert plain - kept == 0 and kept_view == plain - parts[1].numel() * 8
+    with pytest.raises(ValueError, match='one entry per part'):
+        norm_deepset_layer(parts, norm, layer, index, 3, (None, ))

@@ -1,7 +1,7 @@
 r"""Permutation-equivariant DeepSets layers over the sets of a batch."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -129,12 +129,24 @@ class _NormDeepSetLayer(torch.autograd.Function):
     # rows at a time
     @staticmethod
     def forward(ctx, index, num_sets, eps, norm_weight, norm_bias, weight,
-                centered_weight, bias, *parts):
+                centered_weight, bias, recompute, *parts):
         out, mean, rstd, set_mean = _norm_deepset_forward(
             parts, index, num_sets, eps, norm_weight, norm_bias, weight,
             centered_weight, bias)
+        # a part with a recipe (fn, tensors) is rebuilt in backward as
+        # fn(*tensors), not kept; autograd keeps (and frees) the tensors
+        kept, inputs, ctx.recipes = [], [], []
+        for p, r in zip(parts, recompute):
+            if r is None:
+                kept.append(p)
+                ctx.recipes.append(None)
+            else:
+                ctx.recipes.append((r[0], len(r[1])))
+                inputs.extend(r[1])
+        ctx.num_kept = len(kept)
         ctx.save_for_backward(index, norm_weight, norm_bias, weight,
-                              centered_weight, mean, rstd, set_mean, *parts)
+                              centered_weight, mean, rstd, set_mean, *kept,
+                              *inputs)
         ctx.num_sets = num_sets
         ctx.widths = [p.size(-1) for p in parts]
         ctx.has_bias = bias is not None
@@ -150,7 +162,17 @@ class _NormDeepSetLayer(torch.autograd.Function):
         #                 - x_hat mean_f(w dL/dy x_hat))
         # dL/dx is the one (L, F) buffer; x_hat is recomputed per block.
         (index, norm_weight, norm_bias, weight, centered_weight, mean, rstd,
-         set_mean, *parts) = ctx.saved_tensors
+         set_mean, *rest) = ctx.saved_tensors
+        kept, inputs = iter(rest[:ctx.num_kept]), rest[ctx.num_kept:]
+        parts, at = [], 0
+        with torch.no_grad():
+            for recipe in ctx.recipes:
+                if recipe is None:
+                    parts.append(next(kept))
+                else:
+                    fn, count = recipe
+                    parts.append(fn(*inputs[at:at + count]))
+                    at += count
         grad = grad.contiguous()
         L, width = grad.size(0), sum(ctx.widths)
         set_sum = scatter(grad, index, dim=0, dim_size=ctx.num_sets,
@@ -160,7 +182,7 @@ class _NormDeepSetLayer(torch.autograd.Function):
                     ) @ centered_weight
         joint = weight + centered_weight
         need = ctx.needs_input_grad
-        need_parts = any(need[8:])
+        need_parts = any(need[9:])
         g_x = grad.new_empty(L, width) if need_parts else None
         g_weight = grad.new_zeros(joint.size(0), width)
         g_nw = (grad.new_zeros(width) if norm_weight is not None
@@ -200,12 +222,14 @@ class _NormDeepSetLayer(torch.autograd.Function):
                    (None, ) * len(parts))
         g_bias = grad_sum if ctx.has_bias else None
         return (None, None, None, g_nw, g_nb, g_weight, g_centered, g_bias,
-                *g_parts)
+                None, *g_parts)
 
 
 def norm_deepset_layer(parts: Sequence[Tensor], norm: LayerNorm,
                        layer: DeepSetLayer, index: Tensor,
-                       num_sets: int) -> Tensor:
+                       num_sets: int,
+                       recompute: Optional[Sequence[Optional[Callable[
+                           [], Tensor]]]] = None) -> Tensor:
     r"""``layer(norm(torch.cat(parts, -1)), index, num_sets)`` for a
     :class:`~torch.nn.LayerNorm` ``norm`` and a :class:`DeepSetLayer`
     ``layer``, storing less for the backward pass.
@@ -233,6 +257,13 @@ def norm_deepset_layer(parts: Sequence[Tensor], norm: LayerNorm,
         layer (DeepSetLayer): the layer applied to the normalised rows.
         index (torch.Tensor): :math:`(L)` set of each row.
         num_sets (int): number of sets.
+        recompute (sequence, optional): per part, ``None`` or a recipe
+            ``(fn, tensors)`` with ``fn(*tensors)`` giving the part's values
+            again: such a part is not kept for backward but rebuilt there
+            (without gradients), and autograd keeps ``tensors`` instead.
+            For parts cheap to recompute from tensors held anyway, e.g. an
+            aggregation over the incidence (pass those tensors detached).
+            Gradients still flow to the part.
 
     Shapes:
         - **input:** parts :math:`(L, F_j)`, index :math:`(L)`
@@ -257,7 +288,12 @@ def norm_deepset_layer(parts: Sequence[Tensor], norm: LayerNorm,
     args = (index, num_sets, norm.eps, norm.weight, norm.bias,
             layer.lin.weight, layer.lin_centered.weight, layer.lin.bias)
     if torch.is_grad_enabled():
-        return _NormDeepSetLayer.apply(*args, *parts)
+        recompute = (None, ) * len(parts) if recompute is None \
+            else tuple(recompute)
+        if len(recompute) != len(parts):
+            raise ValueError(f"'recompute' needs one entry per part "
+                             f"({len(parts)}), got {len(recompute)}")
+        return _NormDeepSetLayer.apply(*args, recompute, *parts)
     # without gradients: the same in-place forward, nothing kept
     return _norm_deepset_forward(parts, *args)[0]
 
@@ -287,7 +323,8 @@ class DeepSet(Module):
         self.layer2.reset_parameters()
 
     def forward(self, h: Tensor, index: Tensor, num_sets: int,
-                norm: Optional[LayerNorm] = None) -> Tensor:
+                norm: Optional[LayerNorm] = None,
+                recompute: Optional[Sequence] = None) -> Tensor:
         """
         Args:
             h (torch.Tensor or sequence of torch.Tensor): element features,
@@ -297,11 +334,15 @@ class DeepSet(Module):
             norm (torch.nn.LayerNorm, optional): a normalisation of the
                 input, ``self(norm(torch.cat(h, -1)))``, run by
                 :func:`norm_deepset_layer` (less stored for backward).
+            recompute (sequence, optional): with ``norm``, per part
+                ``None`` or a function that rebuilds it in backward (see
+                :func:`norm_deepset_layer`).
         """
         if norm is None:
             h = self.layer1(h, index, num_sets)
         else:
-            h = norm_deepset_layer(h, norm, self.layer1, index, num_sets)
+            h = norm_deepset_layer(h, norm, self.layer1, index, num_sets,
+                                   recompute)
         return norm_deepset_layer([self.act(h)], self.norm, self.layer2,
                                   index, num_sets)
 

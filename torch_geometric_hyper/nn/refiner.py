@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import replace
+from functools import partial
 from typing import Optional, Tuple, Union
 
 import torch
@@ -121,12 +122,15 @@ class RefinementStep(PairScorer):
             # pairs)
             inc_logit = self._incidence_logit(node, edge, incidence,
                                               self.inc_weight, candidates)
+            # (the segments recompute the messages anyway)
             edge, gated, exist_logit = _checkpoint(
-                self.slot_update, node, edge, inc_logit, candidates,
-                slot_batch, num_graphs, use_reentrant=False)
-            node = _checkpoint(self.node_update, x_hat, node, edge, gated,
-                               candidates, batch, num_graphs,
-                               use_reentrant=False)
+                partial(self.slot_update, recompute_messages=False), node,
+                edge, inc_logit, candidates, slot_batch, num_graphs,
+                use_reentrant=False)
+            node = _checkpoint(
+                partial(self.node_update, recompute_messages=False), x_hat,
+                node, edge, gated, candidates, batch, num_graphs,
+                use_reentrant=False)
         else:
             edge, gated, inc_logit, exist_logit = self.edge_update(
                 node, edge, incidence, candidates, slot_batch, num_graphs)
@@ -136,18 +140,36 @@ class RefinementStep(PairScorer):
 
     def slot_update(self, node: Tensor, edge: Tensor, inc_logit: Tensor,
                     candidates: CandidateIncidence, slot_batch: Tensor,
-                    num_graphs: int) -> Tuple[Tensor, Tensor, Tensor]:
+                    num_graphs: int, *, recompute_messages: bool = True
+                    ) -> Tuple[Tensor, Tensor, Tensor]:
         """Gate and slot update from the incidence logits: returns
-        ``(edge, gated incidence, existence_logit)``."""
+        ``(edge, gated incidence, existence_logit)``. With
+        ``recompute_messages`` the slot DeepSet rebuilds the aggregated
+        messages in backward instead of keeping them (an incidence product,
+        cheap next to its layers; see
+        :func:`~torch_geometric_hyper.nn.norm_deepset_layer`)."""
         exist_logit = self.lin_exist(edge).view(-1)
         gated = gate_pairs(candidates, torch.sigmoid(inc_logit),
                            torch.sigmoid(exist_logit))
         msg = incidence_matmul(candidates, gated, node, True,
                                self.chunk_elements)
         h = self.edge_deepset([edge, msg], slot_batch, num_graphs,
-                              norm=self.edge_norm_in)
+                              norm=self.edge_norm_in,
+                              recompute=(None, self._messages(
+                                  candidates, gated, node, True,
+                                  recompute_messages)))
         edge = self.edge_norm(residual_add(h, edge))
         return edge, gated, exist_logit
+
+    def _messages(self, candidates: CandidateIncidence, gated: Tensor,
+                  x: Tensor, to_slots: bool, recompute: bool):
+        # the recipe of the aggregated messages (see norm_deepset_layer)
+        if not recompute:
+            return None
+        chunk = self.chunk_elements
+        return (lambda g, v: incidence_matmul(candidates, g, v, to_slots,
+                                              chunk),
+                (gated.detach(), x.detach()))
 
     def edge_update(self, node: Tensor, edge: Tensor, incidence: Tensor,
                     candidates: CandidateIncidence, slot_batch: Tensor,
@@ -162,12 +184,17 @@ class RefinementStep(PairScorer):
 
     def node_update(self, x_hat: Tensor, node: Tensor, edge: Tensor,
                     gated: Tensor, candidates: CandidateIncidence,
-                    batch: Tensor, num_graphs: int) -> Tensor:
-        """Node update from the new slot latents."""
+                    batch: Tensor, num_graphs: int, *,
+                    recompute_messages: bool = True) -> Tensor:
+        """Node update from the new slot latents (``recompute_messages``:
+        see :meth:`slot_update`)."""
         msg = incidence_matmul(candidates, gated, edge, False,
                                self.chunk_elements)
         h = self.node_deepset([x_hat, node, msg], batch, num_graphs,
-                              norm=self.node_norm_in)
+                              norm=self.node_norm_in,
+                              recompute=(None, None, self._messages(
+                                  candidates, gated, edge, False,
+                                  recompute_messages)))
         return self.node_norm(residual_add(h, node))
 
 
