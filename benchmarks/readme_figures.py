@@ -1,9 +1,9 @@
-"""Writes the throughput figures of README.md and the docs from the
+"""Writes the throughput figures of benchmarks/README.md and the docs from the
 benchmark's own result file, so that no figure is typed by hand.
 
     python benchmarks/train_throughput.py --out benchmarks/results \\
         --name train_throughput            # measure (both modes, 2 threads)
-    python benchmarks/readme_figures.py    # rewrite README + docs table
+    python benchmarks/readme_figures.py    # rewrite the block + docs table
 
 The README block sits between the markers ``<!-- throughput:begin -->`` and
 ``<!-- throughput:end -->``; the docs include
@@ -19,7 +19,7 @@ import re
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULTS = osp.join(ROOT, 'benchmarks', 'results', 'train_throughput.json')
-README = osp.join(ROOT, 'README.md')
+README = osp.join(ROOT, 'benchmarks', 'README.md')
 DOCS_CSV = osp.join(ROOT, 'docs', '_static', 'train_throughput.csv')
 BEGIN, END = '<!-- throughput:begin -->', '<!-- throughput:end -->'
 HEADER = ['n (m)', 'activation checkpointing', 'threads', 's / batch',
@@ -84,7 +84,8 @@ def current_block(text: str) -> str:
     match = re.search(re.escape(BEGIN) + '.*?' + re.escape(END), text,
                       re.DOTALL)
     if match is None:
-        raise SystemExit(f'README.md has no {BEGIN} ... {END} block')
+        raise SystemExit(f'benchmarks/README.md has no {BEGIN} ... {END} '
+                         f'block')
     return match.group(0)
 
 

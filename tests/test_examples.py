@@ -178,7 +178,7 @@ def test_convex_hull_example_stops_on_nan_and_keeps_checkpoint(
                                          r'batch 2 of 2\): the training '
                                          r'loss is nan'):
         mod.main(args)
-    ckpt = torch.load(tmp_path / 'run' / 'last.pt', weights_only=False)
+    ckpt = torch.load(tmp_path / 'run' / 'last.pt', weights_only=True)
     assert ckpt['state']['step'] == 1  # the last good one
     # with --skip-nonfinite the run goes on and reports the count
     calls[0] = 0

@@ -1,4 +1,4 @@
-"""The throughput figures of README.md and the docs are those of the
+"""The throughput figures of benchmarks/README.md and the docs are those of the
 benchmark's result file (a consistency check, not a timing)."""
 import os.path as osp
 

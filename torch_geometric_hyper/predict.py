@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch_geometric.loader import DataLoader
 
+from torch_geometric_hyper.utils.checkpoint import load_checkpoint
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
@@ -57,13 +59,10 @@ def parse_args(argv=None):
 
 def _load_checkpoint(path: str, device):
     from torch_geometric_hyper.nn import load_model
-    if not os.path.exists(path):
-        raise SystemExit(f"error: no checkpoint at {path}")
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-    except Exception as err:
-        raise SystemExit(f"error: {path} is not a readable torch checkpoint "
-                         f"({type(err).__name__}: {err})")
+        ckpt = load_checkpoint(path, map_location=device)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}")
     try:
         model, meta = load_model(ckpt)
     except ValueError as err:

@@ -191,3 +191,57 @@ def plot_partition(coords, pred, target, path: str, title: str = '',
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+# -- one prediction of a trained model against its truth --------------------
+def _predict_one(model, data, **kwargs):
+    import torch
+    model.eval()
+    data = data.to(next(model.parameters()).device)
+    if getattr(model, 'slot_prior', None) is not None:
+        kwargs['generator'] = torch.Generator(
+            device=data.x.device).manual_seed(0)
+    batch = torch.zeros(data.num_nodes, dtype=torch.long,
+                        device=data.x.device)
+    with torch.no_grad():
+        return data, model(data.x, batch, 1, **kwargs)
+
+
+def draw_hull_prediction(model, data, path: str, edge_size: int = 3) -> str:
+    """A 3-D hull ``data``: the facets ``model`` predicts (green right, red
+    wrong) against the true ones."""
+    import torch
+    from torch_geometric_hyper.metrics import hyperedge_sets
+    data, pred = _predict_one(model, data)
+    ptr = torch.tensor([0, data.num_nodes])
+    index, edge_graph = pred.to_hyperedge_index(edge_size=edge_size)
+    pred_sets = hyperedge_sets(index, edge_graph, ptr, 1)[0]
+    true_sets = hyperedge_sets(
+        data.hyperedge_index,
+        torch.zeros(int(data.num_hyperedges), dtype=torch.long), ptr, 1)[0]
+    return plot_hull(data.x.cpu(), pred_sets, true_sets, path,
+                     title='test set 0: predicted (green right, red wrong) '
+                     'vs true facets')
+
+
+def draw_graph_prediction(model, data, path: str) -> str:
+    """A 2-D set ``data``: the edges ``model`` predicts against the true
+    ones (right black, wrong red, missed dashed)."""
+    data, pred = _predict_one(model, data)
+    return plot_graph(data.x.cpu(), pred.edge_index().t().tolist(),
+                      data.edge_index.t().tolist(), path,
+                      title='test set 0: right (black), wrong (red), missed '
+                      '(dashed)')
+
+
+def draw_partition_prediction(model, data, path: str, **kwargs) -> str:
+    """A jet ``data``: its tracks at their first two features (the
+    standardised impact parameters), coloured by true and predicted
+    vertex; ``kwargs`` go to the model (e.g. ``num_iterations``)."""
+    from torch_geometric_hyper.metrics import decode_partition, \
+        target_partition
+    data, pred = _predict_one(model, data, **kwargs)
+    return plot_partition(data.x[:, :2].cpu(), decode_partition(pred).cpu(),
+                          target_partition(data.hyperedge_index,
+                                           data.num_nodes).cpu(), path,
+                          title='one test jet: tracks by vertex')

@@ -13,8 +13,9 @@ from torch_geometric_hyper.datasets.own_sets import (
 from torch_geometric_hyper.datasets.particle_partitioning import (
     FLAVOURS,
     ParticlePartitioning,
+    link_raw_files,
 )
 
 __all__ = ['SetToHypergraph', 'ConvexHull', 'Delaunay',
-           'delaunay_edge_index', 'ParticlePartitioning', 'HypergraphSets',
+           'delaunay_edge_index', 'ParticlePartitioning', 'link_raw_files', 'HypergraphSets',
            'read_sets_npz', 'write_sets_npz', 'read_sets_csv']

@@ -42,6 +42,39 @@ SCHEMA = ("a ROOT file with a TTree 'tree', one entry per jet, jagged "
           ', '.join(JET_FEATURES) + ", jet_flav (Zenodo record 4044628)")
 
 
+#: Where each raw file may be found in a folder (:func:`link_raw_files`):
+#: flat, or in split subfolders as the published sample is laid out.
+RAW_LAYOUT = {
+    'training_data.root': ['training_data.root', 'train/training_data.root'],
+    'valid_data.root': ['valid_data.root', 'validation/valid_data.root',
+                        'val/valid_data.root'],
+    'test_data.root': ['test_data.root', 'test/test_data.root'],
+}
+
+
+def link_raw_files(raw_dir: str, root: str) -> None:
+    r"""Symlinks the three ROOT files found under ``raw_dir`` (flat, or in
+    ``train/``, ``validation/``, ``test/``; see :data:`RAW_LAYOUT`) into
+    ``root/raw``, where :class:`ParticlePartitioning` reads them. Files
+    already in ``root/raw`` are kept.
+
+    Raises:
+        FileNotFoundError: a file is in neither place; names the places
+            looked at.
+    """
+    os.makedirs(osp.join(root, 'raw'), exist_ok=True)
+    for name, places in RAW_LAYOUT.items():
+        dst = osp.join(root, 'raw', name)
+        if osp.exists(dst):
+            continue
+        found = [osp.join(raw_dir, p) for p in places
+                 if osp.exists(osp.join(raw_dir, p))]
+        if not found:
+            raise FileNotFoundError(f"'{name}' not found under '{raw_dir}' "
+                                    f"(looked for {places})")
+        os.symlink(osp.abspath(found[0]), dst)
+
+
 def check_root_file(path: str) -> None:
     r"""Fails fast, naming ``path``, on a file that cannot be a whole ROOT
     file: missing, empty, without the ``root`` magic bytes, or shorter than

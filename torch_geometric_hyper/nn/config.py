@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-import os
 from typing import Any, Dict, Optional
 
-import torch
 from torch.nn import Module
+
+from torch_geometric_hyper.utils.checkpoint import load_checkpoint, \
+    save_atomic
 
 PACKAGE = 'torch_geometric_hyper'
 
@@ -96,9 +97,7 @@ def save_model(model: Module, path: str, **metadata: Any) -> None:
                         f"yourself")
     state = {'model_config': model.config(),
              'model': model.state_dict(), 'metadata': metadata}
-    tmp = f'{path}.tmp{os.getpid()}'
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    save_atomic(state, path)
 
 
 def load_model(path_or_checkpoint, map_location=None
@@ -117,20 +116,15 @@ def load_model(path_or_checkpoint, map_location=None
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file is not such a checkpoint.
+        ValueError: the file is not such a checkpoint, or it holds objects
+            other than tensors and plain values (refused unread).
     """
     if isinstance(path_or_checkpoint, dict):
         ckpt, where = path_or_checkpoint, 'the checkpoint'
     else:
         where = str(path_or_checkpoint)
-        if not os.path.exists(where):
-            raise FileNotFoundError(f"no checkpoint at {where}")
-        try:
-            ckpt = torch.load(where, map_location=map_location,
-                              weights_only=False)
-        except Exception as err:  # truncated or not a torch file
-            raise ValueError(f"{where} is not a readable torch checkpoint "
-                             f"({type(err).__name__}: {err})") from None
+        # weights_only: a file holding a pickled object is refused unread
+        ckpt = load_checkpoint(where, map_location=map_location)
     if not isinstance(ckpt, dict) or 'model_config' not in ckpt \
             or 'model' not in ckpt:
         keys = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt)

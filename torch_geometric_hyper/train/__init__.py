@@ -1,3 +1,10 @@
+r"""Training: the per-batch trainers (backprop with skips, BPTT, one-shot),
+:func:`fit` with its :class:`TrainConfig`, evaluators of the three tasks,
+and the data-parallel helpers.
+
+The command line of the examples is :mod:`torch_geometric_hyper.train.cli`
+(imported on demand: it is the only place with ``argparse``).
+"""
 from torch_geometric_hyper.train.skips import (
     BPTT,
     BackpropWithSkips,
@@ -16,22 +23,45 @@ from torch_geometric_hyper.train.distributed import (
     DistributedContext,
     shard_batch,
 )
-from torch_geometric_hyper.train.loop import (
-    Ratio,
-    Run,
-    add_arguments,
-    eval_slots,
+from torch_geometric_hyper.train.config import TrainConfig
+from torch_geometric_hyper.train.context import Ratio, Run, resolve_device
+from torch_geometric_hyper.train.scaling import (
+    GlobalStep,
+    MultiStepLoss,
+    WeightedLoss,
+    loss_weight,
+    shard_loss,
+)
+from torch_geometric_hyper.train.slots import eval_slots, train_slots
+from torch_geometric_hyper.train.step import (
+    make_trainer,
+    training_step,
+)
+from torch_geometric_hyper.train.fit import (
+    FitResult,
     fit,
     load_best,
-    loss_weight,
-    make_trainer,
-    parse_args,
-    save_atomic,
-    setup,
-    shard_loss,
+    loss_evaluator,
+)
+from torch_geometric_hyper.train.evaluators import (
+    adjacency_evaluator,
+    hyperedge_evaluator,
+    partition_evaluator,
+    partition_metrics,
 )
 
 __all__ = [
+    'TrainConfig',
+    'fit',
+    'FitResult',
+    'training_step',
+    'make_trainer',
+    'hyperedge_evaluator',
+    'adjacency_evaluator',
+    'partition_evaluator',
+    'partition_metrics',
+    'loss_evaluator',
+    'load_best',
     'BackpropWithSkips',
     'BPTT',
     'TruncatedBPTT',
@@ -44,16 +74,14 @@ __all__ = [
     'skips_schedule',
     'bptt_schedule',
     'truncated_bptt_schedule',
-    'add_arguments',
-    'parse_args',
-    'setup',
     'Run',
-    'make_trainer',
-    'fit',
-    'load_best',
-    'save_atomic',
+    'resolve_device',
     'Ratio',
     'eval_slots',
+    'train_slots',
+    'GlobalStep',
+    'WeightedLoss',
+    'MultiStepLoss',
     'loss_weight',
     'shard_loss',
     'DistributedContext',

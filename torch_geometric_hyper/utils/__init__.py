@@ -1,3 +1,4 @@
+from torch_geometric_hyper.utils.checkpoint import load_checkpoint, save_atomic
 from torch_geometric_hyper.utils.progress import Progress, progress
 
-__all__ = ['Progress', 'progress']
+__all__ = ['Progress', 'progress', 'load_checkpoint', 'save_atomic']

@@ -1,4 +1,5 @@
-"""The shared training loop: flags, exact resume, data parallel, devices.
+"""fit: exact resume, data parallel, devices, through the examples and the
+Python API.
 
 The resume and data-parallel tests run ``examples/convex_hull.py`` in
 subprocesses with a tiny refiner (a few seconds each).
@@ -16,8 +17,6 @@ import pytest
 import torch
 
 from tests.conftest import DEVICES
-from torch_geometric_hyper.train import shard_batch
-from torch_geometric_hyper.train.loop import resolve_device
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 EXAMPLE = osp.join(ROOT, 'examples', 'convex_hull.py')
@@ -35,90 +34,6 @@ def env():
     out = dict(os.environ, OMP_NUM_THREADS='1')
     out['PYTHONPATH'] = ROOT + os.pathsep + out.get('PYTHONPATH', '')
     return out
-
-
-# -- flags --------------------------------------------------------------
-@pytest.mark.parametrize('name', ['convex_hull', 'delaunay',
-                                  'particle_partitioning'])
-def test_help_shows_every_default_and_one_vocabulary(name):
-    parser = load(name).build_parser()
-    text = parser.format_help()
-    for flag in ('--T', '--B', '--S', '--val-every', '--max-minutes',
-                 '--grad-clip', '--activation-checkpointing', '--quick',
-                 '--resume', '--device', '--bf16', '--compile'):
-        assert f'{flag} ' in text or f'{flag}\n' in text, flag
-    formatter = parser._get_formatter()
-    for action in parser._actions:
-        if action.option_strings and action.dest != 'help' \
-                and not action.required:
-            assert action.help, action.dest
-            assert '(default: ' in formatter._get_help_string(action), \
-                action.dest
-    assert ' '.join(text.split()).count('(default: ') >= 30
-
-
-@pytest.mark.parametrize('flags, match', [
-    (['--batch-size', '0'], '--batch-size must be positive'),
-    (['--grad-clip', '-1'], '--grad-clip must be positive'),
-    (['--val-every', '-2'], '--val-every must be non-negative'),
-    (['--T', '4', '--B', '3', '--S', '2'], r'--B \* --S <= --T'),
-    (['--bf16', '--dtype', 'float64'], '--bf16'),
-    (['--device', 'nonsense'], '--device'),
-])
-def test_bad_flags_raise_value_errors(flags, match):
-    mod = load('convex_hull')
-    with pytest.raises(ValueError, match=match):
-        mod.parse_args(flags)
-
-
-def test_quick_means_the_same_everywhere(tmp_path):
-    """--quick: less data, the whole-run budget, validation every 50
-    batches; the model and training settings stay the defaults."""
-    for name in ('convex_hull', 'delaunay', 'particle_partitioning'):
-        mod = load(name)
-        extra = ['--root', str(tmp_path)] \
-            if name == 'particle_partitioning' else []
-        plain, quick = (mod.parse_args(extra), mod.parse_args(
-            extra + ['--quick']))
-        assert quick.max_total_minutes == 4.7 and quick.val_every == 50
-        for key in ('hidden', 'T', 'B', 'S', 'batch_size', 'lr', 'method',
-                    'activation_checkpointing'):
-            assert getattr(quick, key) == getattr(plain, key), (name, key)
-        assert quick.out == plain.out + '_quick'
-
-
-def test_shard_batch_balances_and_covers():
-    sizes = [30, 8, 100, 51, 20, 77, 9]
-    shards = shard_batch(list(range(7)), sizes, 2)
-    assert sorted(shards[0] + shards[1]) == list(range(7))
-    assert abs(len(shards[0]) - len(shards[1])) <= 1
-    load = [sum(sizes[i] for i in s) for s in shards]
-    assert abs(load[0] - load[1]) <= max(sizes) // 2
-    assert shard_batch([5], [3], 3) == [[5], [], []]
-
-
-@pytest.mark.parametrize('device', DEVICES)
-def test_resolve_device(device):
-    assert resolve_device(device).type == device
-    assert resolve_device('auto').type == (
-        'cuda' if torch.cuda.is_available() else 'cpu')
-
-
-def test_auto_device_needs_a_gpu_per_process(monkeypatch):
-    # two processes on a node with one GPU: 'auto' keeps every rank on the
-    # CPU (one GPU cannot serve two ranks), a plain 'cuda' names the fix
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
-    assert resolve_device('auto', 0, local_world_size=1) == \
-        torch.device('cuda', 0)
-    assert resolve_device('auto', 1, local_world_size=2).type == 'cpu'
-    assert resolve_device('cuda', 0, local_world_size=2) == \
-        torch.device('cuda', 0)
-    with pytest.raises(ValueError, match=r'local rank 1 needs GPU 1, but '
-                       r'this node has 1; .*--nproc_per_node 1'):
-        resolve_device('cuda', 1, local_world_size=2)
-    monkeypatch.setenv('LOCAL_WORLD_SIZE', '2')
-    assert resolve_device('auto').type == 'cpu'
 
 
 # -- exact resume -------------------------------------------------------
@@ -140,7 +55,7 @@ def losses(out):
 
 
 def weights(out, name='last.pt'):
-    return torch.load(osp.join(out, name), weights_only=False)['model']
+    return torch.load(osp.join(out, name), weights_only=True)['model']
 
 
 @pytest.fixture(scope='module')
@@ -187,7 +102,7 @@ def test_resume_equals_uninterrupted_run(reference, sig):
                   else 20)
     proc.send_signal(getattr(signal, sig))
     stdout, _ = proc.communicate(timeout=120)
-    ckpt = torch.load(osp.join(out, 'last.pt'), weights_only=False)
+    ckpt = torch.load(osp.join(out, 'last.pt'), weights_only=True)
     step = ckpt['state']['step']
     if sig == 'SIGINT':
         assert proc.returncode == 130 and 'interrupted at step' in stdout
@@ -219,7 +134,7 @@ def torchrun(script, *args, nproc=2):
 
 def history(out):
     return torch.load(osp.join(out, 'last.pt'),
-                      weights_only=False)['state']['history']
+                      weights_only=True)['state']['history']
 
 
 @pytest.mark.parametrize('name', list(PARALLEL))
@@ -294,7 +209,7 @@ def _scaled_sum(loss_fn, model, kwargs, parts, sizes):
     """``sum_r W * w_r / w * loss(shard r)`` (``w_r``: the loss's weight of
     shard r, sets or pairs, ``loop.loss_weight``): what the averaged
     gradient of ``W`` processes back-propagates."""
-    from torch_geometric_hyper.train.loop import loss_weight
+    from torch_geometric_hyper.train import loss_weight
     values, w = [], []
     for part in parts:
         batch = part_batch(part, sizes)
@@ -320,7 +235,7 @@ def _loss_cases(root):
                                          MatchedIncidenceLoss,
                                          PartitionLoss, Set2Graph,
                                          SetTransformer)
-    from torch_geometric_hyper.train.loop import eval_slots
+    from torch_geometric_hyper.train import eval_slots
     jets = load('particle_partitioning')
     kw = dict(num_points=(5, 12), num_samples=5, log=False)
     hulls = list(ConvexHull(str(root / 'hull'), **kw))
@@ -391,6 +306,137 @@ def test_training_on_each_device(device, bf16, tmp_path):
     with open(tmp_path / 'run' / 'log.jsonl') as f:
         losses = [json.loads(line)['loss'] for line in f]
     assert len(losses) == 2 and all(0.0 < v < 10.0 for v in losses)
-    ckpt = torch.load(tmp_path / 'run' / 'last.pt', weights_only=False)
+    ckpt = torch.load(tmp_path / 'run' / 'last.pt', weights_only=True)
     assert all(t.dtype == torch.float32 for t in ckpt['model'].values()
                if t.is_floating_point())  # autocast leaves weights fp32
+
+
+# -- the Python API -----------------------------------------------------
+def _api_setup(tmp_path, **changes):
+    from torch_geometric_hyper.datasets import ConvexHull
+    from torch_geometric_hyper.nn import HypergraphRefiner, \
+        MatchedIncidenceLoss
+    from torch_geometric_hyper.train import TrainConfig
+    kw = dict(num_points=8, log=False)
+    train = ConvexHull(str(tmp_path / 'data'), 'train', num_samples=48, **kw)
+    val = ConvexHull(str(tmp_path / 'data'), 'val', num_samples=8, **kw)
+    torch.manual_seed(0)
+    model = HypergraphRefiner(3, 8, 12, 4)
+    config = dict(out=str(tmp_path / 'run'), T=4, B=1, S=2, batch_size=8,
+                  val_every=2, threads=1, progress=False, max_steps=6)
+    config.update(changes)
+    return model, MatchedIncidenceLoss(), train, val, TrainConfig(**config)
+
+
+def test_fit_from_python_trains_keeps_checkpoints_and_resumes(tmp_path):
+    from torch_geometric_hyper.train import FitResult, fit, \
+        hyperedge_evaluator
+    model, loss_fn, train, val, config = _api_setup(tmp_path)
+    res = fit(model, loss_fn, train, val, config=config,
+              evaluate=hyperedge_evaluator(edge_size=3))
+    assert isinstance(res, FitResult)
+    assert res.steps == 6 and res.stopped == 'max_steps'
+    assert len(res.history) == 3 and 0.0 <= res.best_metric <= 1.0
+    assert res.best_metric == max(h['f1'] for h in res.history)
+    for path in (res.best_path, res.last_path, res.log_path):
+        assert osp.exists(path)
+    ref_losses, ref_weights = losses(config.out), weights(config.out)
+    # the same run stopped after 3 batches, then resumed: the same losses
+    # and weights, bit for bit
+    out = tmp_path / 'resumed'
+    model, loss_fn, _, _, first = _api_setup(tmp_path, out=str(out),
+                                             max_steps=3)
+    fit(model, loss_fn, train, val, config=first,
+        evaluate=hyperedge_evaluator(edge_size=3))
+    model, loss_fn, _, _, _ = _api_setup(tmp_path)
+    torch.manual_seed(123)  # resume must not depend on the global RNG
+    res = fit(model, loss_fn, train, val,
+              config=first.replace(max_steps=6, resume=True),
+              evaluate=hyperedge_evaluator(edge_size=3))
+    assert res.steps == 6 and losses(out) == ref_losses
+    w = weights(out)
+    assert all(torch.equal(w[k], ref_weights[k]) for k in w)
+
+
+def test_fit_without_validation_or_evaluator(tmp_path):
+    from torch_geometric_hyper.train import fit
+    model, loss_fn, train, val, config = _api_setup(tmp_path, max_steps=2)
+    res = fit(model, loss_fn, train, config=config)  # no validation set
+    assert res.steps == 2 and res.best_step == 2 and res.history == []
+    assert osp.exists(res.best_path)
+    res = fit(model, loss_fn, train, val, config=config)  # the val loss
+    assert set(res.best_val) == {'loss'}
+    assert res.best_metric == -res.best_val['loss']
+
+
+def test_resume_refuses_changed_training_options(tmp_path):
+    from torch_geometric_hyper.train import fit
+    model, loss_fn, train, val, config = _api_setup(tmp_path, max_steps=2)
+    fit(model, loss_fn, train, val, config=config)
+    with pytest.raises(ValueError, match=r"other options \(lr 0.0003 -> "
+                                         r"0.001\)"):
+        fit(model, loss_fn, train, val,
+            config=config.replace(resume=True, lr=1e-3, max_steps=3))
+    with pytest.raises(FileNotFoundError, match='no checkpoint at'):
+        fit(model, loss_fn, train, val,
+            config=config.replace(resume=True, out=str(tmp_path / 'none')))
+
+
+@pytest.mark.parametrize('field, value, match', [
+    ('batch_size', 0, r'batch_size \(--batch-size\) must be a positive '
+                      r'integer, got 0'),
+    ('T', 2.5, r'T \(--T\) must be a positive integer, got 2.5'),
+    ('grad_clip', -1.0, r'grad_clip \(--grad-clip\) must be a positive '
+                        r'number or None'),
+    ('method', 'adam', r"method \(--method\) must be one of"),
+    ('max_steps', -1, r'max_steps \(--max-steps\) must be a non-negative'),
+    ('progress', True, None),
+])
+def test_train_config_validates_every_field(field, value, match):
+    from torch_geometric_hyper.train import TrainConfig
+    if match is None:
+        assert getattr(TrainConfig(**{field: value}), field) == value
+        return
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**{field: value})
+
+
+class _Payload:
+    """Pickles to a call that creates a file when unpickled."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+def test_checkpoints_with_code_are_refused_unread(tmp_path):
+    """A checkpoint whose metadata holds a pickled payload does not run it:
+    loading through fit's resume, nn.load_model and the predict command
+    refuses the file with a clear error, and the payload's file is never
+    created."""
+    from torch_geometric_hyper import predict
+    from torch_geometric_hyper.nn import load_model
+    from torch_geometric_hyper.train import fit
+    from torch_geometric_hyper.utils import load_checkpoint
+    model, loss_fn, train, val, config = _api_setup(tmp_path, max_steps=1)
+    fit(model, loss_fn, train, val, config=config)
+    ckpt = torch.load(osp.join(config.out, 'last.pt'), weights_only=True)
+    marker = tmp_path / 'pwned'
+    ckpt['metadata'] = {'note': _Payload(marker)}
+    torch.save(ckpt, osp.join(config.out, 'last.pt'))
+    with pytest.raises(ValueError, match='refusing to load'):
+        load_checkpoint(osp.join(config.out, 'last.pt'))
+    with pytest.raises(ValueError, match='refusing to load'):
+        load_model(osp.join(config.out, 'last.pt'))
+    with pytest.raises(ValueError, match='refusing to load'):
+        fit(model, loss_fn, train, val, config=config.replace(resume=True))
+    with pytest.raises(SystemExit, match='refusing to load'):
+        predict.main(['--checkpoint', osp.join(config.out, 'last.pt'),
+                      '--input', str(tmp_path / 'x.npz'),
+                      '--output', str(tmp_path / 'y.csv')])
+    assert not marker.exists()
+    # the same file unpickled without the guard would have run the payload
+    torch.load(osp.join(config.out, 'last.pt'), weights_only=False)
+    assert marker.exists()

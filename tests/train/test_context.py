@@ -1,0 +1,30 @@
+"""The training process: devices."""
+import pytest
+import torch
+
+from tests.conftest import DEVICES
+from torch_geometric_hyper.train import resolve_device
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_resolve_device(device):
+    assert resolve_device(device).type == device
+    assert resolve_device('auto').type == (
+        'cuda' if torch.cuda.is_available() else 'cpu')
+
+
+def test_auto_device_needs_a_gpu_per_process(monkeypatch):
+    # two processes on a node with one GPU: 'auto' keeps every rank on the
+    # CPU (one GPU cannot serve two ranks), a plain 'cuda' names the fix
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    assert resolve_device('auto', 0, local_world_size=1) == \
+        torch.device('cuda', 0)
+    assert resolve_device('auto', 1, local_world_size=2).type == 'cpu'
+    assert resolve_device('cuda', 0, local_world_size=2) == \
+        torch.device('cuda', 0)
+    with pytest.raises(ValueError, match=r'local rank 1 needs GPU 1, but '
+                       r'this node has 1; .*--nproc_per_node 1'):
+        resolve_device('cuda', 1, local_world_size=2)
+    monkeypatch.setenv('LOCAL_WORLD_SIZE', '2')
+    assert resolve_device('auto').type == 'cpu'
