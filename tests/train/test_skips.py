@@ -9,6 +9,7 @@ from torch_geometric_hyper.nn import HypergraphRefiner, MatchedIncidenceLoss
 from torch_geometric_hyper.train import (
     BPTT,
     BackpropWithSkips,
+    OneShot,
     TruncatedBPTT,
     sample_skips,
     train_on_batch,
@@ -226,3 +227,48 @@ def test_one_transfer_per_update_trains_as_one_call_per_step():
 
 def _to_double(t):
     return t.double() if t.is_floating_point() else t
+
+
+def test_skips_are_sampled_without_listing_the_partitions():
+    """The sampler draws one uniform index over the partitions and unranks
+    it: the same draws as choosing from the full list (checked against the
+    list at small T), and no MemoryError at T=128 or 256, where the list
+    would hold tens of millions of partitions."""
+    import random
+    from torch_geometric_hyper.train.skips import _count, _partitions
+    for T, B, S in [(16, 4, 2), (17, 2, 5), (12, 1, 4), (20, 1, 6)]:
+        total = T - B * S
+        listed = _partitions(total, S, total)
+        assert len(listed) == _count(total, S, total)
+        a, b = random.Random(5), random.Random(5)
+        for _ in range(100):
+            want = list(a.choice(listed))
+            a.shuffle(want)
+            assert sample_skips(T, B, S, b) == want
+    assert _count(96, 16, 96) > 10**7
+    for T, B, S in [(128, 2, 16), (256, 1, 32)]:
+        skips = BackpropWithSkips(T, B, S, seed=0).schedule()
+        assert len(skips) == S and all(b == B for _, b in skips)
+        assert sum(s for s, _ in skips) == T - B * S
+
+
+@pytest.mark.parametrize('make', [
+    lambda **kw: BackpropWithSkips(16, 4, 2, **kw),
+    lambda **kw: BPTT(16, **kw),
+    lambda **kw: TruncatedBPTT(16, 4, **kw),
+    lambda **kw: OneShot(**kw)])
+@pytest.mark.parametrize('value', [-1.0, 0.0, float('nan'), 'big'])
+def test_trainers_refuse_a_bad_max_grad_norm(make, value):
+    with pytest.raises(ValueError, match="'max_grad_norm' must be a "
+                                         "positive number or None"):
+        make(max_grad_norm=value)
+
+
+@pytest.mark.parametrize('args, name', [
+    ((16.5, 4, 2), 'num_iterations'), ((16, 2.7, 2), 'backprop_iterations'),
+    ((16, 4, True), 'num_updates'), (('16', 4, 2), 'num_iterations')])
+def test_backprop_with_skips_refuses_non_integral_counts(args, name):
+    with pytest.raises(ValueError, match=f"'{name}' must be a positive "
+                                         f"integer"):
+        BackpropWithSkips(*args)
+    assert BackpropWithSkips(16.0, 4, 2).num_iterations == 16

@@ -9,6 +9,7 @@ from typing import Callable, Dict, Optional
 import torch
 
 from torch_geometric_hyper.train.skips import _agreed, check_finite_loss
+from torch_geometric_hyper.utils.validation import check_float
 
 
 class OneShot:
@@ -35,10 +36,8 @@ class OneShot:
     def __init__(self, max_grad_norm: Optional[float] = None,
                  forward_kwargs: Optional[dict] = None,
                  skip_nonfinite: bool = False):
-        if max_grad_norm is not None and not max_grad_norm > 0:
-            raise ValueError(f"'max_grad_norm' must be positive or None, got "
-                             f"{max_grad_norm}")
-        self.max_grad_norm = max_grad_norm
+        self.max_grad_norm = check_float('max_grad_norm', max_grad_norm,
+                                         allow_none=True)
         self.forward_kwargs = dict(forward_kwargs or {})
         self.skip_nonfinite = skip_nonfinite
         #: Mini-batches skipped for a non-finite loss.

@@ -26,13 +26,17 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from torch_geometric_hyper.utils.validation import check_float, check_int
+
 Schedule = List[Tuple[int, int]]
 
 
 @lru_cache(maxsize=None)
 def _partitions(total: int, parts: int, largest: int) -> Tuple[Tuple, ...]:
     """Partitions of ``total`` into at most ``parts`` parts, each <= largest,
-    as non-increasing tuples of exactly ``parts`` entries (zeros padded)."""
+    as non-increasing tuples of exactly ``parts`` entries (zeros padded), in
+    the order :func:`_unrank` counts them (for tests at small sizes: their
+    number grows exponentially)."""
     if parts == 0:
         return ((), ) if total == 0 else ()
     if total == 0:
@@ -42,6 +46,34 @@ def _partitions(total: int, parts: int, largest: int) -> Tuple[Tuple, ...]:
         for rest in _partitions(total - first, parts - 1, first):
             out.append((first, ) + rest)
     return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def _count(total: int, parts: int, largest: int) -> int:
+    """How many partitions :func:`_partitions` lists, without listing
+    them."""
+    if total == 0:
+        return 1
+    if parts == 0:
+        return 0
+    return sum(_count(total - first, parts - 1, first)
+               for first in range(min(total, largest), 0, -1))
+
+
+def _unrank(index: int, total: int, parts: int, largest: int) -> List[int]:
+    """The ``index``-th partition of :func:`_partitions`, built part by
+    part from the counts: ``_unrank(i, ...) == list(_partitions(...)[i])``
+    at any size, in time polynomial in ``total`` and ``parts``."""
+    out = []
+    while total > 0:
+        for first in range(min(total, largest), 0, -1):
+            c = _count(total - first, parts - 1, first)
+            if index < c:
+                break
+            index -= c
+        out.append(first)
+        total, parts, largest = total - first, parts - 1, first
+    return out + [0] * (parts)
 
 
 def sample_skips(num_iterations: int, backprop_iterations: int,
@@ -65,7 +97,11 @@ def sample_skips(num_iterations: int, backprop_iterations: int,
                          f"B * S <= T; got T={num_iterations}, "
                          f"B={backprop_iterations}, S={num_updates}")
     rng = rng or random
-    parts = list(rng.choice(_partitions(total, num_updates, total)))
+    # one uniform index over the partitions, unranked without listing them
+    # (the same draw as rng.choice over the list: both take one
+    # randbelow(count))
+    index = rng.randrange(_count(total, num_updates, total))
+    parts = _unrank(index, total, num_updates, total)
     rng.shuffle(parts)
     return parts
 
@@ -253,6 +289,12 @@ class BackpropWithSkips:
     def __init__(self, num_iterations: int = 16, backprop_iterations: int = 4,
                  num_updates: int = 2, max_grad_norm: Optional[float] = None,
                  seed: Optional[int] = None, skip_nonfinite: bool = False):
+        num_iterations = check_int('num_iterations', num_iterations)
+        backprop_iterations = check_int('backprop_iterations',
+                                        backprop_iterations)
+        num_updates = check_int('num_updates', num_updates)
+        max_grad_norm = check_float('max_grad_norm', max_grad_norm,
+                                    allow_none=True)
         sample_skips(num_iterations, backprop_iterations, num_updates)
         self.skip_nonfinite = skip_nonfinite
         #: Mini-batches skipped for a non-finite loss.
