@@ -11,8 +11,7 @@ from tests.conftest import make_batch
 from torch_geometric_hyper.datasets import ConvexHull
 from torch_geometric_hyper.nn import (AdjacencyBCELoss, GraphRefiner,
                                      HypergraphRefiner, MatchedIncidenceLoss,
-                                     SetTransformer, SlotAttention)
-from torch_geometric_hyper.nn.base import slot_noise
+                                     SetTransformer, SlotAttention, SlotPrior)
 from torch_geometric_hyper.testing import (HostSyncCounter,
                                            assert_node_permutation_equivariant)
 from torch_geometric_hyper.train import BackpropWithSkips
@@ -24,16 +23,17 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(),
 
 
 def test_slot_noise_draws_on_the_generators_device():
-    like = torch.empty(0, dtype=torch.double)
-    a = slot_noise(4, 3, like, torch.Generator().manual_seed(5))
+    prior = SlotPrior(3, num_slots=2)
+    a = prior.noise(2, torch.Generator().manual_seed(5), dtype=torch.double)
     b = torch.randn(4, 3, generator=torch.Generator().manual_seed(5),
                     dtype=torch.double)
-    assert torch.equal(a, b)
+    assert torch.equal(a.view(4, 3), b)
     # another device than the generator's: the same draws, moved
-    meta = slot_noise(4, 3, like.to('meta'), torch.Generator().manual_seed(5))
-    assert meta.device.type == 'meta' and meta.shape == (4, 3)
+    meta = prior.noise(2, torch.Generator().manual_seed(5),
+                       dtype=torch.double, device='meta')
+    assert meta.device.type == 'meta' and meta.shape == (2, 2, 3)
     assert meta.dtype == torch.double
-    assert slot_noise(2, 3, like).shape == (2, 3)
+    assert prior.noise(1).shape == (1, 2, 3)
 
 
 def _hull_batch(tmp_path, sizes=(6, 12), num=5):
@@ -143,10 +143,11 @@ def test_a_training_batch_is_the_same_on_cpu_and_gpu(tmp_path, candidates):
         batch.x = batch.x.double()
         opt = torch.optim.Adam(model.parameters(), lr=1e-2)
         gen = torch.Generator().manual_seed(1)
-        slots = slot_noise(batch.num_graphs * m, 16,
-                           torch.empty(0, dtype=torch.double), gen)
-        slots = (model.slot_mu.detach().cpu() + torch.exp(
-            model.slot_log_sigma.detach().cpu()) * slots).to(device)
+        prior = model.slot_prior
+        noise = prior.noise(batch.num_graphs, gen, dtype=torch.double,
+                            device='cpu')
+        slots = (prior.mu.detach().cpu() + torch.exp(
+            prior.log_sigma.detach().cpu()) * noise.view(-1, 16)).to(device)
         trainer = BackpropWithSkips(6, 2, 3, seed=0)
         losses = trainer(model, opt, MatchedIncidenceLoss(), batch,
                          init_kwargs={'slots': slots})

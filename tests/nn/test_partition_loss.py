@@ -89,9 +89,9 @@ def test_batched_equals_per_graph_and_gradients():
             float(f1[g].detach()), rel=1e-4, abs=1e-6)
     loss = PartitionLoss()(pred, batch)
     loss.backward()
-    # (slot_mu / slot_log_sigma get none: the slots were given)
+    # (the slot prior gets none: the slots were given)
     grads = [p.grad for n, p in model.named_parameters()
-             if not n.startswith('slot_')]
+             if not n.startswith('slot_prior.')]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert sum(float(g.abs().sum()) for g in grads) > 0
     # the soft-F1 term alone reaches the incidence parameters

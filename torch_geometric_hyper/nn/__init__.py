@@ -17,6 +17,7 @@ from torch_geometric_hyper.nn.functional import (
     linear_pair_mlp,
     pair_mlp,
 )
+from torch_geometric_hyper.nn.slot_prior import SlotPrior
 from torch_geometric_hyper.nn.prediction import (
     HypergraphPrediction,
     RefinerState,
@@ -55,6 +56,7 @@ __all__ = [
     'RefinementStep',
     'HypergraphPrediction',
     'RefinerState',
+    'SlotPrior',
     'MatchedIncidenceLoss',
     'GraphRefiner',
     'GraphRefinementStep',

@@ -14,23 +14,6 @@ from torch_geometric_hyper.nn.config import Configurable
 from torch_geometric_hyper.nn.functional import linear_pair_mlp, pair_mlp
 
 
-def slot_noise(num_slots: int, channels: int, like: Tensor,
-               generator: Optional[torch.Generator] = None) -> Tensor:
-    r"""Standard normal noise :math:`(\text{num\_slots}, \text{channels})`
-    on ``like``'s device and dtype, drawn from ``generator`` where given.
-
-    The noise is drawn on the generator's own device and then moved, so a
-    CPU generator (e.g. ``torch.Generator().manual_seed(0)`` for a fixed
-    evaluation) also drives a model on the GPU, with the same draws on
-    every device."""
-    if generator is None or generator.device == like.device:
-        return torch.randn(num_slots, channels, generator=generator,
-                           device=like.device, dtype=like.dtype)
-    return torch.randn(num_slots, channels, generator=generator,
-                       device=generator.device, dtype=like.dtype).to(
-                           like.device)
-
-
 def positive_int(name: str, value) -> int:
     """``int(value)``, or a :class:`ValueError` naming ``name`` unless it is
     a positive integer."""

@@ -1,7 +1,6 @@
 r"""The recurrent hypergraph refiner (Zhang, Burghouts, Snoek, LoG 2022)."""
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import replace
 from functools import partial
@@ -9,7 +8,7 @@ from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
-from torch.nn import LayerNorm, Linear, ModuleList, Parameter
+from torch.nn import LayerNorm, Linear, ModuleList
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from torch_geometric_hyper.nn.base import (
@@ -18,7 +17,6 @@ from torch_geometric_hyper.nn.base import (
     check_checkpoint_mode,
     check_set_input,
     residual_add,
-    slot_noise,
     use_checkpointing,
 )
 from torch_geometric_hyper.nn.candidates import (
@@ -34,6 +32,10 @@ from torch_geometric_hyper.nn.functional import (
 from torch_geometric_hyper.nn.prediction import (  # noqa: F401
     HypergraphPrediction,
     RefinerState,
+)
+from torch_geometric_hyper.nn.slot_prior import (
+    register_old_slot_keys,
+    undrawn_slot_prior,
 )
 
 
@@ -217,6 +219,10 @@ class HypergraphRefiner(RecurrentModel):
         (V^{(t+1)}, E^{(t+1)}, I^{(t+1)}, g^{(t+1)}) =
         \mathrm{step}(\hat X, V^{(t)}, E^{(t)}, I^{(t)})
 
+    The initial slots :math:`E^{(0)}` come from the learned ``slot_prior``
+    (:class:`~torch_geometric_hyper.nn.SlotPrior`, parameters :math:`\mu`
+    and :math:`\log\sigma`), or are given as ``slots``.
+
     Memory per step is :math:`O(\text{nnz}\cdot d)` for the candidate pairs
     (by default all :math:`n m` pairs of each graph), never
     :math:`O(2^n)` or :math:`O(n^k)`, and the per-pair kernels keep only
@@ -299,9 +305,15 @@ class HypergraphRefiner(RecurrentModel):
         self.num_iterations = num_iterations
         self.stacked = stacked
         self.checkpoint = checkpoint
-        self.lin_in = Linear(in_channels, hidden_channels)
-        self.slot_mu = Parameter(torch.empty(hidden_channels))
-        self.slot_log_sigma = Parameter(torch.empty(hidden_channels))
+        lin_in = Linear(in_channels, hidden_channels)
+        # The prior is registered before lin_in, so its parameters come
+        # first (the order clip_grad_norm_ sums the gradients' norms in),
+        # and built without random draws: reset_parameters draws it after
+        # lin_in, so a seed gives the same initial model as before SlotPrior.
+        self.slot_prior = undrawn_slot_prior(hidden_channels, max_edges,
+                                             lin_in.weight)
+        self.lin_in = lin_in
+        register_old_slot_keys(self)
         num_steps = num_iterations if stacked else 1
         self.steps = ModuleList([
             RefinementStep(hidden_channels, chunk_elements)
@@ -311,11 +323,21 @@ class HypergraphRefiner(RecurrentModel):
 
     def reset_parameters(self):
         self.lin_in.reset_parameters()
-        bound = math.sqrt(6.0 / (1 + self.hidden_channels))  # xavier
-        torch.nn.init.uniform_(self.slot_mu, -bound, bound)
-        torch.nn.init.uniform_(self.slot_log_sigma, -bound, bound)
+        self.slot_prior.reset_parameters()
         for step in self.steps:
             step.reset_parameters()
+
+    # compat, removed once train/ uses slot_prior
+    @property
+    def slot_mu(self) -> Tensor:
+        """``slot_prior.mu`` (read-only; use :attr:`slot_prior`)."""
+        return self.slot_prior.mu
+
+    # compat, removed once train/ uses slot_prior
+    @property
+    def slot_log_sigma(self) -> Tensor:
+        """``slot_prior.log_sigma`` (read-only; use :attr:`slot_prior`)."""
+        return self.slot_prior.log_sigma
 
     # ------------------------------------------------------------------
     def init_state(self, x: Tensor, batch: Optional[Tensor] = None,
@@ -343,13 +365,14 @@ class HypergraphRefiner(RecurrentModel):
         m, d = self.max_edges, self.hidden_channels
         num_slots = num_graphs * m
         if slots is None:
-            noise = slot_noise(num_slots, d, x, generator)
-            edge = self.slot_mu + torch.exp(self.slot_log_sigma) * noise
+            edge = self.slot_prior(self.slot_prior.noise(
+                num_graphs, generator, dtype=x.dtype, device=x.device))
         else:
             if slots.shape != (num_slots, d):
                 raise ValueError(f"'slots' must have shape [num_graphs * "
                                  f"max_edges, hidden_channels] = "
-                                 f"[{num_slots}, {d}], got {list(slots.shape)}")
+                                 f"[{num_slots}, {d}], got "
+                                 f"{list(slots.shape)}")
             edge = slots
         search = None
         if candidate_index is not None:
@@ -368,8 +391,9 @@ class HypergraphRefiner(RecurrentModel):
                                                          m)
             else:
                 # the slots' standard-normal noise (given or drawn)
-                noise = (edge.detach() - self.slot_mu.detach()) / \
-                    torch.exp(self.slot_log_sigma.detach())
+                prior = self.slot_prior
+                noise = (edge.detach() - prior.mu.detach()) / \
+                    torch.exp(prior.log_sigma.detach())
                 candidates = search.initial(x, noise)
         else:
             candidates = CandidateIncidence.complete(batch, num_graphs, m)

@@ -37,7 +37,9 @@ def assert_node_permutation_equivariant(model, x: Tensor,
 
     Args:
         model: a :class:`~torch_geometric_hyper.nn.HypergraphRefiner`-like
-            model (``init_state`` with ``slots=``).
+            model: its initial slots are drawn from its ``slot_prior``
+            (:class:`~torch_geometric_hyper.nn.SlotPrior`) and passed as
+            ``slots=``.
         x (torch.Tensor): node features.
         batch (torch.Tensor, optional): sorted graph of each node.
         num_graphs (int, optional): number of graphs.
@@ -102,10 +104,13 @@ def _prepare(x, batch, num_graphs, seed):
 
 
 def _draw_slots(model, num_graphs, x, gen):
-    noise = torch.randn(num_graphs * model.max_edges, model.hidden_channels,
-                        generator=gen).to(x.device, x.dtype)
+    # the model's slot prior with noise drawn on the CPU in the default
+    # dtype (the same noise for every device and model dtype)
+    prior = model.slot_prior
+    noise = prior.noise(num_graphs, generator=gen,
+                        dtype=torch.get_default_dtype(), device='cpu')
     with torch.no_grad():
-        return model.slot_mu + torch.exp(model.slot_log_sigma) * noise
+        return prior(noise.to(x.device, x.dtype))
 
 
 def _close(a: Tensor, b: Tensor, atol: float, what: str):

@@ -1,13 +1,12 @@
 r"""Pieces the one-shot hypergraph baselines share with the refiner: the slot
-initialisation, input checks, and the incidence and existence heads."""
+prior, input checks, and the incidence and existence heads."""
 from __future__ import annotations
 
-import math
 from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
-from torch.nn import Linear, Module, Parameter
+from torch.nn import Linear, Module
 from torch_geometric.utils import to_dense_batch
 
 from torch_geometric_hyper.nn.config import Configurable
@@ -15,13 +14,17 @@ from torch_geometric_hyper.nn.base import (  # noqa: F401 (re-exported)
     PairScorer,
     check_set_input,
     positive_int,
-    slot_noise,
 )
 from torch_geometric_hyper.nn.functional import (
     CandidateIncidence,
     count_values,
 )
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
+from torch_geometric_hyper.nn.slot_prior import (
+    SlotPrior,
+    register_old_slot_keys,
+    undrawn_slot_prior,
+)
 
 
 class HyperedgeHead(PairScorer):
@@ -71,28 +74,21 @@ class HyperedgeHead(PairScorer):
         return inc, self.lin_exist(edge).view(-1)
 
 
-def reset_slot_parameters(mu: Tensor, log_sigma: Tensor) -> None:
-    """Initialises the slot distribution as the refiner does."""
-    bound = math.sqrt(6.0 / (1 + mu.numel()))
-    torch.nn.init.uniform_(mu, -bound, bound)
-    torch.nn.init.uniform_(log_sigma, -bound, bound)
-
-
-def draw_slots(mu: Tensor, log_sigma: Tensor, num_slots: int, like: Tensor,
+def draw_slots(prior: SlotPrior, num_graphs: int, like: Tensor,
                slots: Optional[Tensor] = None,
                generator: Optional[torch.Generator] = None) -> Tensor:
-    r"""The refiner's slot initialisation
-    :math:`e_j = \mu + \exp(\log\sigma) \odot \epsilon_j`,
-    :math:`\epsilon_j \sim \mathcal N(0, I)` (or ``slots`` validated)."""
-    d = mu.numel()
+    r"""The initial slots :math:`(B m, d)` of ``num_graphs`` graphs: drawn
+    from ``prior`` (noise in ``like``'s dtype, on its device), or ``slots``
+    validated and cast to ``like``'s dtype."""
+    num_slots, d = num_graphs * prior.num_slots, prior.channels
     if slots is not None:
         if tuple(slots.shape) != (num_slots, d):
             raise ValueError(f"'slots' must have shape [num_graphs * "
                              f"max_edges, hidden_channels] = "
                              f"[{num_slots}, {d}], got {list(slots.shape)}")
         return slots.to(like.dtype)
-    noise = slot_noise(num_slots, d, like, generator)
-    return mu + torch.exp(log_sigma) * noise
+    return prior(prior.noise(num_graphs, generator, dtype=like.dtype,
+                             device=like.device))
 
 
 def dense_sets(h: Tensor, batch: Tensor, num_graphs: int):
@@ -115,9 +111,9 @@ class SlotBaseline(Configurable, Module):
     <torch_geometric_hyper.nn.SetTransformer>`, :class:`SlotAttention
     <torch_geometric_hyper.nn.SlotAttention>`) share: the checked sizes,
     the input projection ``lin_in``, the refiner's slot distribution
-    (``slot_mu``, ``slot_log_sigma``), the forward prologue (input checks,
-    slot draw) and the epilogue (:class:`HyperedgeHead` on all
-    ``(node, slot)`` pairs of each graph, a
+    (``slot_prior``, a :class:`~torch_geometric_hyper.nn.SlotPrior`), the
+    forward prologue (input checks, slot draw) and the epilogue
+    (:class:`HyperedgeHead` on all ``(node, slot)`` pairs of each graph, a
     :class:`~torch_geometric_hyper.nn.HypergraphPrediction`).
 
     A subclass builds its own modules after ``super().__init__`` and ends
@@ -132,9 +128,25 @@ class SlotBaseline(Configurable, Module):
         self.hidden_channels = d = positive_int('hidden_channels',
                                                 hidden_channels)
         self.max_edges = positive_int('max_edges', max_edges)
-        self.lin_in = Linear(self.in_channels, d)
-        self.slot_mu = Parameter(torch.empty(d))
-        self.slot_log_sigma = Parameter(torch.empty(d))
+        lin_in = Linear(self.in_channels, d)
+        # registered first and built without random draws, as in
+        # HypergraphRefiner: the subclass's reset_parameters draws it
+        self.slot_prior = undrawn_slot_prior(d, self.max_edges,
+                                             lin_in.weight)
+        self.lin_in = lin_in
+        register_old_slot_keys(self)
+
+    # compat, removed once train/ uses slot_prior
+    @property
+    def slot_mu(self) -> Tensor:
+        """``slot_prior.mu`` (read-only; use :attr:`slot_prior`)."""
+        return self.slot_prior.mu
+
+    # compat, removed once train/ uses slot_prior
+    @property
+    def slot_log_sigma(self) -> Tensor:
+        """``slot_prior.log_sigma`` (read-only; use :attr:`slot_prior`)."""
+        return self.slot_prior.log_sigma
 
     def _finish_init(self, chunk_elements: Optional[int]):
         self.head = HyperedgeHead(self.hidden_channels, chunk_elements)
@@ -147,8 +159,7 @@ class SlotBaseline(Configurable, Module):
         [B m, d])``."""
         x, batch, B = check_set_input(x, batch, num_graphs, self.in_channels,
                                       dtype=self.lin_in.weight.dtype)
-        slots = draw_slots(self.slot_mu, self.slot_log_sigma,
-                           B * self.max_edges, x, slots, generator)
+        slots = draw_slots(self.slot_prior, B, x, slots, generator)
         return x, batch, B, slots
 
     def _predict(self, node: Tensor, edge: Tensor, batch: Tensor,

@@ -13,7 +13,6 @@ from torch_geometric_hyper.nn.baselines.heads import (  # noqa: F401
     SlotBaseline,
     dense_sets,
     positive_int,
-    reset_slot_parameters,
 )
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
@@ -219,7 +218,7 @@ class SetTransformer(SlotBaseline):
 
     def reset_parameters(self):
         self.lin_in.reset_parameters()
-        reset_slot_parameters(self.slot_mu, self.slot_log_sigma)
+        self.slot_prior.reset_parameters()
         for module in [*self.encoder, self.pma, *self.decoder, self.head]:
             module.reset_parameters()
 

@@ -13,7 +13,6 @@ from torch_geometric_hyper.nn.baselines.heads import (
     SlotBaseline,
     dense_sets,
     positive_int,
-    reset_slot_parameters,
 )
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
@@ -104,8 +103,7 @@ class SlotAttention(SlotBaseline):
         self._finish_init(chunk_elements)
 
     def reset_parameters(self):
-        reset_slot_parameters(self.slot_mu, self.slot_log_sigma)
-        for module in self.children():
+        for module in self.children():  # the slot prior first
             module.reset_parameters()
 
     def forward(self, x: Tensor, batch: Optional[Tensor] = None,
