@@ -1,9 +1,15 @@
 import itertools
+import os
+import os.path as osp
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from torch_geometric_hyper.matching import available_backends, linear_assignment
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 @pytest.mark.parametrize('backend', available_backends())
@@ -266,3 +272,41 @@ def test_the_package_imports_without_scipy_solvers_or_qhull():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True,
                          text=True, check=True).stdout.split('\n')
     assert out[:3] == ['[]', '[1, 0]', 'True']
+
+
+FORK_SCRIPT = r'''
+import os, sys, time
+import numpy as np
+from torch_geometric_hyper.matching import linear_assignment
+rng = np.random.default_rng(0)
+costs = [rng.random((6, 6)) for _ in range(16)]
+want = linear_assignment(costs, num_threads=1)
+linear_assignment(costs, num_threads=2)  # the parent's pool of 2 threads
+pid = os.fork()
+if pid == 0:  # the child solves on threads of its own
+    got = linear_assignment(costs, num_threads=2)
+    os._exit(0 if all((a == b).all() for a, b in zip(got, want)) else 1)
+deadline = time.time() + 60
+while time.time() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        sys.exit(os.waitstatus_to_exitcode(status))
+    time.sleep(0.05)
+os.kill(pid, 9)
+print('the forked child hung in linear_assignment')
+sys.exit(3)
+'''
+
+
+@pytest.mark.skipif(not hasattr(os, 'fork'), reason='needs os.fork')
+def test_threaded_assignments_work_in_a_forked_child(tmp_path):
+    """A process forked after its parent solved assignments on threads
+    (e.g. a DataLoader worker) solves on threads of its own instead of
+    waiting forever on the parent's pool, whose threads it did not
+    inherit."""
+    script = tmp_path / 'fork.py'
+    script.write_text(FORK_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    res = subprocess.run([sys.executable, str(script)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -139,6 +139,15 @@ def linear_assignment(costs: Sequence[np.ndarray],
 
     Returns:
         list of numpy.ndarray: for each problem the column of each row.
+
+    .. note::
+        The thread pool is made anew in a process forked after this one
+        used it (e.g. a :class:`~torch.utils.data.DataLoader` worker), so
+        solving there does not wait on threads the child does not have.
+        PyTorch's own intra-op pool has no such guard: a child forked after
+        torch ran parallel work on two or more threads may hang in torch
+        operations; call ``torch.set_num_threads(1)`` first thing in the
+        child, or start it with the ``'spawn'`` method.
     """
     if backend not in ('auto', 'scipy', 'lapx'):
         raise ValueError(f"unknown assignment backend '{backend}'; choose "
@@ -433,6 +442,21 @@ def close_workers() -> None:
 
 
 atexit.register(close_workers)
+
+
+def _forget_pools_in_child() -> None:
+    """After :func:`os.fork` the child inherits the pools' bookkeeping but
+    not their threads (a pool whose threads are gone waits forever) nor the
+    right to the parent's worker processes: the child starts with none and
+    makes its own on first use."""
+    global _POOLS_LOCK
+    _POOLS_LOCK = threading.Lock()
+    _POOLS.clear()
+    _WORKERS.clear()  # the parent's processes: not closed, only forgotten
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
 def _solve_flow(rows, cols, values, col_cost, num_rows
