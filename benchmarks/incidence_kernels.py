@@ -73,7 +73,7 @@ def candidates(B, n, m, K, gen):
     for each of the B m slots."""
     import torch
 
-    from torch_geometric_hyper.nn.functional import CandidateIncidence
+    from torch_geometric_hyper.nn.kernels import CandidateIncidence
     local = torch.rand(B * m, n, generator=gen).argsort(1)[:, :K]
     graph = torch.arange(B).repeat_interleave(m)
     node = local + (graph * n)[:, None]
@@ -84,7 +84,7 @@ def candidates(B, n, m, K, gen):
 
 def call(inc, v, xn, xs):
     """Both incidence products and their backward; returns the outputs."""
-    from torch_geometric_hyper.nn.functional import incidence_matmul
+    from torch_geometric_hyper.nn.kernels import incidence_matmul
     o1 = incidence_matmul(inc, v, xn, True)
     o2 = incidence_matmul(inc, v, xs, False)
     (o1.sum() + o2.square().sum()).backward()
@@ -105,7 +105,7 @@ def max_diff(incs, v, xn, xs):
 def run_one(args, n):
     import torch
 
-    from torch_geometric_hyper.nn.functional import CandidateIncidence
+    from torch_geometric_hyper.nn.kernels import CandidateIncidence
     torch.set_num_threads(args.threads)
     B, K, d = args.batch_size, args.K, args.hidden
     m = 2 * n - 4

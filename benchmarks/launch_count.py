@@ -61,7 +61,7 @@ def parse_args(argv=None):
 
 
 def chunk_elements(name):
-    from torch_geometric_hyper.nn.functional import default_chunk_elements
+    from torch_geometric_hyper.nn.kernels import default_chunk_elements
     return {'cpu': default_chunk_elements(),
             'accelerator': default_chunk_elements('cuda'),
             'none': 2 ** 62}[name]

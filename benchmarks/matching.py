@@ -54,7 +54,7 @@ def worker(args, cfg):
     import torch
 
     from torch_geometric_hyper.nn import MatchedIncidenceLoss
-    from torch_geometric_hyper.nn.functional import CandidateIncidence
+    from torch_geometric_hyper.nn.kernels import CandidateIncidence
     from torch_geometric_hyper.nn.prediction import HypergraphPrediction
     probe = C.MemoryProbe()
     torch.set_num_threads(args.threads)

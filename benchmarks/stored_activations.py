@@ -159,7 +159,7 @@ def measure(args, n):
     import torch
 
     from torch_geometric_hyper.nn import HypergraphRefiner
-    from torch_geometric_hyper.nn.base import step_activation_bytes
+    from torch_geometric_hyper.nn.checkpointing import step_activation_bytes
     batch_size, m, d = BATCH[n], 2 * n - 4, args.hidden
     torch.manual_seed(args.seed)
     x = torch.randn(n * batch_size, 3)

@@ -187,7 +187,7 @@ def run_interleaved(args, group):
 def _watch_blocks():
     # records whether the candidates took dense blocks (in 'used'); with
     # 'sparse' set, keeps them sparse. Patches this process only.
-    from torch_geometric_hyper.nn.functional import CandidateIncidence
+    from torch_geometric_hyper.nn.kernels import CandidateIncidence
     real = CandidateIncidence.__dict__.get('_unwatched_with_blocks',
                                            CandidateIncidence.with_blocks)
     CandidateIncidence._unwatched_with_blocks = real

@@ -96,7 +96,10 @@ API_PAGES = [
      'Set-to-hypergraph benchmark datasets, generated or read once and '
      'cached on disk.'),
     ('nn', 'torch_geometric_hyper.nn',
-     'Models, layers, losses and the memory-lean kernels behind them.'),
+     'Models, layers and losses.'),
+    ('kernels', 'torch_geometric_hyper.nn.kernels',
+     'The memory-lean kernels behind the models: the candidate incidence, '
+     'the chunked pair MLP and the incidence products.'),
     ('train', 'torch_geometric_hyper.train',
      'Training schedules for recurrent refiners.'),
     ('metrics', 'torch_geometric_hyper.metrics',

@@ -12,6 +12,8 @@ from torch_geometric_hyper.datasets import ConvexHull
 from torch_geometric_hyper.nn import (AdjacencyBCELoss, GraphRefiner,
                                      HypergraphRefiner, MatchedIncidenceLoss,
                                      SetTransformer, SlotAttention, SlotPrior)
+from torch_geometric_hyper.nn.kernels import mlp
+from torch_geometric_hyper.nn.kernels.chunks import ACCELERATOR_CHUNK_ELEMENTS
 from torch_geometric_hyper.testing import (HostSyncCounter,
                                            assert_node_permutation_equivariant)
 from torch_geometric_hyper.train import BackpropWithSkips
@@ -182,13 +184,13 @@ def test_a_gpu_batch_syncs_once_per_update(tmp_path, T, B, S):
 
 @cuda
 def test_gpu_kernels_take_accelerator_chunks(monkeypatch):
-    from torch_geometric_hyper.nn import functional as F
     seen = []
-    real = F._chunks
-    monkeypatch.setattr(F, '_chunks',
+    real = mlp.chunk_ranges
+    monkeypatch.setattr(mlp, 'chunk_ranges',
                         lambda n, w, c: seen.append(c) or real(n, w, c))
     a, c = torch.randn(5, 4, device=GPU), torch.randn(3, 4, device=GPU)
     index = torch.tensor([[0, 1, 4, 2], [0, 2, 1, 1]], device=GPU)
-    F.pair_mlp(a, c, torch.randn(4, device=GPU), torch.randn(4, device=GPU),
-               torch.randn(4, device=GPU), torch.zeros(1, device=GPU), index)
-    assert seen == [F.ACCELERATOR_CHUNK_ELEMENTS]
+    mlp.pair_mlp(a, c, torch.randn(4, device=GPU),
+                 torch.randn(4, device=GPU), torch.randn(4, device=GPU),
+                 torch.zeros(1, device=GPU), index)
+    assert seen == [ACCELERATOR_CHUNK_ELEMENTS]

@@ -39,13 +39,20 @@ def package_modules():
     return sorted(names)
 
 
+#: Subpackages with their own API page that the top level does not export.
+NESTED_API = ['torch_geometric_hyper.nn.kernels']
+
+
 def public_api():
-    """``{subpackage: __all__}`` for every module the top level exports."""
+    """``{subpackage: __all__}`` for every module the top level exports, and
+    for :data:`NESTED_API`."""
     out = {}
     for name in torch_geometric_hyper.__all__:
         obj = getattr(torch_geometric_hyper, name)
         if hasattr(obj, '__name__') and hasattr(obj, '__file__'):
             out[obj.__name__] = list(obj.__all__)
+    for name in NESTED_API:
+        out[name] = list(importlib.import_module(name).__all__)
     return out
 
 

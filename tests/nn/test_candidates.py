@@ -7,7 +7,7 @@ from tests.conftest import DEVICES, make_batch
 from tests.nn.helpers import check_graph_alone_equals_graph_in_mixed_batch
 from torch_geometric_hyper.nn import HypergraphRefiner, MatchedIncidenceLoss
 from torch_geometric_hyper.nn.candidates import carry_incidence, take_source
-from torch_geometric_hyper.nn.functional import CandidateIncidence
+from torch_geometric_hyper.nn.kernels import CandidateIncidence
 from torch_geometric_hyper.testing import assert_node_permutation_equivariant
 from torch_geometric_hyper.train import BackpropWithSkips
 
@@ -123,7 +123,7 @@ def test_sparse_decoding_equals_dense_decoding():
     index, edge_batch = pred.to_hyperedge_index(edge_size=3,
                                                 existence_threshold=0.0)
     from torch_geometric_hyper.nn import HypergraphPrediction
-    from torch_geometric_hyper.nn.functional import CandidateIncidence
+    from torch_geometric_hyper.nn.kernels import CandidateIncidence
     # the same logits on all pairs, non-candidates far below
     full = CandidateIncidence.complete(batch, 2, 6)
     logit = torch.full((full.nnz, ), -1e4, dtype=torch.double)
@@ -178,17 +178,6 @@ def test_row_argsort_is_torchs_stable_argsort(dtype):
         assert torch.equal(_row_argsort(x, descending),
                            torch.argsort(x, dim=1, descending=descending,
                                          stable=True))
-
-
-@pytest.mark.parametrize('bound', [50, 2 ** 16, 2 ** 16 + 1, 10 ** 9])
-def test_stable_argsort_is_torchs_stable_argsort(bound):
-    from torch_geometric_hyper.nn.functional import stable_argsort
-    gen = torch.Generator().manual_seed(1)
-    keys = torch.randint(0, bound, (3000, ), generator=gen)
-    keys[::7] = keys[0]  # ties keep their order
-    assert torch.equal(stable_argsort(keys, bound),
-                       torch.argsort(keys, stable=True))
-    assert stable_argsort(keys[:0], bound).numel() == 0
 
 
 def test_first_unique_in_range_equals_the_sorting_version():
@@ -254,7 +243,7 @@ def test_sets_of_one_size_take_blocks_with_the_sparse_result(monkeypatch):
     # dense per-graph products (CandidateIncidence.with_blocks) at the
     # start and after every refresh, with the logits and parameter
     # gradients of the sparse products
-    from torch_geometric_hyper.nn import functional as F
+    from torch_geometric_hyper.nn.kernels import sparse as F
     x, batch = make_batch([6, 6, 6])
     x = x.double()
     calls = []
@@ -283,7 +272,7 @@ def test_sets_of_one_size_take_blocks_with_the_sparse_result(monkeypatch):
 
 
 def test_sets_of_mixed_size_keep_the_sparse_products(monkeypatch):
-    from torch_geometric_hyper.nn import functional as F
+    from torch_geometric_hyper.nn.kernels import sparse as F
     x, batch = make_batch([6, 7, 6])
     calls = []
     real = F._block_matmul

@@ -227,7 +227,8 @@ def test_norm_deepset_layer_makes_full_size_temporaries_only_for_its_grad(
 def test_norm_deepset_layer_blocks_are_whole_off_the_cpu():
     # CPU blocks of BLOCK_FLOATS floats; on an accelerator one block holds
     # ACCELERATOR_CHUNK_ELEMENTS floats (no thousands of small launches)
-    from torch_geometric_hyper.nn.functional import ACCELERATOR_CHUNK_ELEMENTS
+    from torch_geometric_hyper.nn.kernels.chunks import (
+        ACCELERATOR_CHUNK_ELEMENTS)
     cpu = deepsets._row_blocks(3584, 256, torch.device('cpu'))
     assert len(cpu) == -(-3584 * 256 // deepsets.BLOCK_FLOATS)  # ceil
     assert cpu[0] == slice(0, deepsets.BLOCK_FLOATS // 256)

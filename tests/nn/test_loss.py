@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from torch_geometric_hyper.nn import HypergraphPrediction, MatchedIncidenceLoss
-from torch_geometric_hyper.nn.functional import CandidateIncidence
+from torch_geometric_hyper.nn.kernels import CandidateIncidence
 from torch_geometric_hyper.testing import saved_tensor_bytes
 
 
@@ -105,7 +105,6 @@ def test_pruning_proposition_constant_shift_same_gradients():
     z_big = torch.cat([z, extra_z], 1).reshape(-1)
     ze_big = torch.cat([pred.existence_logit,
                         torch.full((k, ), -1.5, dtype=torch.double)])
-    from torch_geometric_hyper.nn.functional import CandidateIncidence
     inc = CandidateIncidence.complete(pred.batch, 1, m + k)
     big = HypergraphPrediction(z_big, ze_big, inc.index, pred.batch, 1,
                                m + k)

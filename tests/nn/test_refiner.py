@@ -108,7 +108,8 @@ def test_sets_of_one_size_give_the_generic_kernels_result():
     # pair MLP, batched matmuls, broadcast gate); the same pairs given as
     # a candidate_index take the generic sparse ones: the same logits and
     # parameter gradients
-    from torch_geometric_hyper.nn import functional as F
+    from torch_geometric_hyper.nn.kernels import CandidateIncidence
+    from torch_geometric_hyper.nn.kernels import sparse as F
     model = small()
     x, batch = make_batch([4, 4, 4])
     x = x.double()
@@ -118,7 +119,7 @@ def test_sets_of_one_size_give_the_generic_kernels_result():
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(F, '_block_matmul', lambda *a: calls.append(1) or real(*a))
         for fast in (True, False):
-            index = None if fast else F.CandidateIncidence.complete(
+            index = None if fast else CandidateIncidence.complete(
                 batch, 3, 5).index
             n = len(calls)
             pred = model(x, batch, 3, candidate_index=index,
@@ -239,17 +240,8 @@ def test_input_dtype_follows_model_and_num_graphs_checked():
         model(x, batch.float(), 3)
 
 
-def test_auto_checkpointing_decision_and_equal_gradients():
-    from torch_geometric_hyper.nn.base import (step_activation_bytes,
-                                               use_checkpointing)
-    # 64 hulls of 30 points, 56 slots: about 7 MB per step, stored
-    small = step_activation_bytes(64 * 56 * 30, 64 * (30 + 56), 128)
-    assert 1e6 < small < 2e7
-    assert use_checkpointing('auto', 64 * 56 * 30, 64 * 86, 128) is False
-    # one hull of 10,000 points with 20,000 slots over all pairs: recompute
-    assert use_checkpointing('auto', 10_000 * 20_000, 30_000, 128) is True
-    assert use_checkpointing(True, 1, 1, 1) is True
-    assert use_checkpointing(False, 10**12, 10**9, 512) is False
+def test_checkpoint_modes_give_equal_gradients():
+    # (the 'auto' decision: tests/nn/test_checkpointing.py)
     with pytest.raises(ValueError, match="'checkpoint' must be True, False "
                                          "or 'auto'"):
         HypergraphRefiner(3, 8, 4, checkpoint='yes')

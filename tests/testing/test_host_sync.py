@@ -111,8 +111,8 @@ def test_a_graph_refiner_batch_syncs_for_its_pairs_and_updates(tmp_path):
 
 
 def test_cpu_input_checks_run_again_after_counting():
-    from torch_geometric_hyper.nn.base import _sync_checks_allowed
+    from torch_geometric_hyper.nn.checks import sync_checks_allowed
     x = torch.zeros(2)
     with HostSyncCounter():
-        assert not _sync_checks_allowed(x)
-    assert _sync_checks_allowed(x)
+        assert not sync_checks_allowed(x)
+    assert sync_checks_allowed(x)

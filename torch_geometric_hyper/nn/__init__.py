@@ -1,4 +1,8 @@
-from torch_geometric_hyper.nn.base import set_input_validation
+r"""Models, layers and losses for set-to-(hyper)graph prediction.
+
+The memory-lean kernels behind the models are in
+:mod:`torch_geometric_hyper.nn.kernels`."""
+from torch_geometric_hyper.debug import set_input_validation
 from torch_geometric_hyper.nn.config import (
     Configurable,
     load_model,
@@ -9,7 +13,8 @@ from torch_geometric_hyper.nn.deepsets import (
     DeepSetLayer,
     norm_deepset_layer,
 )
-from torch_geometric_hyper.nn.functional import (
+from torch_geometric_hyper.nn import kernels
+from torch_geometric_hyper.nn.kernels import (  # noqa: F401 (importable)
     CandidateIncidence,
     count_values,
     default_chunk_elements,
@@ -74,12 +79,6 @@ __all__ = [
     'DeepSet',
     'DeepSetLayer',
     'norm_deepset_layer',
-    'CandidateIncidence',
-    'pair_mlp',
-    'linear_pair_mlp',
-    'incidence_matmul',
-    'default_chunk_elements',
-    'count_values',
     'Configurable',
     'save_model',
     'load_model',

@@ -25,21 +25,21 @@ permutation equivariant; it needs one host synchronisation per refresh
 Where every graph of the batch has the same number of nodes and a slot's
 :math:`K` candidates are at least an eighth of them (e.g. :math:`K = 16`
 of :math:`n \le 128`), the incidence products run over dense per-graph
-blocks (:meth:`~torch_geometric_hyper.nn.CandidateIncidence.with_blocks`):
+blocks
+(:meth:`~torch_geometric_hyper.nn.kernels.CandidateIncidence.with_blocks`):
 the same values, faster on the CPU, and still :math:`O(\text{nnz}\, d)`.
 """
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from torch_geometric_hyper.nn.functional import (
+from torch_geometric_hyper.debug import on_host
+from torch_geometric_hyper.nn.kernels.incidence import (
     CandidateIncidence,
-    on_host,
     stable_argsort,
 )
 from torch_geometric_hyper.nn.prediction import graph_ptr

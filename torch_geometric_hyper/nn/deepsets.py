@@ -10,10 +10,8 @@ from torch.autograd.function import once_differentiable
 from torch.nn import LayerNorm, Linear, Module, ReLU
 from torch_geometric.utils import scatter
 
-from torch_geometric_hyper.nn.functional import (
-    ACCELERATOR_CHUNK_ELEMENTS,
-    count_values,
-)
+from torch_geometric_hyper.nn.kernels.chunks import ACCELERATOR_CHUNK_ELEMENTS
+from torch_geometric_hyper.nn.kernels.incidence import count_values
 
 
 class DeepSetLayer(Module):
@@ -81,7 +79,7 @@ def _deepset_linear(h: Tensor, weight: Tensor, centered_weight: Tensor,
 #: :math:`(L, F)` temporaries (the concatenation, its normalisation) exist
 #: one block at a time, so the heap sees small, equal-sized buffers. On
 #: other devices the blocks are
-#: :data:`~torch_geometric_hyper.nn.functional.ACCELERATOR_CHUNK_ELEMENTS`
+#: :data:`~torch_geometric_hyper.nn.kernels.ACCELERATOR_CHUNK_ELEMENTS`
 #: floats (a caching allocator needs no help; launches cost).
 BLOCK_FLOATS = 1 << 18
 

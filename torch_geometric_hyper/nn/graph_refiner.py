@@ -11,21 +11,20 @@ from torch import Tensor
 from torch.nn import LayerNorm, Linear, ModuleList, Parameter
 from torch.utils.checkpoint import checkpoint
 
-from torch_geometric_hyper.nn.base import (
-    PairScorer,
-    RecurrentModel,
+from torch_geometric_hyper.nn.base import PairScorer, RecurrentModel
+from torch_geometric_hyper.nn.checkpointing import (
     check_checkpoint_mode,
-    check_set_input,
-    residual_add,
     use_checkpointing,
 )
+from torch_geometric_hyper.nn.checks import check_set_input
 from torch_geometric_hyper.nn.deepsets import DeepSet
-from torch_geometric_hyper.nn.functional import (
+from torch_geometric_hyper.nn.kernels.incidence import (
     CandidateIncidence,
     count_values,
-    incidence_matmul,
 )
+from torch_geometric_hyper.nn.kernels.sparse import incidence_matmul
 from torch_geometric_hyper.nn.prediction import _NodeBatch, graph_ptr
+from torch_geometric_hyper.nn.residual import residual_add
 
 
 # --------------------------------------------------------------------------
@@ -356,7 +355,7 @@ class GraphRefinementStep(PairScorer):
         hidden_channels (int): latent size :math:`d`.
         chunk_elements (int, optional): working-set size (floats) of the
             per-pair kernels; ``None`` (default):
-            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
+            :func:`~torch_geometric_hyper.nn.kernels.default_chunk_elements`.
     """
 
     def __init__(self, hidden_channels: int,
@@ -455,7 +454,7 @@ class GraphRefiner(RecurrentModel):
             of one shared. (default: :obj:`False`)
         chunk_elements (int, optional): working-set size (floats) of the
             per-pair kernels; ``None`` (default):
-            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
+            :func:`~torch_geometric_hyper.nn.kernels.default_chunk_elements`.
         checkpoint (bool or str, optional): recompute each step's
             activations in the backward pass; ``'auto'`` only when one
             step's would exceed 256 MiB (see

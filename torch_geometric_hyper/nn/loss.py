@@ -14,8 +14,8 @@ from torch.autograd.function import once_differentiable
 from torch.nn import Module
 
 from torch_geometric_hyper import matching as _matching
-from torch_geometric_hyper.nn.base import _sync_checks_allowed
-from torch_geometric_hyper.nn.functional import count_values
+from torch_geometric_hyper.nn.checks import sync_checks_allowed
+from torch_geometric_hyper.nn.kernels.incidence import count_values
 from torch_geometric_hyper.matching import (
     linear_assignment,
     sparse_linear_assignments,
@@ -584,7 +584,7 @@ def _check_target(index: Tensor, num_nodes: int, total: int):
                          f"nnz], got {list(index.shape)}")
     if index.is_floating_point():
         raise ValueError("target 'hyperedge_index' must hold integers")
-    if index.numel() == 0 or not _sync_checks_allowed(index):
+    if index.numel() == 0 or not sync_checks_allowed(index):
         return  # value checks need a host sync: CPU only by default
     if int(index[0].min()) < 0 or int(index[0].max()) >= num_nodes:
         raise ValueError(f"target 'hyperedge_index' refers to nodes outside "

@@ -8,16 +8,16 @@ import torch
 from torch import Tensor
 
 from torch_geometric_hyper.data.unique import unique_hyperedges
-from torch_geometric_hyper.nn.functional import (
+from torch_geometric_hyper.nn.kernels.incidence import (
     CandidateIncidence,
-    _ptr,
     count_values,
+    csr_ptr,
 )
 
 
 def graph_ptr(batch: Tensor, num_graphs: int) -> Tensor:
     r"""``[B + 1]`` offsets of each graph's nodes (``batch`` sorted)."""
-    return _ptr(batch, num_graphs)
+    return csr_ptr(batch, num_graphs)
 
 
 def dense_node_layout(batch: Tensor, num_graphs: int

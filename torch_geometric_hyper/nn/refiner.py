@@ -11,21 +11,19 @@ from torch import Tensor
 from torch.nn import LayerNorm, Linear, ModuleList
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from torch_geometric_hyper.nn.base import (
-    PairScorer,
-    RecurrentModel,
-    check_checkpoint_mode,
-    check_set_input,
-    residual_add,
-    use_checkpointing,
-)
+from torch_geometric_hyper.nn.base import PairScorer, RecurrentModel
 from torch_geometric_hyper.nn.candidates import (
     SparseCandidates,
     take_source,
 )
+from torch_geometric_hyper.nn.checkpointing import (
+    check_checkpoint_mode,
+    use_checkpointing,
+)
+from torch_geometric_hyper.nn.checks import check_set_input
 from torch_geometric_hyper.nn.deepsets import DeepSet
-from torch_geometric_hyper.nn.functional import (
-    CandidateIncidence,
+from torch_geometric_hyper.nn.kernels.incidence import CandidateIncidence
+from torch_geometric_hyper.nn.kernels.sparse import (
     gate_pairs,
     incidence_matmul,
 )
@@ -33,10 +31,13 @@ from torch_geometric_hyper.nn.prediction import (  # noqa: F401
     HypergraphPrediction,
     RefinerState,
 )
+from torch_geometric_hyper.nn.residual import residual_add
 from torch_geometric_hyper.nn.slot_prior import (
     register_old_slot_keys,
     undrawn_slot_prior,
 )
+
+__all__ = ['RefinementStep', 'HypergraphRefiner', 'StackedHypergraphRefiner']
 
 
 class RefinementStep(PairScorer):
@@ -69,7 +70,7 @@ class RefinementStep(PairScorer):
         hidden_channels (int): latent size :math:`d`.
         chunk_elements (int, optional): working-set size (floats) of the
             per-pair kernels; ``None`` (default):
-            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
+            :func:`~torch_geometric_hyper.nn.kernels.default_chunk_elements`.
     """
 
     def __init__(self, hidden_channels: int,
@@ -108,7 +109,7 @@ class RefinementStep(PairScorer):
                 backward pass, in two segments (gate and slot update; node
                 update), instead of storing them. The incidence MLP runs
                 outside them: it keeps only the step's inputs
-                (:func:`~torch_geometric_hyper.nn.linear_pair_mlp`
+                (:func:`~torch_geometric_hyper.nn.kernels.linear_pair_mlp`
                 recomputes its projections and hidden layer in backward
                 anyway).
 
@@ -243,7 +244,7 @@ class HypergraphRefiner(RecurrentModel):
             (default: :obj:`False`)
         chunk_elements (int, optional): working-set size (floats) of the
             per-pair kernels; ``None`` (default):
-            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
+            :func:`~torch_geometric_hyper.nn.kernels.default_chunk_elements`.
         num_candidates (int, optional): keep only :math:`K` candidate nodes
             per slot, chosen and refreshed by the model
             (:mod:`~torch_geometric_hyper.nn.candidates`): a step then costs
@@ -256,8 +257,9 @@ class HypergraphRefiner(RecurrentModel):
             instead of storing them: a step then keeps only its inputs and
             its incidence logits, for 10-30% more training time.
             ``'auto'`` stores them unless one step's would exceed
-            :data:`~torch_geometric_hyper.nn.base.CHECKPOINT_BUDGET`
-            (256 MiB; :func:`~torch_geometric_hyper.nn.base.use_checkpointing`),
+            :data:`~torch_geometric_hyper.nn.checkpointing.CHECKPOINT_BUDGET`
+            (256 MiB;
+            :func:`~torch_geometric_hyper.nn.checkpointing.use_checkpointing`),
             decided per step from the batch's size. Has no effect without
             gradients. (default: :obj:`'auto'`)
 

@@ -40,6 +40,8 @@ from typing import Dict, List, Tuple
 import torch
 from torch.overrides import TorchFunctionMode
 
+from torch_geometric_hyper import debug
+
 _READS = {
     torch.Tensor.item: 'item',
     torch.Tensor.tolist: 'tolist',
@@ -88,7 +90,9 @@ class HostSyncCounter(TorchFunctionMode):
         as_accelerator (bool, optional): while counting, the library's
             input checks that need a sync behave as on a GPU (off unless
             :func:`~torch_geometric_hyper.nn.set_input_validation` turned
-            them on), so a CPU run counts what a GPU run would do.
+            them on) and the kernels skip their host-only fast paths
+            (:func:`torch_geometric_hyper.debug.set_host_as_accelerator`),
+            so a CPU run counts what a GPU run would do.
             (default: :obj:`True`)
     """
 
@@ -157,14 +161,12 @@ class HostSyncCounter(TorchFunctionMode):
         return out
 
     def __enter__(self):
-        from torch_geometric_hyper.nn.base import _VALIDATION
-        self._previous = _VALIDATION.get('as_accelerator', False)
-        _VALIDATION['as_accelerator'] = self.as_accelerator
+        self._previous = debug.is_host_as_accelerator()
+        debug.set_host_as_accelerator(self.as_accelerator)
         return super().__enter__()
 
     def __exit__(self, *exc):
-        from torch_geometric_hyper.nn.base import _VALIDATION
-        _VALIDATION['as_accelerator'] = self._previous
+        debug.set_host_as_accelerator(self._previous)
         return super().__exit__(*exc)
 
     def __repr__(self) -> str:

@@ -9,13 +9,10 @@ from torch import Tensor
 from torch.nn import Linear, Module
 from torch_geometric.utils import to_dense_batch
 
+from torch_geometric_hyper.nn.base import PairScorer
+from torch_geometric_hyper.nn.checks import check_set_input, positive_int
 from torch_geometric_hyper.nn.config import Configurable
-from torch_geometric_hyper.nn.base import (  # noqa: F401 (re-exported)
-    PairScorer,
-    check_set_input,
-    positive_int,
-)
-from torch_geometric_hyper.nn.functional import (
+from torch_geometric_hyper.nn.kernels.incidence import (
     CandidateIncidence,
     count_values,
 )
@@ -38,13 +35,13 @@ class HyperedgeHead(PairScorer):
     :class:`~torch_geometric_hyper.nn.RefinementStep` without the
     previous-incidence input (a one-shot model has none), evaluated on the
     candidate ``(node, slot)`` pairs with the memory-lean
-    :func:`~torch_geometric_hyper.nn.pair_mlp` kernel.
+    :func:`~torch_geometric_hyper.nn.kernels.pair_mlp` kernel.
 
     Args:
         hidden_channels (int): latent size :math:`d`.
         chunk_elements (int, optional): working-set size (floats) of the
             per-pair kernel; ``None`` (default):
-            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
+            :func:`~torch_geometric_hyper.nn.kernels.default_chunk_elements`.
     """
 
     def __init__(self, hidden_channels: int,

@@ -12,16 +12,13 @@ from torch import Tensor
 from torch.nn import Linear, Module, ModuleList
 from torch_geometric.utils import scatter
 
-from torch_geometric_hyper.nn.config import Configurable
 from torch_geometric_hyper.data.unique import unique_hyperedges
-from torch_geometric_hyper.nn.baselines.heads import (
-    check_set_input,
-    dense_sets,
-    positive_int,
-)
+from torch_geometric_hyper.nn.baselines.heads import dense_sets
+from torch_geometric_hyper.nn.checks import check_set_input, positive_int
+from torch_geometric_hyper.nn.config import Configurable
 from torch_geometric_hyper.nn.deepsets import DeepSetLayer
-from torch_geometric_hyper.nn.functional import count_values
 from torch_geometric_hyper.nn.graph_refiner import AdjacencyPrediction
+from torch_geometric_hyper.nn.kernels.incidence import count_values
 from torch_geometric_hyper.nn.loss import _LabelBCELoss
 from torch_geometric_hyper.nn.prediction import _NodeBatch
 

@@ -9,11 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import LayerNorm, Linear, Module, ModuleList
 
-from torch_geometric_hyper.nn.baselines.heads import (  # noqa: F401
-    SlotBaseline,
-    dense_sets,
-    positive_int,
-)
+from torch_geometric_hyper.nn.baselines.heads import SlotBaseline, dense_sets
+from torch_geometric_hyper.nn.checks import positive_int
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
 
@@ -180,7 +177,7 @@ class SetTransformer(SlotBaseline):
             (default :math:`d`).
         chunk_elements (int, optional): working-set size of the incidence
             kernel; ``None`` (default):
-            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
+            :func:`~torch_geometric_hyper.nn.kernels.default_chunk_elements`.
 
     Shapes:
         - **input:** node features :math:`(N, F)`, batch vector :math:`(N)`

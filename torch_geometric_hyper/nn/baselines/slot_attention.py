@@ -9,11 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import GRUCell, LayerNorm, Linear
 
-from torch_geometric_hyper.nn.baselines.heads import (
-    SlotBaseline,
-    dense_sets,
-    positive_int,
-)
+from torch_geometric_hyper.nn.baselines.heads import SlotBaseline, dense_sets
+from torch_geometric_hyper.nn.checks import positive_int
 from torch_geometric_hyper.nn.deepsets import DeepSet
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 
@@ -63,7 +60,7 @@ class SlotAttention(SlotBaseline):
             (default: :obj:`1e-8`)
         chunk_elements (int, optional): working-set size of the incidence
             kernel; ``None`` (default):
-            :func:`~torch_geometric_hyper.nn.default_chunk_elements`.
+            :func:`~torch_geometric_hyper.nn.kernels.default_chunk_elements`.
 
     Shapes:
         - **input:** node features :math:`(N, F)`, batch vector :math:`(N)`

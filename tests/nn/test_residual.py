@@ -1,6 +1,6 @@
 import torch
 
-from torch_geometric_hyper.nn.base import residual_add
+from torch_geometric_hyper.nn.residual import residual_add
 
 
 def test_residual_add_in_place_only_when_it_is_the_same_sum():
