@@ -67,7 +67,7 @@ def capture(args, n, m):
     from torch_geometric_hyper.datasets import ConvexHull
     from torch_geometric_hyper.nn import (HypergraphRefiner,
                                           MatchedIncidenceLoss)
-    from torch_geometric_hyper.nn import loss as loss_module
+    from torch_geometric_hyper.nn.losses import matched as loss_module
     from torch_geometric_hyper.train import BackpropWithSkips
     torch.manual_seed(args.seed)
     T, B, S = (4, 1, 2) if args.quick else (16, 4, 2)

@@ -264,7 +264,7 @@ def _time_assignments():
     """Wraps the matched loss's assignment solvers with a clock: returns a
     one-element list holding the seconds spent in them so far (0 for
     tasks without assignment)."""
-    from torch_geometric_hyper.nn import loss as L
+    from torch_geometric_hyper.nn.losses import matched as L
     spent = [0.0]
 
     def clocked(fn):

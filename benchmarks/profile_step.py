@@ -85,7 +85,7 @@ def run_one(args, size):
     from torch_geometric_hyper.datasets import ConvexHull
     from torch_geometric_hyper.nn import (HypergraphRefiner,
                                           MatchedIncidenceLoss, deepsets)
-    from torch_geometric_hyper.nn import loss as loss_module
+    from torch_geometric_hyper.nn.losses import matched as loss_module
     from torch_geometric_hyper.train import BackpropWithSkips
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -105,7 +105,7 @@ def loss_path(mode):
     composition's log-sigmoids and no shared index work (``'plain'``)."""
     import torch.nn.functional as F
 
-    import torch_geometric_hyper.nn.loss as L
+    import torch_geometric_hyper.nn.losses.matched as L
     real = L._clamped_log_sigmoids, L.MatchedIncidenceLoss._prepare
 
     def plain(z):

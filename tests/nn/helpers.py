@@ -1,6 +1,7 @@
 """Checks every slot model (the refiner and the one-shot baselines) must
 pass; each test file builds its model and calls them."""
 import torch
+from torch_geometric.data import Batch, Data
 
 from tests.conftest import make_batch
 from torch_geometric_hyper.testing import (
@@ -47,3 +48,17 @@ def check_graph_alone_equals_graph_in_mixed_batch(model, max_edges=5,
         inc, _, ex = alone.to_dense()
         assert torch.allclose(inc[0], inc_full[g, :, :hi - lo], atol=1e-12)
         assert torch.allclose(ex[0], ex_full[g], atol=1e-12)
+
+
+def toy_delaunay_batch():
+    """Two Delaunay graphs of 5 and 7 random points, batched."""
+    from scipy.spatial import Delaunay as ScipyDelaunay
+
+    from torch_geometric_hyper.datasets import delaunay_edge_index
+    gen = torch.Generator().manual_seed(1)
+    graphs = []
+    for n in (5, 7):
+        x = torch.rand(n, 2, generator=gen)
+        tri = ScipyDelaunay(x.double().numpy()).simplices
+        graphs.append(Data(x=x, edge_index=delaunay_edge_index(tri, n)))
+    return Batch.from_data_list(graphs)

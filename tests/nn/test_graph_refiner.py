@@ -1,16 +1,8 @@
 import pytest
 import torch
-from torch_geometric.data import Batch, Data
 
-from torch_geometric_hyper.nn import (
-    AdjacencyBCELoss,
-    GraphRefiner,
-    canonical_pairs,
-    closing_pairs,
-    complete_pairs,
-    knn_pairs,
-    pair_labels,
-)
+from tests.nn.helpers import toy_delaunay_batch
+from torch_geometric_hyper.nn import AdjacencyBCELoss, GraphRefiner, knn_pairs
 from torch_geometric_hyper.train import BackpropWithSkips, train_on_batch
 
 torch.set_num_threads(1)
@@ -30,33 +22,6 @@ def make_model(T=3, d=16, **kwargs):
 def dense_prob(model, x, batch=None, **kwargs):
     pred = model(x, batch, **kwargs)
     return pred.to_dense()[0][0], pred
-
-
-def test_complete_pairs_and_canonical():
-    batch = torch.tensor([0, 0, 0, 1, 1])
-    pairs = complete_pairs(batch, 2)
-    assert pairs.t().tolist() == [[0, 1], [0, 2], [1, 2], [3, 4]]
-    messy = torch.tensor([[1, 0, 2, 2, 4, 1], [0, 1, 2, 0, 3, 0]])
-    assert canonical_pairs(messy, batch).t().tolist() == [[0, 1], [0, 2],
-                                                          [3, 4]]
-    with pytest.raises(ValueError, match='two different graphs'):
-        canonical_pairs(torch.tensor([[0], [3]]), batch)
-    with pytest.raises(ValueError, match='node ids'):
-        canonical_pairs(torch.tensor([[0], [5]]), batch)
-    with pytest.raises(ValueError, match=r'\[2, num_pairs\]'):
-        canonical_pairs(torch.tensor([0, 1, 2]), batch)
-
-
-def test_knn_pairs_by_hand():
-    # Points on a line at 0, 1, 3, 7: nearest neighbours 0->1, 1->0, 3->1,
-    # 7->3 give the pairs {0,1}, {1,2}, {2,3}.
-    pos = torch.tensor([[0.], [1.], [3.], [7.]])
-    assert knn_pairs(pos, 1).t().tolist() == [[0, 1], [1, 2], [2, 3]]
-    # Two graphs: never crosses graphs; k is capped at n - 1.
-    batch = torch.tensor([0, 0, 1, 1])
-    assert knn_pairs(pos, 5, batch).t().tolist() == [[0, 1], [2, 3]]
-    with pytest.raises(ValueError, match="'k'"):
-        knn_pairs(pos, 0)
 
 
 def test_symmetric_adjacency():
@@ -137,38 +102,8 @@ def test_knn_option_matches_pair_index():
     assert 'knn=4' in repr(knn_model)
 
 
-def _toy_batch():
-    from scipy.spatial import Delaunay as ScipyDelaunay
-
-    from torch_geometric_hyper.datasets import delaunay_edge_index
-    gen = torch.Generator().manual_seed(1)
-    graphs = []
-    for n in (5, 7):
-        x = torch.rand(n, 2, generator=gen)
-        tri = ScipyDelaunay(x.double().numpy()).simplices
-        graphs.append(Data(x=x, edge_index=delaunay_edge_index(tri, n)))
-    return Batch.from_data_list(graphs)
-
-
-def test_loss_and_pair_labels():
-    pairs = torch.tensor([[0, 0, 1], [1, 2, 2]])
-    assert pair_labels(pairs, torch.tensor([[2], [1]]), 3).tolist() == [0, 0, 1]
-    data = _toy_batch()
-    model = GraphRefiner(2, 8, num_iterations=2)
-    pred = model(data.x, data.batch)
-    label = pair_labels(pred.pair_index, data.edge_index, data.num_nodes)
-    assert int(label.sum()) == data.edge_index.size(1) // 2
-    loss = AdjacencyBCELoss()(pred, data)
-    ref = torch.nn.functional.binary_cross_entropy(pred.adjacency, label)
-    assert torch.allclose(loss, ref, atol=1e-6)
-    with pytest.raises(ValueError, match="'reduction'"):
-        AdjacencyBCELoss(reduction='avg')
-    with pytest.raises(ValueError, match='edge_index'):
-        AdjacencyBCELoss()(pred, Data(x=data.x))
-
-
 def test_trains_with_backprop_with_skips():
-    data = _toy_batch()
+    data = toy_delaunay_batch()
     torch.manual_seed(0)
     model = GraphRefiner(2, 16, num_iterations=8)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -229,47 +164,6 @@ def test_bad_input():
         model(torch.rand(4, 2), torch.tensor([1, 1, 0, 0]))
 
 
-def _closing_by_brute_force(index, adjacency, n, per_node):
-    nbr = {}
-    for (a, b), w in zip(index.t().tolist(), adjacency.tolist()):
-        if w > 0.5:
-            nbr.setdefault(a, {})[b] = w
-            nbr.setdefault(b, {})[a] = w
-    best = {}
-    for ends in nbr.values():
-        for u, wu in ends.items():
-            for v, wv in ends.items():
-                if u < v:
-                    best[(u, v)] = max(best.get((u, v), 0.0), wu * wv)
-    out = []
-    for u in range(n):
-        mine = sorted(((s, p) for p, s in best.items() if p[0] == u),
-                      reverse=True)
-        out += [list(p) for _, p in mine[:per_node]]
-    return sorted(out)
-
-
-def test_closing_pairs_by_hand_and_brute_force():
-    # predicted 0-1, 1-2, 1-3 (0-4 below the threshold): the triangles at
-    # node 1 close 0-2 (0.9 * 0.8), 0-3 (0.9 * 0.6) and 2-3 (0.8 * 0.6)
-    index = torch.tensor([[0, 1, 1, 0], [1, 2, 3, 4]])
-    adjacency = torch.tensor([0.9, 0.8, 0.6, 0.2])
-    assert closing_pairs(index, adjacency, 5, 5).t().tolist() == \
-        [[0, 2], [0, 3], [2, 3]]
-    # one per node (the lower end): node 0 keeps its best, 0-2
-    assert closing_pairs(index, adjacency, 5, 1).t().tolist() == \
-        [[0, 2], [2, 3]]
-    gen = torch.Generator().manual_seed(0)
-    n = 30
-    index = complete_pairs(torch.zeros(n, dtype=torch.long), 1)
-    for per_node in (1, 3, 100):
-        adjacency = torch.rand(index.size(1), generator=gen) ** 4
-        got = closing_pairs(index, adjacency, n, per_node).t().tolist()
-        assert got == _closing_by_brute_force(index, adjacency, n, per_node)
-    assert closing_pairs(index, torch.zeros(index.size(1)), n, 3).numel() \
-        == 0
-
-
 def test_refresh_keeps_the_base_pairs_and_their_adjacency():
     model = GraphRefiner(2, 8, num_iterations=2, knn=1, refresh=2)
     x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [2.2, 0.0], [9.0, 0.0]])
@@ -304,7 +198,7 @@ def test_refresh_is_equivariant_batched_and_adds_pairs():
 
 
 def test_refresh_trains_with_backprop_with_skips():
-    data = _toy_batch()
+    data = toy_delaunay_batch()
     torch.manual_seed(0)
     model = GraphRefiner(2, 16, num_iterations=8, knn=2, refresh=4)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -317,13 +211,3 @@ def test_refresh_trains_with_backprop_with_skips():
                for p in model.parameters())
     assert repr(model) == ('GraphRefiner(2, 16, num_iterations=8, knn=2, '
                            'refresh=4)')
-
-
-def test_sorted_unique_is_numpys_unique():
-    import numpy as np
-
-    from torch_geometric_hyper.nn.graph_refiner import _sorted_unique
-    rng = np.random.default_rng(1)
-    for key in (rng.integers(0, 50, 1000), rng.integers(0, 2**40, 5000),
-                np.array([], dtype=np.int64), np.array([7])):
-        assert np.array_equal(_sorted_unique(key), np.unique(key))

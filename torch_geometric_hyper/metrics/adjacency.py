@@ -35,6 +35,7 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor
 
+from torch_geometric_hyper.nn.pairs import pair_labels
 from torch_geometric_hyper.nn.prediction import graph_ptr
 
 
@@ -202,7 +203,6 @@ def candidate_edge_f1(prediction, target_edge_index: Tensor,
         target_edge_index (torch.Tensor): :math:`(2, E)` target edges.
         threshold (float, optional): decision threshold.
     """
-    from torch_geometric_hyper.nn.graph_refiner import pair_labels
     n = prediction.num_nodes
     label = pair_labels(prediction.pair_index, target_edge_index, n).bool()
     pos = prediction.adjacency > threshold

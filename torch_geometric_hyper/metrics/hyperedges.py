@@ -46,6 +46,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from torch_geometric_hyper.nn.losses.membership import membership_join
+
 #: The counting conventions of :func:`hyperedge_f1`.
 CONVENTIONS = ('strict', 'reference', 'unique')
 
@@ -214,7 +216,6 @@ def candidate_coverage(pred, data) -> Tensor:
         :math:`(B)` float64 tensor: per graph, the covered share of its
         target hyperedges (1 for a graph without targets).
     """
-    from torch_geometric_hyper.nn.loss import _membership_join
     B, m, N = pred.num_graphs, pred.max_edges, pred.num_nodes
     node, slot = pred.incidence_index
     t_node, t_edge = data.hyperedge_index.long().to(node.device)
@@ -226,7 +227,7 @@ def candidate_coverage(pred, data) -> Tensor:
     total = int(counts.sum())
     covered = torch.zeros(total, dtype=torch.bool, device=node.device)
     if total and node.numel():
-        q, s_local, _ = _membership_join(
+        q, s_local, _ = membership_join(
             torch.zeros(node.numel(), device=node.device), node, slot % m,
             N, t_node, t_edge)
         key, hits = torch.unique(q * m + s_local, return_counts=True)

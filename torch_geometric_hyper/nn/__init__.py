@@ -32,22 +32,23 @@ from torch_geometric_hyper.nn.refiner import (
     RefinementStep,
     StackedHypergraphRefiner,
 )
-from torch_geometric_hyper.nn.graph_refiner import (
-    AdjacencyPrediction,
-    GraphRefinementStep,
-    GraphRefiner,
-    GraphRefinerState,
+from torch_geometric_hyper.nn.pairs import (
     canonical_pairs,
     closing_pairs,
     complete_pairs,
     knn_pairs,
     pair_labels,
 )
-from torch_geometric_hyper.nn.loss import (
+from torch_geometric_hyper.nn.graph_refiner import (
+    AdjacencyPrediction,
+    GraphRefinementStep,
+    GraphRefiner,
+    GraphRefinerState,
+)
+from torch_geometric_hyper.nn import losses
+from torch_geometric_hyper.nn.losses import (
     AdjacencyBCELoss,
     MatchedIncidenceLoss,
-)
-from torch_geometric_hyper.nn.partition_loss import (
     PartitionLoss,
     SoftF1Loss,
     soft_pair_f1,

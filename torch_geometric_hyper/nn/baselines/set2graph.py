@@ -19,7 +19,7 @@ from torch_geometric_hyper.nn.config import Configurable
 from torch_geometric_hyper.nn.deepsets import DeepSetLayer
 from torch_geometric_hyper.nn.graph_refiner import AdjacencyPrediction
 from torch_geometric_hyper.nn.kernels.incidence import count_values
-from torch_geometric_hyper.nn.loss import _LabelBCELoss
+from torch_geometric_hyper.nn.losses.adjacency import LabelBCELoss
 from torch_geometric_hyper.nn.prediction import _NodeBatch
 
 
@@ -315,7 +315,7 @@ def tuple_labels(tuple_index: Tensor, hyperedge_index: Tensor) -> Tensor:
     return torch.isin(inverse[:P], inverse[P:]).float()
 
 
-class TupleBCELoss(_LabelBCELoss):
+class TupleBCELoss(LabelBCELoss):
     r"""Set2Graph's loss for hyperedges of a fixed size :math:`k`: binary
     cross-entropy of every candidate tuple's score against "is a target
     hyperedge".

@@ -1,4 +1,4 @@
-r"""Hungarian-matched incidence loss."""
+r"""Hungarian-matched incidence loss (:class:`MatchedIncidenceLoss`)."""
 from __future__ import annotations
 
 import contextlib
@@ -14,13 +14,22 @@ from torch.autograd.function import once_differentiable
 from torch.nn import Module
 
 from torch_geometric_hyper import matching as _matching
-from torch_geometric_hyper.nn.checks import sync_checks_allowed
-from torch_geometric_hyper.nn.kernels.incidence import count_values
 from torch_geometric_hyper.matching import (
     linear_assignment,
     sparse_linear_assignments,
 )
+from torch_geometric_hyper.nn.checks import (
+    check_reduction,
+    sync_checks_allowed,
+)
+from torch_geometric_hyper.nn.kernels.incidence import count_values
+from torch_geometric_hyper.nn.losses.membership import (
+    members,
+    membership_join,
+)
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
+
+__all__ = ['MatchedIncidenceLoss']
 
 
 def _in_full_precision(method):
@@ -160,22 +169,21 @@ class MatchedIncidenceLoss(Module):
     #: ``matching='auto'`` goes sparse only from this many slots per graph
     SPARSE_MIN_SLOTS = 150
     #: and from this many (target, slot) costs in the batch (the dense
-    #: cost's float64 host copy alone is 8 bytes each): on hull costs
-    #: (K=16, 2 sets, 2 threads) the sparse solver was 2.6x slower than the
-    #: dense one at n = 1,000, so it is a way to fit, not to speed up.
+    #: cost's float64 host copy alone is 8 bytes each): without ortools the
+    #: sparse solver is slower than the dense one on hull costs, so it is a
+    #: way to fit, not to speed up.
     SPARSE_MIN_ENTRIES = 64 * 2 ** 20
     #: With the optional package ortools, the sparse matching is solved as
     #: a min-cost flow, and ``matching='auto'`` goes sparse from this many
-    #: slots per graph: a hull loss's forward and backward at 1 thread
-    #: (K=16, 4 sets, untrained refiner, 2026-11-29), dense / sparse
-    #: seconds: m=296 0.18 / 0.20, m=396 0.28 / 0.26, m=596 0.62 / 0.38,
-    #: m=996 1.17 / 0.54.
+    #: slots per graph: about where the flow overtakes the dense solvers on
+    #: a hull loss's forward and backward (pruned candidates, K=16), and
+    #: pulls further ahead as m grows.
     FLOW_MIN_SLOTS = 300
 
     def __init__(self, reduction: str = 'mean', backend: str = 'auto',
                  matching: str = 'auto', num_workers: Optional[int] = None):
         super().__init__()
-        _check_reduction(reduction)
+        check_reduction(reduction)
         if matching not in ('auto', 'dense', 'sparse'):
             raise ValueError(f"'matching' must be 'auto', 'dense' or "
                              f"'sparse', got '{matching}'")
@@ -379,15 +387,11 @@ class MatchedIncidenceLoss(Module):
 
     def _dense_reduced(self, delta, node, local, N, t_node, t_edge, total,
                        m, gate, denom, t_graph, counts, shared=None):
-        if _sparse_members_cheaper(node.numel(), N, m, t_node.numel()):
-            members = _members_sparse(delta, node, local, N, t_node, t_edge,
-                                      total, m)
-        else:
-            members = _members_dense(delta, node, local, N, t_node, t_edge,
-                                     total, m, shared)
+        target_sums = members(delta, node, local, N, t_node, t_edge, total,
+                              m, shared)
         # cost_real - cost_pad per (target, slot): the row sums of
         # log(1 - I) cancel, leaving the members and the gate's log-odds.
-        return (members + gate[t_graph]) / -denom[t_graph, None]
+        return (target_sums + gate[t_graph]) / -denom[t_graph, None]
 
     def _sparse_matched(self, delta, node, local, N, t_node, t_edge, total,
                         m, gate, denom, t_graph, counts):
@@ -396,11 +400,11 @@ class MatchedIncidenceLoss(Module):
         # slot term plus entries on the (target, slot) pairs sharing a
         # candidate member, which are all the matching needs.
         device = delta.device
-        q, s, shifted = _membership_join(delta, node, local, N, t_node,
-                                         t_edge)
+        q, s, shifted = membership_join(delta, node, local, N, t_node,
+                                        t_edge)
         key, inverse = torch.unique(q * m + s, return_inverse=True)
         S = delta.new_zeros(key.numel()).index_add(0, inverse, shifted)
-        eq, es = key // m, key % m
+        eq = key // m
         size = count_values(t_edge, total).to(delta.dtype)
         d_t = denom[t_graph]
         slot_term = -gate / denom[:, None]                      # [B, m]
@@ -488,76 +492,10 @@ def _to_device(array: np.ndarray, device) -> Tensor:
     return out.to(device)
 
 
-def _sparse_members_cheaper(nnz: int, N: int, m: int, nnz_t: int) -> bool:
-    # the join touches about nnz_t * (nnz / N) pairs; the dense way N * m
-    return N > 0 and nnz_t * (nnz / N) < N * m
-
-
-def _members_dense(delta: Tensor, node: Tensor, local: Tensor, N: int,
-                   t_node: Tensor, t_edge: Tensor, total: int,
-                   m: int, shared: Optional[dict] = None) -> Tensor:
-    # log-odds per node and local slot in an [N, m] table (-100 where
-    # pruned), then a sparse [T, N] 0/1 matrix times it. ``shared`` keeps
-    # the table's index and the target matrix for the next prediction of
-    # the same pairs and target.
-    shared = {} if shared is None else shared
-    if 'flat' not in shared:
-        shared['flat'] = node * m + local
-    key = ('target', delta.dtype)
-    if key not in shared:
-        shared[key] = torch.sparse_coo_tensor(
-            torch.stack([t_edge, t_node]),
-            torch.ones(t_node.numel(), dtype=delta.dtype,
-                       device=delta.device),
-            (total, N), check_invariants=False).coalesce()
-    diff = delta.new_full((N * m, ), -100.0)
-    diff = diff.index_put((shared['flat'], ), delta).view(N, m)
-    return torch.sparse.mm(shared[key], diff)  # [T, m]
-
-
-def _membership_join(delta: Tensor, node: Tensor, local: Tensor, N: int,
-                     t_node: Tensor, t_edge: Tensor):
-    # every target membership (q, i) joined with the candidate pairs (i, s)
-    # of node i: (q, s, delta_is + 100) per match, O(nnz_T * pairs per node)
-    order = torch.argsort(node, stable=True)
-    node_s, local_s, shifted = node[order], local[order], \
-        delta[order] + 100.0
-    count = count_values(node_s, N)
-    start = torch.cumsum(count, 0) - count
-    c = count[t_node]
-    rep = torch.repeat_interleave(torch.arange(t_node.numel(),
-                                               device=node.device), c)
-    offset = torch.arange(rep.numel(), device=node.device) - \
-        torch.repeat_interleave(torch.cumsum(c, 0) - c, c)
-    k = start[t_node[rep]] + offset
-    return t_edge[rep], local_s[k], shifted[k]
-
-
 def _reset(shared: dict, index: Tensor, m: int) -> dict:
     shared.clear()
     shared['index'], shared['m'] = index, m
     return shared
-
-
-def _members_sparse(delta: Tensor, node: Tensor, local: Tensor, N: int,
-                    t_node: Tensor, t_edge: Tensor, total: int,
-                    m: int) -> Tensor:
-    # No [N, m] table: join every target membership (q, i) with the
-    # candidate pairs (i, s) of node i, O(nnz_T * pairs per node).
-    # members[q, s] = sum_{i in q, (i, s) candidate} (delta_is + 100)
-    #                 - 100 |q|
-    q, s_local, shifted = _membership_join(delta, node, local, N, t_node,
-                                           t_edge)
-    members = delta.new_zeros(total * m).index_add(
-        0, q * m + s_local, shifted).view(total, m)
-    size = count_values(t_edge, total).to(delta.dtype)
-    return members - 100.0 * size[:, None]
-
-
-def _check_reduction(reduction: str):
-    if reduction not in ('mean', 'sum', 'none'):
-        raise ValueError(f"'reduction' must be 'mean', 'sum' or 'none', "
-                         f"got '{reduction}'")
 
 
 def _per_graph_counts(num_hyperedges, hyperedge_index: Tensor, B: int,
@@ -593,79 +531,3 @@ def _check_target(index: Tensor, num_nodes: int, total: int):
         raise ValueError(f"target 'hyperedge_index' refers to hyperedges "
                          f"outside [0, {total}) (the sum of "
                          f"num_hyperedges)")
-
-
-class _LabelBCELoss(Module):
-    r"""Binary cross-entropy of candidate logits against 0/1 labels that a
-    subclass derives from the target (:meth:`labels`); holds
-    ``pos_weight`` and ``reduction``."""
-
-    def __init__(self, pos_weight: Optional[float] = None,
-                 reduction: str = 'mean'):
-        super().__init__()
-        _check_reduction(reduction)
-        self.pos_weight = pos_weight
-        self.reduction = reduction
-
-    def _bce(self, logit: Tensor, label: Tensor) -> Tensor:
-        pos_weight = None if self.pos_weight is None else \
-            label.new_tensor(self.pos_weight)
-        return F.binary_cross_entropy_with_logits(
-            logit, label.to(logit.dtype), pos_weight=pos_weight,
-            reduction=self.reduction)
-
-    def reduction_weight(self, prediction, data) -> Optional[int]:
-        r"""How many terms the loss averages in this batch: the candidate
-        count with ``reduction='mean'`` (a mean over pairs or tuples, not
-        over sets), ``None`` for a sum. Data-parallel training weighs each
-        process's loss by it, so the averaged gradient is the one of the
-        whole batch (:func:`~torch_geometric_hyper.train.shard_loss`)."""
-        if self.reduction != 'mean':
-            return None
-        return prediction.logit.numel()
-
-    def __repr__(self) -> str:
-        pw = '' if self.pos_weight is None else f'pos_weight={self.pos_weight}'
-        return f'{self.__class__.__name__}({pw})'
-
-
-class AdjacencyBCELoss(_LabelBCELoss):
-    r"""Binary cross-entropy of a predicted adjacency
-    (:class:`~torch_geometric_hyper.nn.graph_refiner.AdjacencyPrediction`)
-    against the target graph, over the candidate pairs.
-
-    Candidate pair :math:`\{i, j\}` has label 1 if it is an edge of the
-    target ``edge_index`` (either direction), else 0:
-
-    .. math::
-        \mathcal L = -\frac{1}{P}\sum_{\{i,j\}} y_{ij}\log A_{ij}
-        + (1 - y_{ij})\log(1 - A_{ij}).
-
-    With the default all-pairs candidates this equals the mean BCE over the
-    :math:`n(n-1)` off-diagonal entries of the symmetric :math:`n \times n`
-    matrices (each unordered pair counted once instead of twice). Target
-    edges outside the candidate set cannot be predicted and do not enter
-    the loss. Computed from logits (numerically stable).
-
-    Args:
-        pos_weight (float, optional): weight of the positive pairs.
-        reduction (str, optional): ``'mean'`` (default), ``'sum'`` or
-            ``'none'`` (per pair, :math:`(P)`).
-
-    Shapes:
-        - **input:** an ``AdjacencyPrediction``, a batch with ``edge_index``
-          (or the ``edge_index`` itself)
-        - **output:** scalar, or :math:`(P)` with ``reduction='none'``
-    """
-
-    def forward(self, prediction, data) -> Tensor:
-        from torch_geometric_hyper.nn.graph_refiner import pair_labels
-        edge_index = data if isinstance(data, Tensor) else \
-            getattr(data, 'edge_index', None)
-        if edge_index is None:
-            raise ValueError("the target batch has no 'edge_index'")
-        if edge_index.dim() != 2 or edge_index.size(0) != 2:
-            raise ValueError(f"'edge_index' must have shape [2, num_edges], "
-                             f"got {list(edge_index.shape)}")
-        return self._bce(prediction.logit, pair_labels(
-            prediction.pair_index, edge_index, prediction.num_nodes))

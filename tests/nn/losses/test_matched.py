@@ -203,7 +203,7 @@ def pruned_prediction(gen, sizes, m, keep, scale):
 def test_sparse_candidates_cost_equals_dense_table(keep):
     # Pruned candidates: the loss built by joining memberships with the
     # candidate pairs equals the one built from the dense [N, m] table.
-    from torch_geometric_hyper.nn import loss as L
+    from torch_geometric_hyper.nn.losses import membership
     gen = torch.Generator().manual_seed(1)
     sizes, m = [6, 8, 5], 5
     pred, z, _ = pruned_prediction(gen, sizes, m, keep, scale=2)
@@ -212,20 +212,14 @@ def test_sparse_candidates_cost_equals_dense_table(keep):
     t_index, counts = batched_target(targets, sizes)
     results = []
     for rule in (lambda *a: True, lambda *a: False):
-        old = L._sparse_members_cheaper
-        L._sparse_members_cheaper = rule
-        try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(membership, 'sparse_members_cheaper', rule)
             loss = MatchedIncidenceLoss()(pred, t_index, counts)
             grad, = torch.autograd.grad(loss, z)
-        finally:
-            L._sparse_members_cheaper = old
         results.append((loss.detach(), grad))
     assert torch.allclose(results[0][0], results[1][0])
     assert torch.allclose(results[0][1], results[1][1])
-    # the automatic choice takes the join when it touches fewer entries
-    assert L._sparse_members_cheaper(nnz=16_000, N=1000, m=2000, nnz_t=6000)
-    assert not L._sparse_members_cheaper(nnz=2_000_000, N=1000, m=2000,
-                                         nnz_t=6000)
+    # (the automatic choice: tests/nn/losses/test_membership.py)
 
 
 @pytest.mark.parametrize('flow', [True, False])
@@ -387,7 +381,7 @@ def _data(index, counts):
 
 
 def test_full_precision_wrapper_leaves_autocast_and_skips_other_devices():
-    from torch_geometric_hyper.nn.loss import _in_full_precision
+    from torch_geometric_hyper.nn.losses.matched import _in_full_precision
     pred = prediction(SIZES, 4, requires_grad=False)
     seen = []
     method = _in_full_precision(
@@ -404,7 +398,7 @@ def test_full_precision_wrapper_leaves_autocast_and_skips_other_devices():
 
 
 def test_clamped_log_sigmoids_are_the_composition():
-    from torch_geometric_hyper.nn.loss import _ClampedLogSigmoids
+    from torch_geometric_hyper.nn.losses.matched import _ClampedLogSigmoids
     torch.manual_seed(0)
     z = torch.cat([torch.tensor([-150.0, -100.5, -99.0, 0.0, 99.0, 100.5,
                                  150.0], dtype=torch.double),

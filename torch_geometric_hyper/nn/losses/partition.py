@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
-from torch_geometric_hyper.nn.loss import MatchedIncidenceLoss
+from torch_geometric_hyper.nn.losses.matched import MatchedIncidenceLoss
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction, graph_ptr
 
 __all__ = ['soft_pair_f1', 'SoftF1Loss', 'PartitionLoss']

@@ -1,0 +1,98 @@
+r"""Binary cross-entropy of a predicted adjacency on candidate pairs
+(:class:`AdjacencyBCELoss`), and the base of the label losses
+(:class:`LabelBCELoss`)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Module
+
+from torch_geometric_hyper.nn.checks import check_reduction
+from torch_geometric_hyper.nn.pairs import pair_labels
+
+__all__ = ['LabelBCELoss', 'AdjacencyBCELoss']
+
+
+class LabelBCELoss(Module):
+    r"""Base of the losses that take the binary cross-entropy of candidate
+    logits against 0/1 labels derived from the target
+    (:class:`AdjacencyBCELoss` on pairs,
+    :class:`~torch_geometric_hyper.nn.TupleBCELoss` on tuples); holds
+    ``pos_weight`` and ``reduction``.
+
+    Args:
+        pos_weight (float, optional): weight of the positive candidates.
+        reduction (str, optional): ``'mean'`` (default), ``'sum'`` or
+            ``'none'``.
+    """
+
+    def __init__(self, pos_weight: Optional[float] = None,
+                 reduction: str = 'mean'):
+        super().__init__()
+        check_reduction(reduction)
+        self.pos_weight = pos_weight
+        self.reduction = reduction
+
+    def _bce(self, logit: Tensor, label: Tensor) -> Tensor:
+        pos_weight = None if self.pos_weight is None else \
+            label.new_tensor(self.pos_weight)
+        return F.binary_cross_entropy_with_logits(
+            logit, label.to(logit.dtype), pos_weight=pos_weight,
+            reduction=self.reduction)
+
+    def reduction_weight(self, prediction, data) -> Optional[int]:
+        r"""How many terms the loss averages in this batch: the candidate
+        count with ``reduction='mean'`` (a mean over pairs or tuples, not
+        over sets), ``None`` for a sum. Data-parallel training weighs each
+        process's loss by it, so the averaged gradient is the one of the
+        whole batch (:func:`~torch_geometric_hyper.train.shard_loss`)."""
+        if self.reduction != 'mean':
+            return None
+        return prediction.logit.numel()
+
+    def __repr__(self) -> str:
+        pw = '' if self.pos_weight is None else f'pos_weight={self.pos_weight}'
+        return f'{self.__class__.__name__}({pw})'
+
+
+class AdjacencyBCELoss(LabelBCELoss):
+    r"""Binary cross-entropy of a predicted adjacency
+    (:class:`~torch_geometric_hyper.nn.graph_refiner.AdjacencyPrediction`)
+    against the target graph, over the candidate pairs.
+
+    Candidate pair :math:`\{i, j\}` has label 1 if it is an edge of the
+    target ``edge_index`` (either direction), else 0:
+
+    .. math::
+        \mathcal L = -\frac{1}{P}\sum_{\{i,j\}} y_{ij}\log A_{ij}
+        + (1 - y_{ij})\log(1 - A_{ij}).
+
+    With the default all-pairs candidates this equals the mean BCE over the
+    :math:`n(n-1)` off-diagonal entries of the symmetric :math:`n \times n`
+    matrices (each unordered pair counted once instead of twice). Target
+    edges outside the candidate set cannot be predicted and do not enter
+    the loss. Computed from logits (numerically stable).
+
+    Args:
+        pos_weight (float, optional): weight of the positive pairs.
+        reduction (str, optional): ``'mean'`` (default), ``'sum'`` or
+            ``'none'`` (per pair, :math:`(P)`).
+
+    Shapes:
+        - **input:** an ``AdjacencyPrediction``, a batch with ``edge_index``
+          (or the ``edge_index`` itself)
+        - **output:** scalar, or :math:`(P)` with ``reduction='none'``
+    """
+
+    def forward(self, prediction, data) -> Tensor:
+        edge_index = data if isinstance(data, Tensor) else \
+            getattr(data, 'edge_index', None)
+        if edge_index is None:
+            raise ValueError("the target batch has no 'edge_index'")
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"'edge_index' must have shape [2, num_edges], "
+                             f"got {list(edge_index.shape)}")
+        return self._bce(prediction.logit, pair_labels(
+            prediction.pair_index, edge_index, prediction.num_nodes))
