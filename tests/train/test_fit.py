@@ -440,3 +440,31 @@ def test_checkpoints_with_code_are_refused_unread(tmp_path):
     # the same file unpickled without the guard would have run the payload
     torch.load(osp.join(config.out, 'last.pt'), weights_only=False)
     assert marker.exists()
+
+
+@pytest.mark.parametrize('fail, message', [
+    ('raise', 'rank 1 fails on purpose'),
+    ('exit', 'exitcode  : 7'),
+    ('options', r"different command-line flags: rank 1 has lr=0.01 \(rank "
+                r"0: 0.0003\)"),
+])
+def test_a_failing_rank_stops_the_others_in_bounded_time(fail, message,
+                                                         tmp_path):
+    """Under torchrun, rank 1 raising or dying at its third update, or
+    started with other flags than rank 0, ends the whole run with an error
+    that names it (no rank waits for the other for long)."""
+    import re
+    script = osp.join(ROOT, 'tests', 'train', 'fail_on_rank1.py')
+    args = ['--root', str(tmp_path / 'data'), '--out', str(tmp_path / 'run'),
+            '--num-points', '6-12', '--hidden', '8', '--train-samples', '64',
+            '--val-samples', '4', '--test-samples', '4', '--T', '4',
+            '--B', '1', '--S', '2', '--batch-size', '8', '--epochs', '1',
+            '--threads', '1', '--no-progress']
+    t0 = time.time()
+    res = subprocess.run([sys.executable, '-m', 'torch.distributed.run',
+                          '--standalone', '--nproc_per_node', '2', script,
+                          *args], env=dict(env(), FAIL=fail),
+                         capture_output=True, text=True, timeout=240)
+    assert res.returncode != 0
+    assert re.search(message, res.stdout + res.stderr), res.stderr[-3000:]
+    assert time.time() - t0 < 120

@@ -213,6 +213,7 @@ def main(task: Task, argv=None):
     args = parse_args(task, argv)
     config = args.config
     run = Run(config)
+    run.dist.check_same_options(plain_args(args), 'command-line flags')
     with run.main_first():  # one process builds the cache
         data = task.load_data(args, run)
     run.seed_everything()

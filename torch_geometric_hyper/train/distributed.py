@@ -64,6 +64,27 @@ class DistributedContext:
         """Whether more than one process takes part."""
         return self.world_size > 1
 
+    def check_same_options(self, options: dict, what: str = 'options'
+                           ) -> None:
+        r"""Refuses to go on when the processes were started with different
+        ``options`` (a dict of plain values, e.g. the training options):
+        every rank raises the same :class:`ValueError`, naming each value
+        that differs from rank 0's."""
+        if not self.enabled:
+            return
+        gathered = [None] * self.world_size
+        dist.all_gather_object(gathered, dict(options))
+        first, diffs = gathered[0], []
+        for rank, other in enumerate(gathered[1:], 1):
+            for key in sorted(set(first) | set(other)):
+                if first.get(key) != other.get(key):
+                    diffs.append(f'rank {rank} has {key}={other.get(key)!r} '
+                                 f'(rank 0: {first.get(key)!r})')
+        if diffs:
+            raise ValueError(f'the processes were started with different '
+                             f'{what}: {"; ".join(diffs)}; start every '
+                             f'process with the same ones')
+
     def all_reduce_sum(self, values: Sequence[float]) -> List[float]:
         """Sums a few floats over the ranks (float64, one collective)."""
         if not self.enabled:

@@ -196,6 +196,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_dataset,
     if len(train_dataset) == 0:
         raise ValueError('the training dataset is empty')
     run = context if context is not None else Run(config)
+    run.dist.check_same_options(config.to_dict(), 'training options')
     model = run.prepare(model)
     if trainer is None:
         trainer = make_trainer(config, is_recurrent(model))
