@@ -468,3 +468,30 @@ def test_a_failing_rank_stops_the_others_in_bounded_time(fail, message,
     assert res.returncode != 0
     assert re.search(message, res.stdout + res.stderr), res.stderr[-3000:]
     assert time.time() - t0 < 120
+
+
+def test_resume_names_every_changed_training_option():
+    """Fuzzed: any set of changed schedule/optimisation options is refused
+    with each changed field named; the others may change."""
+    hypothesis = pytest.importorskip('hypothesis')
+    from hypothesis import given, settings, strategies as st
+    from torch_geometric_hyper.train import TrainConfig
+    from torch_geometric_hyper.train.fit import RESUME_MUST_MATCH, \
+        changed_options
+    base = TrainConfig()
+    other = {'method': 'bptt', 'T': 8, 'B': 2, 'S': 1, 'batch_size': 32,
+             'lr': 1e-3, 'grad_clip': 1.0, 'seed': 5, 'dtype': 'float64'}
+    assert set(other) == set(RESUME_MUST_MATCH)
+
+    @settings(max_examples=40, deadline=None, derandomize=True)
+    @given(st.sets(st.sampled_from(sorted(other))),
+           st.sets(st.sampled_from(['epochs', 'max_steps', 'patience',
+                                    'val_every', 'max_minutes'])))
+    def check(changed, free):
+        now = base.to_dict()
+        now.update({k: other[k] for k in changed})
+        now.update({k: 7 for k in free})
+        names = [c.split(' ')[0] for c in changed_options(base.to_dict(),
+                                                          now)]
+        assert sorted(names) == sorted(changed)
+    check()

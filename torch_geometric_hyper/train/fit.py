@@ -207,6 +207,15 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_dataset,
     return loop.execute()
 
 
+def changed_options(stored: dict, now: dict) -> List[str]:
+    """The options of :data:`RESUME_MUST_MATCH` that differ between a
+    checkpoint's config ``stored`` and ``now``, as ``'name old -> new'``
+    (options other than these, e.g. ``epochs`` or ``max_steps``, may change
+    when a run is resumed)."""
+    return [f'{k} {stored[k]!r} -> {now[k]!r}' for k in RESUME_MUST_MATCH
+            if k in stored and stored[k] != now[k]]
+
+
 class _FitLoop:
     """The state and steps of one :func:`fit` call."""
 
@@ -284,10 +293,7 @@ class _FitLoop:
 
     def check_resumable(self, stored: dict) -> None:
         """Refuses to continue a run whose training options changed."""
-        now = self.config.to_dict()
-        changed = [f'{k} {stored[k]!r} -> {now[k]!r}'
-                   for k in RESUME_MUST_MATCH
-                   if k in stored and stored[k] != now[k]]
+        changed = changed_options(stored, self.config.to_dict())
         if changed:
             raise ValueError(
                 f'resume=True (--resume): {self.last_path} was trained with '
