@@ -9,11 +9,13 @@ random skips, T, B, S), ``skips-fixed`` (the same with the even split of
 """
 from __future__ import annotations
 
-import random
+import json
+import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
+from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
 from torch_geometric_hyper.datasets import ConvexHull
@@ -24,11 +26,14 @@ from torch_geometric_hyper.nn import (
     StackedHypergraphRefiner,
 )
 from torch_geometric_hyper.train import (
-    bptt_schedule,
+    BPTT,
+    BackpropWithSkips,
+    TrainConfig,
+    TruncatedBPTT,
+    fit,
     fixed_skips,
     skips_schedule,
-    train_on_batch,
-    truncated_bptt_schedule,
+    training_step,
 )
 
 METHODS = ('bptt', 'tbptt', 'skips', 'skips-fixed')
@@ -55,22 +60,38 @@ def updates_per_batch(T: int, B: int, S: int) -> int:
     return max(1, min(S, T // B))
 
 
+class FixedSkips(BackpropWithSkips):
+    """Backprop with skips on the even split of :func:`fixed_skips` every
+    mini-batch (the ``skips-fixed`` ablation)."""
+
+    def schedule(self):
+        return skips_schedule(self.num_iterations, self.backprop_iterations,
+                              self.num_updates,
+                              skips=fixed_skips(self.num_iterations,
+                                                self.backprop_iterations,
+                                                self.num_updates))
+
+
+def make_trainer(method: str, T: int, B: int, S: int, seed: int = 0):
+    """The per-batch trainer of ``method`` (see the module docstring);
+    ``S`` capped by :func:`updates_per_batch`."""
+    S = updates_per_batch(T, B, S)
+    if method == 'bptt':
+        return BPTT(T)
+    if method == 'tbptt':
+        return TruncatedBPTT(T, B)
+    if method == 'skips':
+        return BackpropWithSkips(T, B, S, seed=seed)
+    if method == 'skips-fixed':
+        return FixedSkips(T, B, S)
+    raise ValueError(f'unknown method {method!r}; one of {METHODS}')
+
+
 def schedule_fn(method: str, T: int, B: int, S: int, seed: int = 0
                 ) -> Callable[[], List]:
     """A function returning the ``(skip, backprop)`` schedule of the next
-    mini-batch for ``method`` (see the module docstring)."""
-    S = updates_per_batch(T, B, S)
-    if method == 'bptt':
-        return lambda: bptt_schedule(T)
-    if method == 'tbptt':
-        return lambda: truncated_bptt_schedule(T, B)
-    if method == 'skips':
-        rng = random.Random(seed)
-        return lambda: skips_schedule(T, B, S, rng=rng)
-    if method == 'skips-fixed':
-        skips = fixed_skips(T, B, S)
-        return lambda: skips_schedule(T, B, S, skips=skips)
-    raise ValueError(f'unknown method {method!r}; one of {METHODS}')
+    mini-batch for ``method``: the schedules of :func:`make_trainer`."""
+    return make_trainer(method, T, B, S, seed).schedule
 
 
 def train(model, train_ds, method: str, T: int, B: int, S: int,
@@ -78,8 +99,9 @@ def train(model, train_ds, method: str, T: int, B: int, S: int,
           steps: Optional[int] = None, seed: int = 0,
           on_eval: Optional[Callable[[float, int], None]] = None,
           eval_every: Optional[float] = None) -> Dict[str, float]:
-    """Trains ``model`` for ``seconds`` of training time (evaluation
-    excluded) or ``steps`` mini-batches, whichever comes first.
+    """Trains ``model`` (on the CPU) for ``seconds`` of training time
+    (evaluation excluded) or ``steps`` mini-batches, whichever comes
+    first, with the trainer of ``method`` and the matched loss.
 
     ``on_eval(train_seconds, steps)`` runs every ``eval_every`` seconds of
     training time and at the end. Returns the training seconds, steps and
@@ -87,30 +109,70 @@ def train(model, train_ds, method: str, T: int, B: int, S: int,
     """
     if seconds is None and steps is None:
         raise ValueError('give seconds or steps')
+    trainer = make_trainer(method, T, B, S, seed)
+    if on_eval is None:
+        return _fit(model, train_ds, trainer, method, batch_size, lr,
+                    seconds, steps, seed)
+    return _train_timed(model, train_ds, trainer, batch_size, lr, seconds,
+                        steps, seed, on_eval, eval_every)
+
+
+def _fit(model, train_ds, trainer, method, batch_size, lr, seconds, steps,
+         seed) -> Dict[str, float]:
+    """:func:`train` without evaluation: one :func:`fit` call, no
+    validation set (the final weights), files in a temporary directory."""
+    T, B, S = trainer.num_iterations, trainer.backprop_iterations, \
+        trainer.num_updates
+    with tempfile.TemporaryDirectory() as out:
+        config = TrainConfig(
+            method=method if method in ('bptt', 'tbptt') else 'skips',
+            T=T, B=B, S=S, batch_size=batch_size, lr=lr, seed=seed,
+            max_steps=steps or 0, epochs=10**9, patience=0,
+            max_minutes=None if seconds is None else seconds / 60,
+            out=out, device='cpu', progress=False)
+        res = fit(model, MatchedIncidenceLoss(), train_ds, config=config,
+                  trainer=trainer)
+        with open(res.log_path) as f:
+            lines = f.read().splitlines()
+    loss = json.loads(lines[-1])['loss'] if lines else float('nan')
+    return {'train_seconds': res.train_seconds, 'steps': res.steps,
+            'loss': loss}
+
+
+def _train_timed(model, train_ds, trainer, batch_size, lr, seconds, steps,
+                 seed, on_eval, eval_every) -> Dict[str, float]:
+    """:func:`train` with ``on_eval`` every ``eval_every`` training seconds.
+
+    :func:`fit` validates every N batches; this schedule is in seconds of
+    training time, evaluation excluded, so this thin loop keeps the clock
+    and trains each batch with fit's own step (:func:`training_step`), in
+    fit's sample order (a permutation seeded by ``seed + epoch``).
+    """
     seconds = float('inf') if seconds is None else seconds
     steps = steps or 10**12
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = MatchedIncidenceLoss()
-    next_schedule = schedule_fn(method, T, B, S, seed)
-    gen = torch.Generator().manual_seed(seed)
     spent, done, loss, next_eval = 0.0, 0, float('nan'), eval_every
-    evaluated_at = -1
+    evaluated_at, epoch = -1, 0
     while spent < seconds and done < steps:
-        for batch in DataLoader(train_ds, batch_size=batch_size,
-                                shuffle=True, generator=gen):
+        gen = torch.Generator().manual_seed(seed + epoch)
+        order = torch.randperm(len(train_ds), generator=gen).tolist()
+        for i in range(0, len(order), batch_size):
+            batch = Batch.from_data_list(
+                [train_ds[j] for j in order[i:i + batch_size]])
             t0 = time.perf_counter()
-            loss = train_on_batch(model, opt, loss_fn, batch,
-                                  next_schedule())['loss']
+            loss = training_step(model, trainer, opt, loss_fn, batch,
+                                 step=done, seed=seed)['loss']
             spent += time.perf_counter() - t0
             done += 1
-            if on_eval is not None and next_eval is not None \
-                    and spent >= next_eval:
+            if next_eval is not None and spent >= next_eval:
                 on_eval(spent, done)
                 evaluated_at = done
                 next_eval += eval_every
             if spent >= seconds or done >= steps:
                 break
-    if on_eval is not None and evaluated_at != done:
+        epoch += 1
+    if evaluated_at != done:
         on_eval(spent, done)
     return {'train_seconds': spent, 'steps': done, 'loss': loss}
 
@@ -129,7 +191,8 @@ def f1_at_iterations(model, ds, iterations: Sequence[int], seed: int = 0,
     wanted = sorted(set(int(t) for t in iterations))
     model.eval()
     old_m = model.max_edges
-    model.max_edges = max_edges or old_m
+    # the model and its slot prior each hold m
+    model.max_edges = model.slot_prior.num_slots = max_edges or old_m
     gen = torch.Generator().manual_seed(seed)
     scores: Dict[int, List[torch.Tensor]] = {t: [] for t in wanted}
     try:
@@ -143,7 +206,7 @@ def f1_at_iterations(model, ds, iterations: Sequence[int], seed: int = 0,
                                               edge_size=3)
                     scores[t].append(res['f1'])
     finally:
-        model.max_edges = old_m
+        model.max_edges = model.slot_prior.num_slots = old_m
         model.train()
     return {t: float(torch.cat(v).mean()) for t, v in scores.items()}
 

@@ -44,7 +44,6 @@ import os
 import os.path as osp
 import statistics
 import sys
-import time
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import _common as C  # noqa: E402
@@ -271,21 +270,21 @@ def build(args, model_name: str, max_edges: int):
 
 
 def run_one(args, cfg):
-    """One model and seed: train, evaluating every ``eval_every`` batches;
-    returns ``{'points': [...]}``."""
+    """One model and seed: :func:`fit` for ``--batches`` batches (or
+    ``--train-seconds`` of training), validating every ``eval_every``
+    batches and at the end; returns ``{'points': [...]}``, one per
+    validation with its batches and training wall and CPU seconds
+    (evaluation excluded)."""
+    import tempfile
+
     import torch
-    from torch_geometric.loader import DataLoader
 
     from torch_geometric_hyper.datasets import ConvexHull
-    from torch_geometric_hyper.metrics import (candidate_coverage,
-                                               evaluate_hyperedges)
     from torch_geometric_hyper.nn import MatchedIncidenceLoss
-    torch.set_num_threads(args.threads)
+    from torch_geometric_hyper.train import TrainConfig, fit
     seed = cfg['seed']
     args.seed = seed
     torch.manual_seed(seed)
-    device = torch.device(args.device)
-    cuda = device.type == 'cuda'
     n = args.num_points
     train_ds = ConvexHull(args.root, 'train', num_points=n,
                           num_samples=args.train_samples, log=False)
@@ -293,58 +292,53 @@ def run_one(args, cfg):
                         num_samples=args.val_samples, log=False)
     m = max(train_ds.max_hyperedges, val_ds.max_hyperedges)
     model, trainer, eval_kw = build(args, cfg['model'], m)
-    model = model.to(device)
-    candidates = candidates_of(cfg['model']) is not None
-    loss_fn = MatchedIncidenceLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    gen = torch.Generator().manual_seed(seed)
-    val = [b.to(device) for b in DataLoader(val_ds, batch_size=256)]
+    evaluate = evaluator(eval_kw, candidates_of(cfg['model']) is not None)
+    with tempfile.TemporaryDirectory() as out:
+        config = TrainConfig(
+            batch_size=args.batch_size, eval_batch_size=256, lr=args.lr,
+            max_steps=args.batches, val_every=args.eval_every,
+            max_minutes=(None if args.train_seconds is None
+                         else args.train_seconds / 60),
+            epochs=10**9, patience=0, seed=seed, threads=args.threads,
+            device=args.device, out=out, progress=False)
+        res = fit(model, MatchedIncidenceLoss(), train_ds, val_ds,
+                  config=config, evaluate=evaluate, trainer=trainer,
+                  format_val=lambda step, r, _: (
+                      f"  {cfg['model']} seed {seed}, batch {step}: F1 "
+                      f"{r['f1']:.3f} (reference {r['f1_reference']:.3f})"))
+    return {'points': [{'batches': h['step'], 'wall_s': h['train_seconds'],
+                        'cpu_s': h['cpu_seconds'],
+                        **{k: h[k] for k in POINT_KEYS if k in h}}
+                       for h in res.history]}
 
-    @torch.no_grad()
-    def evaluate():
-        model.eval()
-        egen = torch.Generator().manual_seed(0)
-        strict, ref, uniq, dup, cov = [], [], [], [], []
-        for batch in val:
-            pred = model(batch.x, batch.batch, batch.num_graphs,
-                         generator=egen, **eval_kw)
-            res = evaluate_hyperedges(pred, batch, edge_size=3)
-            strict.append(res['f1'])
-            ref.append(res['f1_reference'])
-            uniq.append(res['f1_unique'])
-            dup.append(res['duplicates'])
-            if candidates:  # the targets some slot's candidates hold
-                cov.append(candidate_coverage(pred, batch))
-        model.train()
-        out = {'f1': float(torch.cat(strict).mean()),
-               'f1_reference': float(torch.cat(ref).mean()),
-               # strict F1 after dropping repeated hyperedges at decoding
-               # (to_hyperedge_index(unique=True))
-               'f1_dedup': float(torch.cat(uniq).mean()),
-               'duplicates': float(torch.cat(dup).mean())}
-        if candidates:
-            out['coverage'] = float(torch.cat(cov).mean())
+
+#: The metrics of an evaluation point.
+POINT_KEYS = ('f1', 'f1_reference', 'f1_dedup', 'duplicates', 'coverage')
+
+
+def evaluator(eval_kw, candidates: bool):
+    """The validation of a run: the hyperedge F1 (strict, reference,
+    deduplicated) and duplicates per set, and with ``candidates`` the
+    share of target hyperedges some slot's candidates hold
+    (``coverage``)."""
+    import torch
+
+    from torch_geometric_hyper.metrics import candidate_coverage
+    from torch_geometric_hyper.train import eval_slots, hyperedge_evaluator
+    scores = hyperedge_evaluator(edge_size=3, **eval_kw)
+    if not candidates:
+        return scores
+
+    def evaluate(model, batches):
+        batches = list(batches)
+        out = scores(model, batches)
+        # the same slots (drawn per set) as the scores' forward pass
+        cov = [candidate_coverage(model(b.x, b.batch, b.num_graphs,
+                                        **eval_slots(model, b), **eval_kw), b)
+               for b in batches]
+        out['coverage'] = float(torch.cat(cov).double().mean())
         return out
-
-    points, done, wall, cpu, stop = [], 0, 0.0, 0.0, False
-    while not stop:
-        for batch in DataLoader(train_ds, batch_size=args.batch_size,
-                                shuffle=True, generator=gen):
-            c0 = time.process_time()
-            wall += C.time_step(lambda b: trainer(model, opt, loss_fn,
-                                                  b.to(device)), batch, cuda)
-            cpu += time.process_time() - c0
-            done += 1
-            out_of_time = (args.train_seconds is not None
-                           and wall >= args.train_seconds)
-            if (done % args.eval_every == 0 or done == args.batches
-                    or out_of_time):
-                points.append({'batches': done, 'wall_s': wall,
-                               'cpu_s': cpu, **evaluate()})
-            if done >= args.batches or out_of_time:
-                stop = True
-                break
-    return {'points': points}
+    return evaluate
 
 
 def summarise(rows, target):
