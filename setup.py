@@ -5,7 +5,10 @@ extras = {
     # faster exact solver of square assignments. Both optional (tested
     # here, so the test extra installs them)
     'test': ['pytest>=7', 'scikit-learn>=1.0', 'hypothesis>=6',
-             'ortools>=9.8', 'lapx>=0.5'],
+             'ortools>=9.8', 'lapx>=0.5', 'lightning>=2.3',
+             'jsonargparse[signatures]>=4.27'],
+    # torch_geometric_hyper.lightning: the LightningModule and its CLI
+    'lightning': ['lightning>=2.3', 'jsonargparse[signatures]>=4.27'],
     'ortools': ['ortools>=9.8'],
     'scatter': ['torch-scatter'],
     'jets': ['uproot>=5', 'awkward>=2'],

@@ -43,8 +43,12 @@ class DistributedContext:
     """
 
     def __init__(self, device: torch.device, backend: Optional[str] = None):
-        self.world_size = env_world_size()
-        self.rank = int(os.environ.get('RANK', '0'))
+        joined = dist.is_available() and dist.is_initialized()
+        # a group made by another launcher (e.g. Lightning) says its size
+        self.world_size = dist.get_world_size() if joined \
+            else env_world_size()
+        self.rank = dist.get_rank() if joined \
+            else int(os.environ.get('RANK', '0'))
         self.local_rank = int(os.environ.get('LOCAL_RANK', '0'))
         self.device = device
         self.owns_group = False

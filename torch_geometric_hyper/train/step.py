@@ -11,6 +11,7 @@ import torch
 from torch_geometric_hyper.nn.base import RecurrentModel
 from torch_geometric_hyper.train.config import TrainConfig
 from torch_geometric_hyper.train.context import Run
+from torch_geometric_hyper.train.distributed import DistributedContext
 from torch_geometric_hyper.train.one_shot import OneShot
 from torch_geometric_hyper.train.scaling import shard_loss
 from torch_geometric_hyper.train.skips import (
@@ -62,7 +63,9 @@ def training_step(model: torch.nn.Module, trainer, optimizer, loss_fn,
                   global_sets: Optional[int] = None,
                   local_pos: Optional[Sequence[int]] = None,
                   local_weight: Optional[int] = None,
-                  context: Optional[Run] = None) -> Dict[str, float]:
+                  context: Optional[Run] = None,
+                  dist: Optional[DistributedContext] = None
+                  ) -> Dict[str, float]:
     r"""Trains on one mini-batch: the step :func:`fit` makes per batch.
 
     Draws the batch's initial slots (:func:`train_slots`, seeded by
@@ -85,6 +88,8 @@ def training_step(model: torch.nn.Module, trainer, optimizer, loss_fn,
         local_weight (int, optional): sets this process contributes (0
             for a copy that keeps the ranks in step; default: all).
         context (Run, optional): the process (ranks, autocast).
+        dist (DistributedContext, optional): the ranks, when there is no
+            ``context`` (e.g. under Lightning, which handles precision).
 
     Returns:
         dict: the trainer's statistics (``loss``, ...).
@@ -92,8 +97,8 @@ def training_step(model: torch.nn.Module, trainer, optimizer, loss_fn,
     G = batch.num_graphs if global_sets is None else global_sets
     pos = list(range(batch.num_graphs)) if local_pos is None else local_pos
     weight = len(pos) if local_weight is None else local_weight
-    loss = loss_fn if context is None else shard_loss(
-        loss_fn, context.dist, weight, G)
+    dist = context.dist if context is not None else dist
+    loss = loss_fn if dist is None else shard_loss(loss_fn, dist, weight, G)
     slots = train_slots(model, G, pos, seed, step, batch.x)
     kwargs = {}
     if slots is not None:
