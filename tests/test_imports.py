@@ -4,7 +4,6 @@ The graph holds every import of a ``torch_geometric_hyper`` module, at
 module level and inside functions alike (an import moved into a function
 still runs, later, and would only hide a cycle)."""
 import ast
-import importlib.util
 import os.path as osp
 import pkgutil
 
@@ -14,12 +13,21 @@ PACKAGE = 'torch_geometric_hyper'
 
 
 def _modules():
-    # {module name: source path} of the package and all its subpackages
-    root = osp.dirname(torch_geometric_hyper.__file__)
-    found = {PACKAGE: osp.join(root, '__init__.py')}
-    for info in pkgutil.walk_packages([root], prefix=PACKAGE + '.'):
-        spec = importlib.util.find_spec(info.name)
-        found[info.name] = spec.origin
+    # {module name: source path} of the package and all its subpackages,
+    # found without importing them (a module of an optional extra may not
+    # import here)
+    found = {}
+
+    def walk(directory, name):
+        found[name] = osp.join(directory, '__init__.py')
+        for info in pkgutil.iter_modules([directory]):
+            if info.ispkg:
+                walk(osp.join(directory, info.name), f'{name}.{info.name}')
+            else:
+                found[f'{name}.{info.name}'] = osp.join(directory,
+                                                        info.name + '.py')
+
+    walk(osp.dirname(torch_geometric_hyper.__file__), PACKAGE)
     return found
 
 
