@@ -164,3 +164,50 @@ def test_pyg_batches_and_hypergraph_conv():
         assert torch.allclose(out, out_pyg[ptr[g]:ptr[g + 1]], atol=1e-6)
     with pytest.raises(ValueError, match='to_data_list'):
         ours.to_pyg()
+
+
+@pytest.mark.parametrize('value, match', [
+    (2.7, 'got 2.7; pass a whole number'),  # was 2
+    (True, 'got True'),  # was 1
+    ('2', "got '2'"),
+    (torch.tensor(2.7), 'got tensor'),  # was 2
+    (-1, 'got -1; pass a value >= 0'),  # was kept without an incidence
+])
+@pytest.mark.parametrize('index', [None, torch.tensor([[0, 1], [0, 1]])])
+def test_num_hyperedges_must_be_a_count(value, match, index):
+    with pytest.raises(ValueError, match=f"'num_hyperedges' must be a "
+                       f"non-negative integer, {match}"):
+        HypergraphData(x=torch.randn(3, 2), hyperedge_index=index,
+                       num_hyperedges=value)
+
+
+def test_num_hyperedges_setter_and_from_pyg_check_the_count():
+    data = HypergraphData(x=torch.randn(3, 2), num_hyperedges=2)
+    with pytest.raises(ValueError, match="'num_hyperedges' .* got 1.5"):
+        data.num_hyperedges = 1.5
+    assert data.num_hyperedges == 2
+    with pytest.raises(ValueError, match="'num_hyperedges' .* got 2.5"):
+        HypergraphData.from_pyg(data.to_pyg(), num_hyperedges=2.5)
+
+
+@pytest.mark.parametrize('value', [2.5, False, '3', -1])
+def test_num_nodes_must_be_a_count(value):
+    with pytest.raises(ValueError, match="'num_nodes' must be a "
+                       "non-negative integer"):
+        HypergraphData(num_nodes=value, num_hyperedges=0)
+
+
+def test_integral_float_counts_are_the_ints():
+    index = torch.tensor([[0, 1], [0, 1]])
+    a = HypergraphData(x=torch.randn(3, 2), hyperedge_index=index,
+                       num_hyperedges=3)
+    b = HypergraphData(x=a.x, hyperedge_index=index, num_hyperedges=3.0)
+    c = HypergraphData(x=a.x, hyperedge_index=index,
+                       num_hyperedges=torch.tensor(3))
+    for other in (b, c):
+        assert type(other.num_hyperedges) is int
+        assert torch.equal(other.to_dense_incidence(),
+                           a.to_dense_incidence())
+    assert HypergraphData(num_nodes=4.0, num_hyperedges=0).num_nodes == 4
+    batch = next(iter(DataLoader([a, b], batch_size=2)))
+    assert batch.num_hyperedges.tolist() == [3, 3]

@@ -53,3 +53,20 @@ def test_prediction_unique_drops_repeated_slots_per_graph():
     # threshold decoding too
     _, batch = pred.to_hyperedge_index(threshold=0.5, unique=True)
     assert batch.tolist() == [0, 0, 1, 1]
+
+
+def test_num_hyperedges_and_id_dtypes_checked():
+    index = torch.tensor([[0, 1], [0, 1]])
+    # before: 2.5 was truncated to 2 and float ids to integers
+    with pytest.raises(ValueError, match="'num_hyperedges' .* got 2.5"):
+        unique_hyperedges(index, 2.5)
+    with pytest.raises(ValueError, match="'num_hyperedges' .* got True"):
+        unique_hyperedges(index, True)
+    with pytest.raises(ValueError, match="'hyperedge_index' must hold "
+                       "integer ids, got dtype torch.float32"):
+        unique_hyperedges(torch.tensor([[0., 1.5], [0., 1.]]))
+    with pytest.raises(ValueError, match="'hyperedge_batch' must hold "
+                       "integer ids"):
+        unique_hyperedges(index, 2, torch.tensor([0., 0.]))
+    out, keep = unique_hyperedges(index, 2.0)
+    assert torch.equal(out, index) and keep.tolist() == [True, True]

@@ -153,3 +153,30 @@ def test_two_processes_build_the_same_cache(tmp_path):
     ds = ConvexHull(str(tmp_path), 'train', num_points=10, num_samples=300,
                     log=False)
     assert float(ds[299].x.sum()) == results[0][1]
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(dim=2.5), r"'dim' must be an integer >= 2, got 2.5"),  # was 2-D
+    (dict(dim=True), "'dim' .* got True"),
+    (dict(dim='3'), "'dim' .* got '3'"),
+    (dict(num_samples=2.9), "'num_samples' .* got 2.9"),  # was 2 samples
+    (dict(num_points=(5.5, 7.9)), "'num_points' .* got \\(5.5, 7.9\\)"),
+    (dict(num_points=(8, 6)), r"'num_points' .* swap them: \(6, 8\)"),
+    (dict(seed=0.5), "'seed' .* got 0.5"),  # was seed 0
+])
+def test_fractional_and_bool_arguments_refused(tmp_path, kwargs, match):
+    kwargs = {'num_points': 6, 'num_samples': 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        ConvexHull(tmp_path, log=False, **kwargs)
+
+
+def test_integral_floats_give_the_same_cache_and_data(tmp_path):
+    a = ConvexHull(tmp_path / 'a', num_points=6, dim=3, num_samples=2,
+                   seed=1, log=False)
+    b = ConvexHull(tmp_path / 'b', num_points=6.0, dim=3.0,
+                   num_samples=np.float32(2), seed=1.0, log=False)
+    assert b.processed_file_names == a.processed_file_names
+    assert (b.dim, b.num_points, b.num_samples, b.seed) == (3, (6, 6), 2, 1)
+    for i in range(2):
+        assert torch.equal(a[i].x, b[i].x)
+        assert torch.equal(a[i].hyperedge_index, b[i].hyperedge_index)

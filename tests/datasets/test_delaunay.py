@@ -101,3 +101,64 @@ def test_defaults_and_repr(tmp_path):
 def test_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         Delaunay(tmp_path, log=False, **kwargs)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(num_points=(3.5, 9)), r"'num_points' .* got \(3.5, 9\)"),
+    (dict(num_points='35'), "'num_points' .* got '35'"),  # was (3, 5)
+    (dict(num_points=(True, 9)), "'num_points'"),
+    (dict(num_points=(5, 6, 7)), "'num_points'"),
+    (dict(num_samples=2.9), "'num_samples' .* got 2.9; pass a whole"),
+    (dict(num_samples=True), "'num_samples' .* got True"),
+    (dict(num_samples='3'), "'num_samples' .* got '3'"),
+    (dict(seed=1.5), "'seed' .* got 1.5"),
+    (dict(seed=True), "'seed' .* got True"),
+    (dict(seed=-1), "'seed' .* got -1; pass a value >= 0"),
+])
+def test_fractional_bool_and_string_counts_refused(tmp_path, kwargs, match):
+    kwargs = {'num_points': 5, 'num_samples': 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        Delaunay(tmp_path, log=False, **kwargs)
+
+
+def test_integral_floats_are_the_ints(tmp_path):
+    a = Delaunay(tmp_path / 'a', num_points=(5, 9), num_samples=3, seed=2,
+                 log=False)
+    b = Delaunay(tmp_path / 'b', num_points=(5.0, np.float64(9)),
+                 num_samples=3.0, seed=2.0, log=False)
+    assert b.processed_file_names == a.processed_file_names
+    assert b.num_points == (5, 9) and type(b.num_points[0]) is int
+    for i in range(3):
+        assert torch.equal(a[i].x, b[i].x)
+        assert torch.equal(a[i].edge_index, b[i].edge_index)
+
+
+@pytest.mark.parametrize('tri, n, match', [
+    ([[0, 1, 1]], 3, r'three different node ids .* triangle 0 = \[0, 1, 1\]'),
+    ([[0, 1, 2], [2, 2, 2]], 3, 'triangle 1 '),
+    ([[0, 1, 5]], 3, r"'triangles' holds ids outside \[0, 3\).*num_nodes"),
+    ([[0, -1, 2]], 3, r"'triangles' holds ids outside \[0, 3\): min -1"),
+    ([[0, 1, 2.5]], 3, "'triangles' must hold integers, got float64 value "
+     "2.5"),
+    ([[0, 1]], 3, r"'triangles' must have shape \(t, 3\)"),
+    ([['0', '1', '2']], 3, "'triangles' must hold integers"),
+    (np.zeros((0, 3), dtype=np.int64), 0, "'num_nodes' .* got 0"),
+    ([[0, 1, 2]], 0, "'num_nodes' .* got 0"),
+    ([[0, 1, 2]], 3.5, "'num_nodes' .* got 3.5"),
+    ([[0, 1, 2]], True, "'num_nodes' .* got True"),
+    ([[0, 1, 2]], '3', "'num_nodes' .* got '3'"),
+])
+def test_delaunay_edge_index_refuses_bad_input(tri, n, match):
+    # before: self-loops (0, 0), edges to nodes 5 or -1, ids 2.5 -> 2 and
+    # num_nodes 3.5 -> keys of 3.5 were returned silently
+    with pytest.raises(ValueError, match=match):
+        delaunay_edge_index(np.asarray(tri), n)
+
+
+def test_delaunay_edge_index_integral_floats_and_flat_input():
+    tri = np.array([[0, 1, 2], [2, 1, 3]])
+    expect = delaunay_edge_index(tri, 4)
+    assert torch.equal(delaunay_edge_index(tri.astype(float), 4.0), expect)
+    assert torch.equal(delaunay_edge_index(tri.reshape(-1), 4), expect)
+    assert delaunay_edge_index(np.zeros((0, 3), dtype=np.int64),
+                               1).shape == (2, 0)

@@ -105,3 +105,135 @@ def test_bad_input_names_the_file_and_problem(tmp_path):
     nodes.write_text('set,a\n1,x\n')
     with pytest.raises(ValueError, match='n.csv, line 2: a feature is not'):
         read_sets_csv(str(nodes))
+
+
+def random_sets(n=40):
+    return [(np.random.rand(3, 2), [[0, 1]]) for _ in range(n)]
+
+
+@pytest.mark.parametrize('members, match', [
+    ([0, 1.7], 'got 1.7'),  # was node 1
+    ([0, True], 'got True'),  # was node 1
+    ([0, '1'], "got '1'"),
+    ('01', "hyperedge 0 must be a list of node ids, got '01'"),  # was [0, 1]
+    (2, 'hyperedge 0 must be a list of node ids, got 2'),
+])
+def test_member_ids_must_be_integers(members, match):
+    with pytest.raises(ValueError, match=f'sets, set 0: .*{match}'):
+        HypergraphSets([(np.zeros((3, 2)), [members])])
+
+
+def test_integral_float_member_ids_are_the_ints():
+    ints = HypergraphSets([(np.zeros((3, 2)), [[0, 2], [1]])])
+    floats = HypergraphSets([(np.zeros((3, 2)), [[0.0, np.int64(2)],
+                                                 np.array([1.0])])])
+    assert torch.equal(floats[0].hyperedge_index, ints[0].hyperedge_index)
+
+
+def test_npz_ids_must_be_integers(tmp_path):
+    path = str(tmp_path / 'f.npz')
+    base = dict(x=np.zeros((3, 2)), num_nodes=np.array([3]),
+                hyperedge_index=np.array([[0, 2], [0, 0]]),
+                num_hyperedges=np.array([1]))
+    assert [h for _, h in read_sets_npz(write(path, base))] == [[[0, 2]]]
+    # integral floats read as the ints
+    floats = {key: np.asarray(value, dtype=np.float64)
+              for key, value in base.items()}
+    back = read_sets_npz(write(path, floats))
+    assert [h for _, h in back] == [[[0, 2]]] and back[0][0].shape == (3, 2)
+    for key, value, match in [
+            ('hyperedge_index', [[0., 1.7], [0., 0.]], 'value 1.7'),  # was 1
+            ('num_nodes', [3.5], 'value 3.5'),
+            ('num_hyperedges', [1.5], 'value 1.5'),
+            ('hyperedge_index', [[True, False], [False, False]], 'bool'),
+            ('num_hyperedges', [-1], 'must be >= 0, got -1')]:
+        write(path, {**base, key: np.array(value)})
+        with pytest.raises(ValueError, match=f"f.npz: '{key}'.*{match}"):
+            read_sets_npz(path)
+
+
+def write(path, arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def test_csv_node_ids(tmp_path):
+    nodes, edges = tmp_path / 'nodes.csv', tmp_path / 'edges.csv'
+    nodes.write_text('set,a\nA,0\nA,1\nA,2\n')
+    edges.write_text('set,hyperedge,node\nA,f,2.0\nA,f,0\n')
+    assert read_sets_csv(str(nodes), str(edges))[0][1] == [[2, 0]]
+    for bad in ('1.7', 'True', 'one', 'nan'):
+        edges.write_text(f'set,hyperedge,node\nA,f,{bad}\n')
+        with pytest.raises(ValueError, match=f"edges.csv, line 2: 'node' "
+                           f"must be an integer .*got '{bad}'"):
+            read_sets_csv(str(nodes), str(edges))
+    edges.write_text('set,hyperedge,node\nA,f\n')  # was an AttributeError
+    with pytest.raises(ValueError, match='edges.csv, line 2: the row does '
+                       'not have the 3 columns'):
+        read_sets_csv(str(nodes), str(edges))
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(seed=1.7), "'seed' .* got 1.7"),  # was a TypeError from NumPy
+    (dict(seed=True), "'seed' .* got True"),  # was seed 1
+    (dict(seed=None), "'seed' .* got None; .*overlap"),  # was a new shuffle
+    (dict(seed='0'), "'seed' .* got '0'"),
+    (dict(fractions=(0.8, 0.1, float('nan'))), "'fractions' .* nan"),
+    (dict(fractions=(0.8, True, 0.1)), "'fractions' .* True"),
+    (dict(fractions='abc'), "'fractions' .* 'abc'"),
+    (dict(fractions=(0.5, 0.5)), "'fractions'"),
+])
+def test_seed_and_fractions_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        HypergraphSets(random_sets(), split='train', **kwargs)
+
+
+def test_integral_float_seed_is_the_int():
+    sets = random_sets()
+    a = HypergraphSets(sets, split='val', seed=3)
+    b = HypergraphSets(sets, split='val', seed=3.0)
+    assert a.indices_in_source == b.indices_in_source
+
+
+@pytest.mark.parametrize('other, match', [
+    (dict(seed=1), r'seed=1 \(that one 0\)'),
+    (dict(fractions=(0.6, 0.2, 0.2)),
+     r'fractions=\(0.6, 0.2, 0.2\) \(that one \(0.8, 0.1, 0.1\)\)'),
+])
+def test_overlapping_splits_warn(other, match):
+    sets = random_sets(50)
+    train = HypergraphSets(sets, split='train', seed=0)
+    with pytest.warns(UserWarning, match=f"split 'val' shares .* with the "
+                      f"split 'train' .*{match}.*pass seed=0, fractions="
+                      r"\(0.8, 0.1, 0.1\) here .*HypergraphSets.splits"):
+        val = HypergraphSets(sets, split='val', **other)
+    assert set(train.indices_in_source) & set(val.indices_in_source)
+    # the same sets read again (a new list, equal content) are recognised
+    with pytest.warns(UserWarning, match="split 'val' shares"):
+        HypergraphSets([(x.copy(), h) for x, h in sets], split='val',
+                       **other)
+
+
+def test_consistent_splits_do_not_warn():
+    import warnings
+    sets = random_sets(50)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning)
+        for split in ('train', 'val', 'test'):
+            HypergraphSets(sets, split=split, seed=5,
+                           fractions=(8, 1, 1))  # same shares as 0.8/.1/.1
+        HypergraphSets(sets, split='train', seed=5)  # again: no clash
+        HypergraphSets(random_sets(50), split='val', seed=7)  # other sets
+    # a new seed for one split clashes with the earlier val and test ...
+    with pytest.warns(UserWarning, match=r"'train' .* seed=6 \(that one 5\)"
+                      r"\. Splits"):  # (8, 1, 1) is 0.8 / 0.1 / 0.1
+        HypergraphSets(sets, split='train', seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning)
+        # ... while splits() replaces the earlier splits of these sets
+        train, val, test = HypergraphSets.splits(sets, seed=9)
+    idx = [i for p in (train, val, test) for i in p.indices_in_source]
+    assert sorted(idx) == list(range(50))
+    assert [len(p) for p in (train, val, test)] == [40, 5, 5]
+    again = HypergraphSets(sets, split='val', seed=9)
+    assert again.indices_in_source == val.indices_in_source

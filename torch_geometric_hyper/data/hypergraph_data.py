@@ -8,6 +8,8 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 from torch_geometric.data.hypergraph_data import HyperGraphData
 
+from torch_geometric_hyper.data.checks import check_count
+
 
 class HypergraphData(Data):
     r"""A hypergraph over a set of nodes, stored as an incidence list.
@@ -30,7 +32,10 @@ class HypergraphData(Data):
         **kwargs: further attributes, as for :class:`~torch_geometric.data.Data`.
 
     Raises:
-        ValueError: on a malformed incidence (see :meth:`validate`).
+        ValueError: on a malformed incidence (see :meth:`validate`), or a
+            ``num_hyperedges`` or ``num_nodes`` that is not a non-negative
+            integer (an integral float such as ``3.0`` is taken as ``3``;
+            ``2.7``, booleans and strings are refused, not truncated).
 
     Example:
         >>> import torch
@@ -47,12 +52,19 @@ class HypergraphData(Data):
     def __init__(self, x: Optional[Tensor] = None,
                  hyperedge_index: Optional[Tensor] = None,
                  num_hyperedges: Optional[int] = None, **kwargs):
+        if kwargs.get('num_nodes', None) is not None and \
+                not isinstance(kwargs['num_nodes'], Tensor):
+            kwargs['num_nodes'] = check_count('num_nodes',
+                                              kwargs['num_nodes'], 0)
         super().__init__(x=x, **kwargs)
         if isinstance(num_hyperedges, Tensor) and num_hyperedges.numel() != 1:
             # Collated storage (InMemoryDataset / Batch): per-graph counts.
             self.hyperedge_index = hyperedge_index
             self.num_hyperedges = num_hyperedges
-        elif hyperedge_index is not None:
+            return
+        if isinstance(num_hyperedges, Tensor):  # one count
+            num_hyperedges = check_count('num_hyperedges', num_hyperedges, 0)
+        if hyperedge_index is not None:
             if not isinstance(hyperedge_index, Tensor):
                 hyperedge_index = torch.as_tensor(hyperedge_index)
             if num_hyperedges is None:
@@ -60,11 +72,11 @@ class HypergraphData(Data):
                                   if hyperedge_index.dim() == 2 and
                                   hyperedge_index.numel() > 0 else 0)
             self.hyperedge_index = hyperedge_index
-            self.num_hyperedges = int(num_hyperedges)
+            self.num_hyperedges = num_hyperedges  # checked by the setter
             self.validate()
         elif num_hyperedges is not None:
+            self.num_hyperedges = num_hyperedges  # checked by the setter
             self.hyperedge_index = torch.zeros(2, 0, dtype=torch.long)
-            self.num_hyperedges = int(num_hyperedges)
 
     def __inc__(self, key: str, value: Any, *args, **kwargs) -> Any:
         if key == 'hyperedge_index':
@@ -146,6 +158,9 @@ class HypergraphData(Data):
 
     @num_hyperedges.setter
     def num_hyperedges(self, value):
+        if value is not None and not isinstance(value, Tensor):
+            # (a tensor: the per-graph counts of collated storage)
+            value = check_count('num_hyperedges', value, 0)
         self._store['num_hyperedges'] = value
 
     def _is_batched(self) -> bool:
@@ -285,7 +300,8 @@ class HypergraphData(Data):
             index = torch.zeros(2, 0, dtype=torch.long)
         if num_hyperedges is None:
             stored = data._store.get('num_hyperedges', None)
-            num_hyperedges = (int(stored) if stored is not None else
+            num_hyperedges = (check_count('num_hyperedges', stored, 0)
+                              if stored is not None else
                               int(index[1].max()) + 1 if index.numel() else 0)
         kwargs = {k: v for k, v in data._store.items()
                   if k not in ('edge_index', 'num_hyperedges', 'edge_attr',
@@ -294,7 +310,8 @@ class HypergraphData(Data):
             kwargs['hyperedge_attr'] = data.edge_attr
         if 'x' not in kwargs or kwargs['x'] is None:
             n = data._store.get('num_nodes', None)
-            kwargs['num_nodes'] = (int(n) if n is not None else
+            kwargs['num_nodes'] = (check_count('num_nodes', n, 0)
+                                   if n is not None else
                                    int(index[0].max()) + 1
                                    if index.numel() else 0)
         return cls(hyperedge_index=index, num_hyperedges=num_hyperedges,

@@ -6,6 +6,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from torch_geometric_hyper.data.checks import check_count
+
 
 def unique_hyperedges(hyperedge_index: Tensor,
                       num_hyperedges: Optional[int] = None,
@@ -33,6 +35,13 @@ def unique_hyperedges(hyperedge_index: Tensor,
         sorted by hyperedge then node, and which of the :math:`E` input
         hyperedges were kept.
 
+    Raises:
+        ValueError: on a ``hyperedge_index`` not of shape
+            :math:`(2, \text{nnz})`, float or boolean ids, or a
+            ``num_hyperedges`` that is not a non-negative integer
+            (``2.0`` is taken as 2; ``2.5``, booleans and strings are
+            refused, not truncated).
+
     Shapes:
         - **input:** :math:`(2, \text{nnz})`, :math:`(E)` for
           ``hyperedge_batch``
@@ -47,11 +56,18 @@ def unique_hyperedges(hyperedge_index: Tensor,
     if hyperedge_index.dim() != 2 or hyperedge_index.size(0) != 2:
         raise ValueError(f"'hyperedge_index' must have shape [2, nnz], got "
                          f"{list(hyperedge_index.shape)}")
+    for name, t in (('hyperedge_index', hyperedge_index),
+                    ('hyperedge_batch', hyperedge_batch)):
+        if t is not None and (t.is_floating_point() or t.is_complex()
+                              or t.dtype == torch.bool):
+            raise ValueError(f"'{name}' must hold integer ids, got dtype "
+                             f"{t.dtype}; convert it with .long() after "
+                             f"checking the ids are whole numbers")
     node, edge = hyperedge_index.long()
     device = node.device
     if num_hyperedges is None:
         num_hyperedges = int(edge.max()) + 1 if edge.numel() else 0
-    E = int(num_hyperedges)
+    E = check_count('num_hyperedges', num_hyperedges, 0)
     if E == 0:
         return hyperedge_index.new_zeros(2, 0), torch.zeros(
             0, dtype=torch.bool, device=device)

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from torch_geometric_hyper.data import HypergraphData
+from torch_geometric_hyper.data.checks import check_count
 from torch_geometric_hyper.datasets.set_to_hypergraph import (
     SetToHypergraph,
     check_choice,
@@ -67,13 +68,12 @@ class ConvexHull(SetToHypergraph):
                  pre_filter: Optional[Callable] = None,
                  force_reload: bool = False, log: bool = True):
         check_choice('distribution', distribution, ('spherical', 'gaussian'))
-        if int(dim) < 2:
-            raise ValueError(f"'dim' must be at least 2, got {dim}")
+        dim = check_count('dim', dim, 2, 'a hull needs d >= 2')
         self.num_points = check_num_points(
             num_points, dim + 1, f'dim + 1: a hull in {dim}-D needs '
             f'{dim + 1} points')
         self.distribution = distribution
-        self.dim = int(dim)
+        self.dim = dim
         super().__init__(root, split, num_samples, seed, transform,
                          pre_transform, pre_filter, force_reload, log)
 

@@ -9,6 +9,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from torch_geometric_hyper.data import HypergraphData
+from torch_geometric_hyper.data.checks import check_count, check_int_array
 from torch_geometric_hyper.datasets.set_to_hypergraph import (
     SetToHypergraph,
     check_choice,
@@ -16,6 +17,7 @@ from torch_geometric_hyper.datasets.set_to_hypergraph import (
     draw_non_degenerate,
     size_tag,
 )
+from torch_geometric_hyper.utils.validation import check_index
 
 TARGETS = ('edges', 'triangles')
 
@@ -31,14 +33,46 @@ def delaunay_edge_index(triangles: np.ndarray, num_nodes: int) -> Tensor:
     ``edge_index`` holding both directions.
 
     Args:
-        triangles (numpy.ndarray): :math:`(t, 3)` node ids of each triangle.
-        num_nodes (int): number of nodes :math:`n`.
+        triangles (numpy.ndarray): :math:`(t, 3)` node ids of each triangle
+            (integers, or integral floats; a flat array of :math:`3t` ids
+            is read three by three), three different ids in
+            :math:`[0, n)` per triangle.
+        num_nodes (int): number of nodes :math:`n \ge 1`.
 
     Returns:
         torch.Tensor: :math:`(2, 2|E|)`, sorted by (row, col), no
         duplicates, no self-loops.
+
+    Raises:
+        ValueError: on a ``num_nodes`` that is not a positive integer, or
+            ``triangles`` of another shape, with fractional ids, ids
+            outside :math:`[0, n)` or a repeated id (a triangle with a
+            repeated corner would give a self-loop).
     """
-    tri = np.asarray(triangles, dtype=np.int64).reshape(-1, 3)
+    num_nodes = check_count('num_nodes', num_nodes, 1,
+                            'the number of points triangulated')
+    tri = check_int_array('triangles', triangles)
+    if tri.ndim not in (1, 2) or tri.shape[-1] % 3 or \
+            (tri.ndim == 2 and tri.shape[1] != 3):
+        raise ValueError(f"'triangles' must have shape (t, 3) (the three "
+                         f"node ids of each triangle), got "
+                         f"{list(tri.shape)}; pass the simplices of "
+                         f"scipy.spatial.Delaunay")
+    tri = tri.reshape(-1, 3)
+    try:
+        check_index('triangles', torch.from_numpy(tri), num_nodes)
+    except ValueError as err:
+        raise ValueError(f"{err}: every id must name one of the "
+                         f"num_nodes={num_nodes} points; pass the points' "
+                         f"count as num_nodes") from None
+    loop = (tri[:, 0] == tri[:, 1]) | (tri[:, 1] == tri[:, 2]) | \
+        (tri[:, 0] == tri[:, 2])
+    if loop.any():
+        t = int(np.nonzero(loop)[0][0])
+        raise ValueError(f"'triangles' must hold three different node ids "
+                         f"per triangle, got triangle {t} = "
+                         f"{tri[t].tolist()} (a self-loop); drop the "
+                         f"degenerate triangles")
     src = tri[:, [0, 1, 2, 1, 2, 0]].reshape(-1)
     dst = tri[:, [1, 2, 0, 0, 1, 2]].reshape(-1)
     key = np.unique(src * num_nodes + dst)  # sorted, deduplicated

@@ -13,6 +13,7 @@ import torch
 from torch_geometric.data import InMemoryDataset
 
 from torch_geometric_hyper.data import HypergraphData
+from torch_geometric_hyper.data.checks import check_count
 from torch_geometric_hyper.datasets.cache import (
     HealingCache,
     UncachedSamples,
@@ -280,7 +281,9 @@ class ParticlePartitioning(UncachedSamples, HealingCache, InMemoryDataset):
                   step_size: int = 100_000):
         r"""Reads one ROOT file into a list of
         :class:`~torch_geometric_hyper.data.HypergraphData` (one per jet with
-        at least two tracks) and ``{'num_read', 'num_skipped'}``."""
+        at least two tracks) and ``{'num_read', 'num_skipped'}``;
+        ``step_size`` jets are read at a time (a positive integer)."""
+        step_size = check_count('step_size', step_size, 1)
         uproot = _import_uproot()
         import awkward as ak
         from torch_geometric_hyper.utils import Progress

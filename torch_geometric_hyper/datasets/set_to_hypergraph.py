@@ -9,11 +9,13 @@ import torch
 from torch_geometric.data import Data, InMemoryDataset
 
 from torch_geometric_hyper.data import HypergraphData
+from torch_geometric_hyper.data.checks import check_count
 from torch_geometric_hyper.datasets.cache import (
     HealingCache,
     UncachedSamples,
     temporary_path,
 )
+from torch_geometric_hyper.utils.validation import check_int
 
 SPLITS = ('train', 'val', 'test')
 
@@ -31,18 +33,32 @@ def check_num_points(num_points, minimum: int,
                      reason: str) -> Tuple[int, int]:
     r"""``(lo, hi)`` of a set-size argument (an int or a pair), or a
     :class:`ValueError` unless ``minimum <= lo <= hi``; ``reason`` says
-    why ``minimum`` (shown as ``>= minimum (reason)``)."""
-    if isinstance(num_points, (int, np.integer)):
-        lo = hi = int(num_points)
-    else:
-        try:
-            lo, hi = (int(v) for v in num_points)
-        except (TypeError, ValueError):
-            raise ValueError(f"'num_points' must be an int or a pair "
-                             f"(lo, hi), got {num_points!r}") from None
-    if lo > hi or lo < minimum:
-        raise ValueError(f"'num_points' must be >= {minimum} ({reason}) and "
-                         f"lo <= hi; got {num_points!r}")
+    why ``minimum`` (shown as ``>= minimum (reason)``). Integral floats
+    (``30.0``) count as ints; fractional values, booleans and strings are
+    refused, not truncated."""
+    need = (f"an integer >= {minimum} ({reason}) or a pair (lo, hi) of "
+            f"them with lo <= hi")
+    pair = isinstance(num_points, (tuple, list)) or (
+        isinstance(num_points, (np.ndarray, torch.Tensor))
+        and num_points.ndim == 1)
+    if pair and len(num_points) != 2:
+        raise ValueError(f"'num_points' must be {need}, got "
+                         f"{num_points!r}; pass one size or two")
+    values = list(num_points) if pair else [num_points]
+    try:
+        values = [check_int('num_points', v, None) for v in values]
+    except ValueError:
+        raise ValueError(f"'num_points' must be {need}, got "
+                         f"{num_points!r}; pass whole numbers (ints, or "
+                         f"integral floats such as 30.0)") from None
+    if min(values) < minimum:
+        raise ValueError(f"'num_points' must be {need}, got "
+                         f"{num_points!r}; pass sizes of at least "
+                         f"{minimum}")
+    lo, hi = values[0], values[-1]
+    if lo > hi:
+        raise ValueError(f"'num_points' must be {need}, got "
+                         f"{num_points!r}; swap them: ({hi}, {lo})")
     return lo, hi
 
 
@@ -105,12 +121,9 @@ class SetToHypergraph(UncachedSamples, HealingCache, InMemoryDataset):
                              f"'{split}'")
         if num_samples is None:
             num_samples = self.default_num_samples[split]
-        if int(num_samples) < 1:
-            raise ValueError(f"'num_samples' must be positive, got "
-                             f"{num_samples}")
         self.split = split
-        self.num_samples = int(num_samples)
-        self.seed = int(seed)
+        self.num_samples = check_count('num_samples', num_samples, 1)
+        self.seed = check_count('seed', seed, 0)
         super().__init__(root, transform, pre_transform, pre_filter,
                          force_reload=force_reload, log=log)
         self.load_processed(lambda: self.load(self.processed_paths[0],
