@@ -15,6 +15,7 @@ from torch_geometric_hyper.metrics.adjacency import (
 from torch_geometric_hyper.metrics.partitions import (
     FLAVOUR_NAMES,
     PartitionMetrics,
+    partition_baselines,
     adjusted_rand_index,
     decode_partition,
     pair_counts,
@@ -31,4 +32,4 @@ __all__ = ['hyperedge_f1', 'hyperedge_sets', 'evaluate_hyperedges',
            'evaluate_adjacency', 'decode_partition', 'target_partition',
            'partition_edge_index', 'partition_from_adjacency',
            'pair_counts', 'partition_scores', 'adjusted_rand_index',
-           'PartitionMetrics']
+           'PartitionMetrics', 'partition_baselines']
