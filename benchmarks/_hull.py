@@ -192,7 +192,7 @@ def f1_at_iterations(model, ds, iterations: Sequence[int], seed: int = 0,
     model.eval()
     old_m = model.max_edges
     # the model and its slot prior each hold m
-    model.max_edges = model.slot_prior.num_slots = max_edges or old_m
+    model.max_edges = max_edges or old_m
     gen = torch.Generator().manual_seed(seed)
     scores: Dict[int, List[torch.Tensor]] = {t: [] for t in wanted}
     try:
@@ -206,7 +206,7 @@ def f1_at_iterations(model, ds, iterations: Sequence[int], seed: int = 0,
                                               edge_size=3)
                     scores[t].append(res['f1'])
     finally:
-        model.max_edges = model.slot_prior.num_slots = old_m
+        model.max_edges = old_m
         model.train()
     return {t: float(torch.cat(v).mean()) for t, v in scores.items()}
 

@@ -1,6 +1,6 @@
 """Incidence products on K-candidate incidences: sparse CSR vs dense blocks.
 
-Times :func:`torch_geometric_hyper.nn.functional.incidence_matmul` on the
+Times :func:`torch_geometric_hyper.nn.kernels.incidence_matmul` on the
 candidate layout of the sparse refiner: B graphs of n nodes and m = 2n - 4
 slots each, every slot with K distinct random candidate nodes of its own
 graph (nnz = B m K pairs). One call is both products and their backward,

@@ -13,7 +13,7 @@ compositions ``layer(norm(torch.cat(parts)))`` and
 ``pair_mlp(lin_a(x), lin_c(y), ...)``. Backprop with
 skips holds B such steps at once. The counts are deterministic; a least-
 squares fit of ``alpha (N + M) d + beta nnz`` floats over the sizes is
-printed with them (``nn.base.step_activation_bytes`` estimates the same
+printed with them (``nn.checkpointing.step_activation_bytes`` estimates the same
 kind of quantity for ``checkpoint='auto'``).
 
 The matched loss over the B predictions of one update is counted the same

@@ -13,8 +13,7 @@ generation included) within 4.7 minutes on 2 CPU cores.
 
 Models: ``refiner``, ``stacked`` (backprop with skips) and the one-shot
 baselines ``set2graph`` (local: triples among 10 nearest neighbours),
-``set_transformer`` and ``slot_attention`` (matched loss), of about the
-refiner's parameter count at the same ``--hidden``.
+``set_transformer`` and ``slot_attention``, of the refiner's size.
 """
 import time
 
@@ -115,9 +114,10 @@ def format_val(step, res, improved):
 
 def report(args, run, model, result, data, evaluate):
     test, val = run.evaluate(evaluate, model, data[2]), result.best_val
-    run.print(f"best val {f1s(val)} after {result.steps} batches (best at "
-              f"batch {result.best_step}), {result.train_seconds / 60:.1f} "
-              f"min of training ({result.cpu_seconds / 60:.1f} CPU min)")
+    run.print(f"best val F1 {val['f1']:.4f} ({REFERENCE_LABEL} "
+              f"{val['f1_reference']:.4f}) after {result.steps} batches (best"
+              f" at batch {result.best_step}), {result.train_seconds / 60:.1f}"
+              f" min of training ({result.cpu_seconds / 60:.1f} CPU min)")
     run.print(f"test {f1s(test)} on {len(data[2])} sets")
     return {'val': val, 'test': test, 'model': args.model,
             'seconds': time.perf_counter() - run.start,

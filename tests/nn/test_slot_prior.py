@@ -90,9 +90,10 @@ def test_models_with_slots_hold_a_prior_and_draw_from_it(make):
     # the parameters come first, as slot_mu / slot_log_sigma did
     names = [n for n, _ in model.named_parameters()]
     assert names[:2] == ['slot_prior.mu', 'slot_prior.log_sigma']
-    # the read-only compat names
-    assert model.slot_mu is model.slot_prior.mu
-    assert model.slot_log_sigma is model.slot_prior.log_sigma
+    # max_edges is the prior's slot count: setting one sets both
+    model.max_edges = 6
+    assert model.slot_prior.num_slots == 6
+    model.max_edges = 4
     # a generator's draw equals the prior's sample given as slots=
     x = torch.randn(7, 3)
     batch = torch.tensor([0] * 4 + [1] * 3)

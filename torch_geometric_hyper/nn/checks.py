@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from torch_geometric_hyper import debug
+from torch_geometric_hyper.utils.validation import check_int
 
 __all__ = [
     'check_set_input',
@@ -26,12 +27,10 @@ __all__ = [
 
 
 def positive_int(name: str, value) -> int:
-    """``int(value)``, or a :class:`ValueError` naming ``name`` unless it is
-    a positive integer."""
-    if isinstance(value, bool) or int(value) != value or int(value) < 1:
-        raise ValueError(f"'{name}' must be a positive integer, got "
-                         f"{value!r}")
-    return int(value)
+    """``value`` as a positive :class:`int`, or a :class:`ValueError`
+    naming ``name`` (:func:`~torch_geometric_hyper.utils.check_int`: bools,
+    strings and fractional values are refused)."""
+    return check_int(name, value)
 
 
 def sync_checks_allowed(t: Tensor) -> bool:

@@ -36,6 +36,7 @@ from torch_geometric_hyper.nn.slot_prior import (
     register_old_slot_keys,
     undrawn_slot_prior,
 )
+from torch_geometric_hyper.utils.validation import check_int
 
 __all__ = ['RefinementStep', 'HypergraphRefiner', 'StackedHypergraphRefiner']
 
@@ -294,16 +295,12 @@ class HypergraphRefiner(RecurrentModel):
                              f"pairs), got {num_candidates!r}")
         self.num_candidates = None if num_candidates is None \
             else int(num_candidates)
-        for name, value in (('in_channels', in_channels),
-                            ('hidden_channels', hidden_channels),
-                            ('max_edges', max_edges),
-                            ('num_iterations', num_iterations)):
-            if int(value) < 1:
-                raise ValueError(f"'{name}' must be a positive integer, "
-                                 f"got {value}")
+        in_channels = check_int('in_channels', in_channels)
+        hidden_channels = check_int('hidden_channels', hidden_channels)
+        max_edges = check_int('max_edges', max_edges)
+        num_iterations = check_int('num_iterations', num_iterations)
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
-        self.max_edges = max_edges
         self.num_iterations = num_iterations
         self.stacked = stacked
         self.checkpoint = checkpoint
@@ -329,17 +326,16 @@ class HypergraphRefiner(RecurrentModel):
         for step in self.steps:
             step.reset_parameters()
 
-    # compat, removed once train/ uses slot_prior
     @property
-    def slot_mu(self) -> Tensor:
-        """``slot_prior.mu`` (read-only; use :attr:`slot_prior`)."""
-        return self.slot_prior.mu
+    def max_edges(self) -> int:
+        """Slots per graph :math:`m` (the slot prior's ``num_slots``: setting
+        it, e.g. to run a trained model with more slots on larger sets,
+        sets both)."""
+        return self.slot_prior.num_slots
 
-    # compat, removed once train/ uses slot_prior
-    @property
-    def slot_log_sigma(self) -> Tensor:
-        """``slot_prior.log_sigma`` (read-only; use :attr:`slot_prior`)."""
-        return self.slot_prior.log_sigma
+    @max_edges.setter
+    def max_edges(self, value) -> None:
+        self.slot_prior.num_slots = check_int('max_edges', value)
 
     # ------------------------------------------------------------------
     def init_state(self, x: Tensor, batch: Optional[Tensor] = None,

@@ -22,6 +22,7 @@ from torch_geometric_hyper.nn.slot_prior import (
     register_old_slot_keys,
     undrawn_slot_prior,
 )
+from torch_geometric_hyper.utils.validation import check_int
 
 
 class HyperedgeHead(PairScorer):
@@ -124,26 +125,25 @@ class SlotBaseline(Configurable, Module):
         self.in_channels = positive_int('in_channels', in_channels)
         self.hidden_channels = d = positive_int('hidden_channels',
                                                 hidden_channels)
-        self.max_edges = positive_int('max_edges', max_edges)
+        max_edges = positive_int('max_edges', max_edges)
         lin_in = Linear(self.in_channels, d)
         # registered first and built without random draws, as in
         # HypergraphRefiner: the subclass's reset_parameters draws it
-        self.slot_prior = undrawn_slot_prior(d, self.max_edges,
+        self.slot_prior = undrawn_slot_prior(d, max_edges,
                                              lin_in.weight)
         self.lin_in = lin_in
         register_old_slot_keys(self)
 
-    # compat, removed once train/ uses slot_prior
     @property
-    def slot_mu(self) -> Tensor:
-        """``slot_prior.mu`` (read-only; use :attr:`slot_prior`)."""
-        return self.slot_prior.mu
+    def max_edges(self) -> int:
+        """Slots per graph :math:`m` (the slot prior's ``num_slots``: setting
+        it, e.g. to run a trained model with more slots on larger sets,
+        sets both)."""
+        return self.slot_prior.num_slots
 
-    # compat, removed once train/ uses slot_prior
-    @property
-    def slot_log_sigma(self) -> Tensor:
-        """``slot_prior.log_sigma`` (read-only; use :attr:`slot_prior`)."""
-        return self.slot_prior.log_sigma
+    @max_edges.setter
+    def max_edges(self, value) -> None:
+        self.slot_prior.num_slots = check_int('max_edges', value)
 
     def _finish_init(self, chunk_elements: Optional[int]):
         self.head = HyperedgeHead(self.hidden_channels, chunk_elements)
