@@ -13,6 +13,7 @@ Build::
 """
 import datetime
 import importlib
+import importlib.util
 import inspect
 import os
 import os.path as osp
@@ -101,7 +102,10 @@ API_PAGES = [
      'The memory-lean kernels behind the models: the candidate incidence, '
      'the chunked pair MLP and the incidence products.'),
     ('train', 'torch_geometric_hyper.train',
-     'Training schedules for recurrent refiners.'),
+     'Training from Python: the options, fit, the per-batch step, the '
+     'schedules of recurrent refiners and the evaluators.'),
+    ('lightning', 'torch_geometric_hyper.lightning',
+     'Training with PyTorch Lightning (optional extra ``lightning``).'),
     ('metrics', 'torch_geometric_hyper.metrics',
      'Evaluation of decoded predictions.'),
     ('matching', 'torch_geometric_hyper.matching',
@@ -180,7 +184,9 @@ def render_api_page(slug, module_name, blurb):
 def api_pages():
     """:data:`API_PAGES` plus any module the top-level ``__all__`` exports
     that is not listed there (so a new subpackage gets a page too)."""
-    pages = list(API_PAGES)
+    pages = [page for page in API_PAGES
+             if importlib.util.find_spec('lightning') is not None
+             or page[0] != 'lightning']
     listed = {module_name for _, module_name, _ in pages}
     for name in torch_geometric_hyper.__all__:
         obj = getattr(torch_geometric_hyper, name)

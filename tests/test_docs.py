@@ -40,7 +40,9 @@ def package_modules():
 
 
 #: Subpackages with their own API page that the top level does not export.
-NESTED_API = ['torch_geometric_hyper.nn.kernels']
+NESTED_API = ['torch_geometric_hyper.nn.kernels'] + (
+    ['torch_geometric_hyper.lightning']
+    if importlib.util.find_spec('lightning') is not None else [])
 
 
 def public_api():

@@ -107,12 +107,14 @@ class SetLoader(DataLoader):
         self.batch_sampler.done = (epoch, b + 1)
 
     def state_dict(self) -> Dict[str, int]:
+        """The epoch and the batches of it trained so far."""
         epoch, batches = self.batch_sampler.done
         if batches >= len(self.batch_sampler):
             epoch, batches = epoch + 1, 0
         return {'epoch': epoch, 'batch': batches}
 
     def load_state_dict(self, state: Dict[str, int]) -> None:
+        """Continues from :meth:`state_dict`'s position."""
         self.batch_sampler.epoch = int(state['epoch'])
         self.batch_sampler.start = int(state['batch'])
         self.batch_sampler.done = (int(state['epoch']), int(state['batch']))
@@ -179,14 +181,17 @@ class SetDataModule(L.LightningDataModule):
         self.seed = check_int('seed', seed, minimum=0)
 
     def train_dataloader(self) -> SetLoader:
+        """The training :class:`SetLoader` (shuffled by the seed)."""
         return SetLoader(self.train, self.batch_size, seed=self.seed)
 
     def val_dataloader(self):
+        """The validation :class:`SetLoader` (in order), if any."""
         if self.val is None:
             return []
         return SetLoader(self.val, self.eval_batch_size, shuffle=False)
 
     def test_dataloader(self):
+        """The test :class:`SetLoader` (in order), if any."""
         if self.test is None:
             return []
         return SetLoader(self.test, self.eval_batch_size, shuffle=False)

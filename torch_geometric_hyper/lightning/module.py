@@ -120,9 +120,11 @@ class SetToHypergraphModule(L.LightningModule):
         return self.model(x, batch, num_graphs, **kwargs)
 
     def configure_optimizers(self):
+        """Adam over the model's parameters at :attr:`lr`."""
         return torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
     def setup(self, stage: str) -> None:
+        """Reads the process group Lightning made (or none)."""
         # the group is Lightning's (or none): the context reads its size
         self._dist = DistributedContext(self.device)
 
@@ -137,6 +139,9 @@ class SetToHypergraphModule(L.LightningModule):
                            else t)
 
     def training_step(self, batch, batch_idx: int):
+        """The schedule's updates on one batch
+        (:func:`~torch_geometric_hyper.train.training_step`); logs
+        ``train/loss``."""
         batch = self._as_model_dtype(batch)
         G, pos, weight, _, _ = global_batch_info(batch)
         optimizer = GlobalStep(self.optimizers(), self.model, self._dist,
@@ -161,6 +166,7 @@ class SetToHypergraphModule(L.LightningModule):
 
     # -- validation --------------------------------------------------------
     def validation_step(self, batch, batch_idx: int):
+        """Logs ``val/<metric>`` of one batch."""
         batch = self._as_model_dtype(batch)
         res = self.evaluate(self.model, [batch])
         for key, value in res.items():
@@ -169,6 +175,7 @@ class SetToHypergraphModule(L.LightningModule):
 
     # -- checkpoints -------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Stores the skip sampler's state and the batches trained."""
         rng = getattr(self.schedule, 'rng', None)
         checkpoint['tgh'] = {
             'batches_trained': self.batches_trained,
@@ -176,6 +183,7 @@ class SetToHypergraphModule(L.LightningModule):
             else None}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Restores :meth:`on_save_checkpoint`'s state."""
         state = checkpoint.get('tgh') or {}
         self.batches_trained = int(state.get('batches_trained', 0))
         rng = getattr(self.schedule, 'rng', None)
