@@ -23,3 +23,23 @@ def test_loss_and_pair_labels():
         AdjacencyBCELoss(reduction='avg')
     with pytest.raises(ValueError, match='edge_index'):
         AdjacencyBCELoss()(pred, Data(x=data.x))
+
+
+@pytest.mark.parametrize('edges, match', [
+    ([[0], [25]], r"names nodes outside the batch's 7 \(ids 0 to 25\)"),
+    ([[-1], [2]], "names nodes outside"),
+    ([[0], [5]], 'joins nodes of different graphs'),
+])
+def test_adjacency_loss_refuses_target_edges_outside_their_graph(edges,
+                                                                 match):
+    """An edge to a node past N was folded onto another pair (0, 25 with
+    N=20 became pair 1, 5), and negative or cross-graph edges were dropped
+    without a word."""
+    from torch_geometric_hyper.nn import AdjacencyBCELoss, GraphRefiner
+    torch.manual_seed(0)
+    pred = GraphRefiner(2, 8, 2)(torch.randn(7, 2),
+                                 torch.tensor([0] * 4 + [1] * 3), 2)
+    with pytest.raises(ValueError, match=match):
+        AdjacencyBCELoss()(pred, torch.tensor(edges))
+    assert torch.isfinite(AdjacencyBCELoss()(pred, torch.tensor([[0, 4],
+                                                                 [3, 6]])))

@@ -260,7 +260,7 @@ def test_sparse_matching_equals_dense_matching(keep, flow, monkeypatch):
         assert torch.allclose(out['dense'][0], out[key][0], atol=1e-12)
         assert torch.allclose(out['dense'][1], out[key][1], atol=1e-12)
     assert 'num_workers=2' in repr(MatchedIncidenceLoss(num_workers=2))
-    with pytest.raises(ValueError, match="'num_workers' must be at least 0"):
+    with pytest.raises(ValueError, match="'num_workers' must be an integer of at least 0"):
         MatchedIncidenceLoss(num_workers=-1)
     # 'auto' goes sparse for a pruned incidence with enough slots only (and
     # a dense cost past SPARSE_MIN_ENTRIES: by default only huge sets)
@@ -456,3 +456,29 @@ def test_over_steps_shares_the_index_work_between_predictions():
     # prediction
     one, four = kept(preds(1)), kept(preds(4))
     assert four - one < 3 * nnz * 8 / 2, (one, four, nnz)
+
+
+def test_counts_that_disagree_with_the_target_are_refused():
+    """Per-graph counts that put a hyperedge in another graph than its
+    nodes, or count hyperedges no incidence names, are refused (they were
+    taken as given, matching targets across graphs)."""
+    from torch_geometric_hyper.nn import HypergraphRefiner
+    torch.manual_seed(0)
+    model = HypergraphRefiner(3, 8, 4, 2)
+    batch = torch.tensor([0] * 4 + [1] * 3)
+    pred = model(torch.randn(7, 3), batch, 2)
+    index = torch.tensor([[0, 1, 2, 3, 4, 5, 6], [0, 0, 1, 1, 2, 2, 2]])
+    loss = MatchedIncidenceLoss()
+    assert torch.isfinite(loss(pred, index, torch.tensor([2, 1])))
+    for counts in ([1, 2], [3, 0]):
+        with pytest.raises(ValueError, match="'num_hyperedges' disagrees "
+                                             "with the target"):
+            loss(pred, index, torch.tensor(counts))
+    with pytest.raises(ValueError, match='every hyperedge needs at least'):
+        loss(pred, index, torch.tensor([2, 2]))
+
+
+@pytest.mark.parametrize('value', [1.5, -1, True, '2'])
+def test_num_workers_must_be_a_non_negative_integer(value):
+    with pytest.raises(ValueError, match="'num_workers' must be an integer"):
+        MatchedIncidenceLoss(num_workers=value)

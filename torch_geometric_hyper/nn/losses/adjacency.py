@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Module
 
-from torch_geometric_hyper.nn.checks import check_reduction
+from torch_geometric_hyper.nn.checks import check_reduction, sync_checks_allowed
 from torch_geometric_hyper.nn.pairs import pair_labels
 
 __all__ = ['LabelBCELoss', 'AdjacencyBCELoss']
@@ -94,5 +94,33 @@ class AdjacencyBCELoss(LabelBCELoss):
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
             raise ValueError(f"'edge_index' must have shape [2, num_edges], "
                              f"got {list(edge_index.shape)}")
+        if sync_checks_allowed(edge_index):
+            check_target_edges(edge_index, prediction.batch)
         return self._bce(prediction.logit, pair_labels(
             prediction.pair_index, edge_index, prediction.num_nodes))
+
+
+def check_target_edges(edge_index: Tensor, batch: Tensor) -> None:
+    r"""Refuses target edges that name a node outside the batch (a
+    negative id, or one past its :math:`N` nodes) or join nodes of two
+    different graphs: such an edge would otherwise be folded onto an
+    unrelated pair or silently dropped."""
+    N = batch.numel()
+    if edge_index.is_floating_point():
+        raise ValueError(f"the target 'edge_index' must hold integer node "
+                         f"ids, got dtype {edge_index.dtype}")
+    if edge_index.numel() == 0:
+        return
+    lo, hi = int(edge_index.min()), int(edge_index.max())
+    if lo < 0 or hi >= N:
+        raise ValueError(f"the target 'edge_index' names nodes outside the "
+                         f"batch's {N} (ids {lo} to {hi}); give the ids of "
+                         f"this batch's nodes (Batch offsets each set's)")
+    e = edge_index.to(batch.device).long()
+    cross = batch[e[0]] != batch[e[1]]
+    if bool(cross.any()):
+        k = int(cross.nonzero()[0, 0])
+        raise ValueError(f"the target 'edge_index' joins nodes of different "
+                         f"graphs ({int(e[0, k])} and {int(e[1, k])}, "
+                         f"{int(cross.sum())} such edge(s)); each edge must "
+                         f"stay inside one set")

@@ -28,6 +28,7 @@ from torch_geometric_hyper.nn.losses.membership import (
     membership_join,
 )
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
+from torch_geometric_hyper.utils.validation import check_int
 
 __all__ = ['MatchedIncidenceLoss']
 
@@ -187,9 +188,13 @@ class MatchedIncidenceLoss(Module):
         if matching not in ('auto', 'dense', 'sparse'):
             raise ValueError(f"'matching' must be 'auto', 'dense' or "
                              f"'sparse', got '{matching}'")
-        if num_workers is not None and int(num_workers) < 0:
-            raise ValueError(f"'num_workers' must be at least 0 (or None: "
-                             f"solve in this process), got {num_workers}")
+        if num_workers is not None:
+            try:
+                num_workers = check_int('num_workers', num_workers, 0)
+            except ValueError:
+                raise ValueError(f"'num_workers' must be an integer of at "
+                                 f"least 0 (or None: solve in this "
+                                 f"process), got {num_workers!r}") from None
         self.reduction = reduction
         self.backend = backend
         self.matching = matching
@@ -327,7 +332,7 @@ class MatchedIncidenceLoss(Module):
                              f"hyperedges but the model has only max_edges="
                              f"{m} slots; build the model with max_edges >= "
                              f"{int(counts.max())}")
-        _check_target(hyperedge_index, N, total)
+        _check_target(hyperedge_index, N, total, pred.batch, counts)
 
         z = _at_least_float32(pred.incidence_logit)
         log_p, log_q = _clamped_log_sigmoids(z)
@@ -516,7 +521,9 @@ def _per_graph_counts(num_hyperedges, hyperedge_index: Tensor, B: int,
     return num_hyperedges
 
 
-def _check_target(index: Tensor, num_nodes: int, total: int):
+def _check_target(index: Tensor, num_nodes: int, total: int,
+                  batch: Optional[Tensor] = None,
+                  counts: Optional[Tensor] = None):
     if index.dim() != 2 or index.size(0) != 2:
         raise ValueError(f"target 'hyperedge_index' must have shape [2, "
                          f"nnz], got {list(index.shape)}")
@@ -531,3 +538,30 @@ def _check_target(index: Tensor, num_nodes: int, total: int):
         raise ValueError(f"target 'hyperedge_index' refers to hyperedges "
                          f"outside [0, {total}) (the sum of "
                          f"num_hyperedges)")
+    if batch is not None and counts is not None:
+        _check_counts_agree(index, batch, counts)
+
+
+def _check_counts_agree(index: Tensor, batch: Tensor, counts: Tensor):
+    """Each graph's hyperedges, as ``counts`` number them, hold nodes of
+    that graph only, and every one of them holds a node."""
+    ends = torch.cumsum(counts.to(index.device), 0)
+    edge_graph = torch.searchsorted(ends, index[1], right=True)
+    node_graph = batch.to(index.device)[index[0]]
+    wrong = (edge_graph != node_graph).nonzero().view(-1)
+    if wrong.numel() > 0:
+        k = int(wrong[0])
+        raise ValueError(
+            f"'num_hyperedges' disagrees with the target: by the counts "
+            f"{counts.tolist()[:8]}{'...' if counts.numel() > 8 else ''}, "
+            f"hyperedge {int(index[1, k])} belongs to graph "
+            f"{int(edge_graph[k])}, but its node {int(index[0, k])} is in "
+            f"graph {int(node_graph[k])} ({wrong.numel()} such "
+            f"incidence(s)); give each graph's number of hyperedges, in "
+            f"order")
+    total = int(ends[-1]) if ends.numel() else 0
+    empty = total - int(torch.unique(index[1]).numel())
+    if empty > 0:
+        raise ValueError(f"'num_hyperedges' counts {total} hyperedges but "
+                         f"the target's incidences name only {total - empty}"
+                         f" of them; every hyperedge needs at least one node")
