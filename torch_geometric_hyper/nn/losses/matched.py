@@ -544,7 +544,7 @@ def _check_target(index: Tensor, num_nodes: int, total: int,
 
 def _check_counts_agree(index: Tensor, batch: Tensor, counts: Tensor):
     """Each graph's hyperedges, as ``counts`` number them, hold nodes of
-    that graph only, and every one of them holds a node."""
+    that graph only (a hyperedge without nodes is allowed)."""
     ends = torch.cumsum(counts.to(index.device), 0)
     edge_graph = torch.searchsorted(ends, index[1], right=True)
     node_graph = batch.to(index.device)[index[0]]
@@ -559,9 +559,4 @@ def _check_counts_agree(index: Tensor, batch: Tensor, counts: Tensor):
             f"graph {int(node_graph[k])} ({wrong.numel()} such "
             f"incidence(s)); give each graph's number of hyperedges, in "
             f"order")
-    total = int(ends[-1]) if ends.numel() else 0
-    empty = total - int(torch.unique(index[1]).numel())
-    if empty > 0:
-        raise ValueError(f"'num_hyperedges' counts {total} hyperedges but "
-                         f"the target's incidences name only {total - empty}"
-                         f" of them; every hyperedge needs at least one node")
+
