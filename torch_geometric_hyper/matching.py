@@ -223,14 +223,10 @@ def sparse_linear_assignment(rows: np.ndarray, cols: np.ndarray,
       heuristic.
 
     ``'auto'`` (default) takes ``'flow'`` when ortools is installed and
-    :math:`s \le 0`, else ``'lapjvsp'``. Measured on the matched loss's
-    costs (hull sets of ``n`` points, :math:`m = 2n - 4` slots, K=16
-    candidates, untrained refiner, 1 thread, 2026-11-29), seconds per set
-    for the dense problem with scipy / lapx ``lapjvh`` and for ``'flow'``:
-    n=100 0.006 / 0.003 / 0.005, n=500 0.36 / 0.20 / 0.041, n=1,000
-    3.6 / 1.7 / 0.11, n=2,000 32 / 22 / 0.36, with the same optimum
-    (relative gap below 3e-9). ``'lapjvsp'`` was 2-3x slower than the
-    dense solvers on the same costs; it bounds memory, not time.
+    :math:`s \le 0`, else ``'lapjvsp'``: on the matched loss's costs of
+    large sets the flow solver is the fastest and reaches the dense
+    optimum, and ``'lapjvsp'`` bounds memory, not time (the measurements
+    are in the "Larger sets" page of the docs).
 
     Args:
         rows, cols (numpy.ndarray): entry coordinates, unique pairs.
