@@ -18,8 +18,6 @@ the --s2g-* flags (about its paper's jets model, ~460k parameters).
         --raw-dir /work/shared/data/jets --quick
     python examples/particle_partitioning.py --root DIR --model set2graph
     torchrun --nproc_per_node 2 examples/particle_partitioning.py --root DIR
-
-Checkpoints go to ``--out`` (default ``ROOT/checkpoints[_set2graph]``).
 """
 import os.path as osp
 
@@ -34,6 +32,7 @@ from torch_geometric_hyper.nn import AdjacencyBCELoss, HypergraphRefiner, \
 from torch_geometric_hyper.train import cli, partition_evaluator, \
     partition_metrics
 from torch_geometric_hyper.visualize import draw_partition_prediction
+
 
 def add_arguments(p):
     p.add_argument('--root', required=True,
@@ -60,7 +59,7 @@ def add_arguments(p):
         g.add_argument(flag, help=text, **kw)
 
 
-def finish_args(args):
+def finish_args(args):  # --out: ROOT/checkpoints[_set2graph][_quick]
     if args.out is None:
         args.out = osp.join(args.root, 'checkpoints' if args.model ==
                             'refiner' else f'checkpoints_{args.model}')
@@ -136,6 +135,7 @@ def draw(args, model, data, path):
 TASK = cli.Task(
     name='jets', description=__doc__, add_arguments=add_arguments,
     models=['refiner', 'set2graph'], out=None, samples=None,
+    quick=dict(batch_size=128),  # 2048: too few updates in 4.7 min
     defaults=dict(batch_size=2048, eval_batch_size=2048, epochs=400,
                   patience=0),
     finish_args=finish_args, load_data=load_data, build=build, report=report,

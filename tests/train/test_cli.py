@@ -61,5 +61,9 @@ def test_quick_means_the_same_everywhere(tmp_path):
         assert quick.max_total_minutes == 4.7 and quick.val_every == 50
         for key in ('hidden', 'T', 'B', 'S', 'batch_size', 'lr', 'method',
                     'activation_checkpointing'):
+            if name == 'particle_partitioning' and key == 'batch_size':
+                # jets: 2048 sets a batch make too few updates in 4.7 min
+                assert (plain.batch_size, quick.batch_size) == (2048, 128)
+                continue
             assert getattr(quick, key) == getattr(plain, key), (name, key)
         assert quick.out == plain.out + '_quick'

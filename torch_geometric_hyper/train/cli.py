@@ -153,7 +153,8 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
             f'{QUICK_MINUTES} minutes on 2 CPU cores: smaller data, '
             f'--max-total-minutes {QUICK_MINUTES}, --val-every '
             f'{QUICK_VAL_EVERY}, OUT gets the suffix _quick; model and '
-            'training settings unchanged; flags given explicitly win')
+            'training settings unchanged unless the example says so below; '
+            'flags given explicitly win')
     if task.quick:
         text += '; this example: ' + ', '.join(
             f'--{k.replace("_", "-")} {v}' for k, v in task.quick.items())
