@@ -1,31 +1,35 @@
-"""Runs ``examples/convex_hull.py`` under torchrun with rank 1 failing at
-its third update (``FAIL=raise``: an exception; ``FAIL=exit``: the process
-dies at once), or with other options than rank 0's (``FAIL=options``): a
-test that the other rank stops within a bounded time with a clear
-message."""
-import importlib.util
+"""Runs ``examples/convex_hull.py`` under torchrun with rank 1 misbehaving
+at its third update, as the environment variable ``FAIL`` says: ``nan``
+(its loss is NaN, through ``over_steps``, which the trainer calls once per
+update), ``raise`` (an exception), ``exit`` (the process dies at once), or
+``options`` (rank 1 starts with another ``--lr`` than rank 0). Tests of
+``--skip-nonfinite`` and of the way a failing rank stops the others."""
 import os
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-spec = importlib.util.spec_from_file_location(
-    'convex_hull', osp.join(ROOT, 'examples', 'convex_hull.py'))
-mod = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(mod)
+sys.path.insert(0, ROOT)
+from tests.conftest import load_script  # noqa: E402
+
+mod = load_script('examples/convex_hull.py')
 real = mod.MatchedIncidenceLoss.over_steps
 calls = [0]
 
 
 def failing(self, predictions, data):
+    loss, value = real(self, predictions, data)
     calls[0] += 1
     fail = os.environ.get('FAIL')
-    if os.environ.get('RANK') == '1' and calls[0] == 3 and \
-            fail in ('raise', 'exit'):
-        if fail == 'raise':
-            raise RuntimeError('rank 1 fails on purpose')
+    if os.environ.get('RANK') != '1' or calls[0] != 3:
+        return loss, value
+    if fail == 'nan':
+        return loss * float('nan'), float('nan')
+    if fail == 'raise':
+        raise RuntimeError('rank 1 fails on purpose')
+    if fail == 'exit':
         os._exit(7)
-    return real(self, predictions, data)
+    return loss, value
 
 
 mod.MatchedIncidenceLoss.over_steps = failing

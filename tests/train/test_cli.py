@@ -1,18 +1,11 @@
 """The examples' command line: one flag per TrainConfig field, --quick."""
-import importlib.util
-import os.path as osp
-
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tests.conftest import load_script
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(ROOT, 'examples', f'{name}.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(f'examples/{name}.py')
 
 
 # -- flags --------------------------------------------------------------

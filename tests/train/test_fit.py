@@ -4,7 +4,6 @@ Python API.
 The resume and data-parallel tests run ``examples/convex_hull.py`` in
 subprocesses with a tiny refiner (a few seconds each).
 """
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -16,18 +15,14 @@ import time
 import pytest
 import torch
 
-from tests.conftest import DEVICES
+from tests.conftest import DEVICES, load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 EXAMPLE = osp.join(ROOT, 'examples', 'convex_hull.py')
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(ROOT, 'examples', f'{name}.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(f'examples/{name}.py')
 
 
 def env():
@@ -125,11 +120,11 @@ PARALLEL = {
 }
 
 
-def torchrun(script, *args, nproc=2):
+def torchrun(script, *args, nproc=2, **extra_env):
     return subprocess.run([sys.executable, '-m', 'torch.distributed.run',
                            '--standalone', '--nproc_per_node', str(nproc),
-                           script, *args], env=env(), capture_output=True,
-                          text=True, timeout=300)
+                           script, *args], env=dict(env(), **extra_env),
+                          capture_output=True, text=True, timeout=300)
 
 
 def history(out):
@@ -189,18 +184,18 @@ def test_a_nonfinite_loss_on_one_process_is_skipped_by_all(tmp_path):
     """--skip-nonfinite under torchrun: rank 1's loss goes NaN at its third
     update; both ranks skip that batch (no rank waits for the other's
     gradients) and the run ends with one skipped batch."""
-    script = osp.join(ROOT, 'tests', 'train', 'nan_on_rank1.py')
+    script = osp.join(ROOT, 'tests', 'train', 'fail_on_rank1.py')
     args = ['--root', str(tmp_path / 'data'), '--out', str(tmp_path / 'run'),
             '--num-points', '6-12', '--hidden', '8', '--train-samples', '32',
             '--val-samples', '4', '--test-samples', '4', '--T', '4',
             '--B', '1', '--S', '2', '--batch-size', '8', '--epochs', '1',
             '--threads', '1', '--no-progress', '--skip-nonfinite']
-    res = torchrun(script, *args)
+    res = torchrun(script, *args, FAIL='nan')
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'skipped 1 batches with a non-finite loss' in res.stdout
     assert len(losses(tmp_path / 'run')) == 4
     res = torchrun(script, *[a for a in args if a != '--skip-nonfinite'],
-                   '--out', str(tmp_path / 'stop'))
+                   '--out', str(tmp_path / 'stop'), FAIL='nan')
     assert res.returncode != 0
     assert 'the training loss is nan' in res.stdout + res.stderr
 

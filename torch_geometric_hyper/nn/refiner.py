@@ -33,6 +33,7 @@ from torch_geometric_hyper.nn.prediction import (  # noqa: F401
 )
 from torch_geometric_hyper.nn.residual import residual_add
 from torch_geometric_hyper.nn.slot_prior import (
+    HoldsSlots,
     register_old_slot_keys,
     undrawn_slot_prior,
 )
@@ -202,7 +203,7 @@ class RefinementStep(PairScorer):
         return self.node_norm(residual_add(h, node))
 
 
-class HypergraphRefiner(RecurrentModel):
+class HypergraphRefiner(HoldsSlots, RecurrentModel):
     r"""Recurrent set-to-hypergraph refiner from `"Pruning Edges and
     Gradients to Learn Hypergraphs from Larger Sets"
     <https://arxiv.org/abs/2106.13919>`_ (Zhang, Burghouts, Snoek, LoG 2022).
@@ -325,17 +326,6 @@ class HypergraphRefiner(RecurrentModel):
         self.slot_prior.reset_parameters()
         for step in self.steps:
             step.reset_parameters()
-
-    @property
-    def max_edges(self) -> int:
-        """Slots per graph :math:`m` (the slot prior's ``num_slots``: setting
-        it, e.g. to run a trained model with more slots on larger sets,
-        sets both)."""
-        return self.slot_prior.num_slots
-
-    @max_edges.setter
-    def max_edges(self, value) -> None:
-        self.slot_prior.num_slots = check_int('max_edges', value)
 
     # ------------------------------------------------------------------
     def init_state(self, x: Tensor, batch: Optional[Tensor] = None,

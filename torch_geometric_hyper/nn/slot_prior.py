@@ -8,7 +8,24 @@ import torch
 from torch import Tensor
 from torch.nn import Module, Parameter
 
+from torch_geometric_hyper.utils.validation import check_int
+
 __all__ = ['SlotPrior']
+
+
+class HoldsSlots:
+    r"""Mixin of the models with hyperedge slots: ``max_edges`` is their
+    :class:`SlotPrior`'s ``num_slots`` (setting it, e.g. to run a trained
+    model with more slots on larger sets, sets both)."""
+
+    @property
+    def max_edges(self) -> int:
+        """Slots per graph :math:`m`."""
+        return self.slot_prior.num_slots
+
+    @max_edges.setter
+    def max_edges(self, value) -> None:
+        self.slot_prior.num_slots = check_int('max_edges', value)
 
 
 class SlotPrior(Module):

@@ -18,11 +18,11 @@ from torch_geometric_hyper.nn.kernels.incidence import (
 )
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 from torch_geometric_hyper.nn.slot_prior import (
+    HoldsSlots,
     SlotPrior,
     register_old_slot_keys,
     undrawn_slot_prior,
 )
-from torch_geometric_hyper.utils.validation import check_int
 
 
 class HyperedgeHead(PairScorer):
@@ -104,7 +104,7 @@ def dense_sets(h: Tensor, batch: Tensor, num_graphs: int):
                           max_num_nodes=int(counts.max()))
 
 
-class SlotBaseline(Configurable, Module):
+class SlotBaseline(HoldsSlots, Configurable, Module):
     r"""What the one-shot slot baselines (:class:`SetTransformer
     <torch_geometric_hyper.nn.SetTransformer>`, :class:`SlotAttention
     <torch_geometric_hyper.nn.SlotAttention>`) share: the checked sizes,
@@ -133,17 +133,6 @@ class SlotBaseline(Configurable, Module):
                                              lin_in.weight)
         self.lin_in = lin_in
         register_old_slot_keys(self)
-
-    @property
-    def max_edges(self) -> int:
-        """Slots per graph :math:`m` (the slot prior's ``num_slots``: setting
-        it, e.g. to run a trained model with more slots on larger sets,
-        sets both)."""
-        return self.slot_prior.num_slots
-
-    @max_edges.setter
-    def max_edges(self, value) -> None:
-        self.slot_prior.num_slots = check_int('max_edges', value)
 
     def _finish_init(self, chunk_elements: Optional[int]):
         self.head = HyperedgeHead(self.hidden_channels, chunk_elements)
