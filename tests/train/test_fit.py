@@ -372,6 +372,9 @@ def test_resume_refuses_changed_training_options(tmp_path):
                                          r"0.001\)"):
         fit(model, loss_fn, train, val,
             config=config.replace(resume=True, lr=1e-3, max_steps=3))
+    with pytest.raises(ValueError, match=r'training sets 48 -> 40'):
+        fit(model, loss_fn, train[:40], val,
+            config=config.replace(resume=True, max_steps=3))
     with pytest.raises(FileNotFoundError, match='no checkpoint at'):
         fit(model, loss_fn, train, val,
             config=config.replace(resume=True, out=str(tmp_path / 'none')))

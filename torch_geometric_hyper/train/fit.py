@@ -260,6 +260,7 @@ class _FitLoop:
                          'rng': rng_states(self.trainer),
                          'config': self.config.to_dict(),
                          'world_size': self.run.world_size,
+                         'num_train_sets': len(self.train_set),
                          'model_config': self.model_config, **self.extra},
                         path)
 
@@ -271,7 +272,8 @@ class _FitLoop:
                 f'train without resume first, or point out (--out) at the '
                 f'run to continue')
         ckpt = load_checkpoint(self.last_path, map_location=run.device)
-        self.check_resumable(ckpt.get('config') or {})
+        self.check_resumable(ckpt.get('config') or {},
+                             ckpt.get('num_train_sets'))
         self.model.load_state_dict(ckpt['model'])
         self.optimizer.load_state_dict(ckpt['optimizer'])
         state.update(ckpt['state'])
@@ -291,9 +293,15 @@ class _FitLoop:
                   f"{'F1' if 'f1' in (state['best_val'] or {}) else 'score'} "
                   f"{state['best_f1']:.4f}")
 
-    def check_resumable(self, stored: dict) -> None:
-        """Refuses to continue a run whose training options changed."""
+    def check_resumable(self, stored: dict,
+                        num_train_sets: Optional[int] = None) -> None:
+        """Refuses to continue a run whose training options or training
+        set size changed."""
         changed = changed_options(stored, self.config.to_dict())
+        if num_train_sets is not None and \
+                num_train_sets != len(self.train_set):
+            changed.append(f'training sets {num_train_sets} -> '
+                           f'{len(self.train_set)}')
         if changed:
             raise ValueError(
                 f'resume=True (--resume): {self.last_path} was trained with '
