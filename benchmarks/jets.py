@@ -93,18 +93,8 @@ def load_data(args):
 
 
 def build(args, model_name):
-    from torch_geometric_hyper.metrics import partition_edge_index
-    from torch_geometric_hyper.nn import AdjacencyBCELoss, \
-        HypergraphRefiner, PartitionLoss, Set2Graph
-
-    class SameVertexBCELoss(AdjacencyBCELoss):
-        """Set2Graph's jets loss (as in examples/particle_partitioning.py):
-        BCE of the pair scores against the "same vertex" adjacency."""
-
-        def forward(self, pred, data):
-            return super().forward(pred, partition_edge_index(
-                data.hyperedge_index, data.num_nodes))
-
+    from torch_geometric_hyper.nn import HypergraphRefiner, PartitionLoss, \
+        SameVertexBCELoss, Set2Graph
     if model_name == 'set2graph':
         return (Set2Graph(10, args.s2g_hidden, k=2,
                           num_layers=args.s2g_layers,

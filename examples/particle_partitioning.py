@@ -26,9 +26,9 @@ import torch
 from torch_geometric_hyper.datasets import ParticlePartitioning, \
     link_raw_files
 from torch_geometric_hyper.metrics import PartitionMetrics, \
-    partition_baselines, partition_edge_index
-from torch_geometric_hyper.nn import AdjacencyBCELoss, HypergraphRefiner, \
-    PartitionLoss, Set2Graph
+    partition_baselines
+from torch_geometric_hyper.nn import HypergraphRefiner, PartitionLoss, \
+    SameVertexBCELoss, Set2Graph
 from torch_geometric_hyper.train import cli, partition_evaluator, \
     partition_metrics
 from torch_geometric_hyper.visualize import draw_partition_prediction
@@ -88,15 +88,6 @@ def load_data(args, run):
     # --train/val/test-samples: the first N jets of a split (0: all)
     return [d[:n] if n else d for d, n in zip(data, (
         args.train_samples, args.val_samples, args.test_samples))]
-
-
-class SameVertexBCELoss(AdjacencyBCELoss):
-    """Set2Graph's jets loss: BCE of the pair scores against the "same
-    vertex" pair adjacency of each jet's partition."""
-
-    def forward(self, pred, data):
-        return super().forward(pred, partition_edge_index(
-            data.hyperedge_index, data.num_nodes))
 
 
 def build(args, run, data):

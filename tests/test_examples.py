@@ -3,7 +3,7 @@ import os.path as osp
 
 import pytest
 
-from tests.conftest import load_script
+from tests.conftest import load_script, write_fake_jets
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -103,35 +103,10 @@ def test_delaunay_example_models(model, tmp_path, capsys):
     assert f"{out['parameters']:,} parameters" in capsys.readouterr().out
 
 
-def _write_jets(path, num_jets, seed):
-    import numpy as np
-    ak = pytest.importorskip('awkward')
-    uproot = pytest.importorskip('uproot')
-    rng = np.random.default_rng(seed)
-    sizes = rng.integers(2, 7, size=num_jets)
-    branches = {name: ak.Array([rng.normal(size=n).astype(np.float32)
-                                for n in sizes])
-                for name in ('trk_d0', 'trk_z0', 'trk_phi', 'trk_ctgtheta',
-                             'trk_pt', 'trk_charge')}
-    branches['trk_vtx_index'] = ak.values_astype(ak.Array(
-        [rng.integers(0, 3, size=n) for n in sizes]), np.int32)
-    for name in ('jet_pt', 'jet_eta', 'jet_phi', 'jet_M'):
-        branches[name] = rng.normal(size=num_jets).astype(np.float32)
-    branches['jet_flav'] = rng.choice([0.0, 4.0, 5.0], size=num_jets
-                                      ).astype(np.float32)
-    with uproot.recreate(path) as f:
-        f['tree'] = branches
-
-
 @pytest.mark.parametrize('model', ['refiner', 'set2graph'])
 def test_particle_partitioning_example_models(model, tmp_path, capsys):
     mod = load('particle_partitioning')
-    raw = tmp_path / 'raw_files'
-    for sub, name, seed in (('train', 'training_data.root', 0),
-                            ('validation', 'valid_data.root', 1),
-                            ('test', 'test_data.root', 2)):
-        (raw / sub).mkdir(parents=True)
-        _write_jets(str(raw / sub / name), 24, seed)
+    raw = write_fake_jets(tmp_path / 'raw_files')
     out = mod.main(['--model', model, '--root', str(tmp_path / 'data'),
                     '--raw-dir', str(raw), '--hidden', '16',
                     '--s2g-hidden', '16', '--s2g-tuple-channels', '16',

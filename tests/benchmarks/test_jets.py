@@ -3,18 +3,13 @@ import json
 import pytest
 
 from tests.benchmarks.helpers import check_outputs, run_script
+from tests.conftest import write_fake_jets
 
 
 def test_jets_quick_outputs(tmp_path):
     pytest.importorskip('uproot')
     pytest.importorskip('matplotlib')
-    from tests.test_examples import _write_jets
-    raw = tmp_path / 'raw_files'
-    for sub, name, seed in (('train', 'training_data.root', 0),
-                            ('validation', 'valid_data.root', 1),
-                            ('test', 'test_data.root', 2)):
-        (raw / sub).mkdir(parents=True)
-        _write_jets(str(raw / sub / name), 24, seed)
+    raw = write_fake_jets(tmp_path / 'raw_files')
     # tiny models, a budget of 0.6 CPU-seconds each: the calibration and a
     # few validations of each model, two seeds
     out = run_script('jets', ['--raw-dir', raw, '--seeds', 0, 1,

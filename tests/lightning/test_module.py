@@ -8,6 +8,8 @@ import sys
 import pytest
 import torch
 
+from tests.conftest import write_fake_jets
+
 L = pytest.importorskip('lightning')
 
 from torch_geometric_hyper.datasets import ConvexHull  # noqa: E402
@@ -174,21 +176,12 @@ def test_cli_prints_its_config():
     assert 'use_distributed_sampler: false' in res.stdout
 
 
-def _write_jets_raw(root):
-    from tests.test_examples import _write_jets
-    raw = osp.join(root, 'raw')
-    os.makedirs(raw, exist_ok=True)
-    for name, seed in (('training_data.root', 0), ('valid_data.root', 1),
-                       ('test_data.root', 2)):
-        _write_jets(osp.join(raw, name), 24, seed)
-
-
 @pytest.mark.parametrize('task', ['convex_hull', 'delaunay', 'jets'])
 def test_cli_trains_each_config_in_quick_settings(task, tmp_path):
     data = str(tmp_path / 'data')
     sizes = []
     if task == 'jets':
-        _write_jets_raw(data)
+        write_fake_jets(osp.join(data, 'raw'), split_dirs=False)
         model = ['--model.model.init_args.hidden_channels', '8',
                  '--model.model.init_args.num_iterations', '4']
     else:

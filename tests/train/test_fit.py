@@ -228,10 +228,9 @@ def _loss_cases(root):
     from torch_geometric_hyper.nn import (AdjacencyBCELoss, GraphRefiner,
                                          HypergraphRefiner,
                                          MatchedIncidenceLoss,
-                                         PartitionLoss, Set2Graph,
-                                         SetTransformer)
+                                         PartitionLoss, SameVertexBCELoss,
+                                         Set2Graph, SetTransformer)
     from torch_geometric_hyper.train import eval_slots
-    jets = load('particle_partitioning')
     kw = dict(num_points=(5, 12), num_samples=5, log=False)
     hulls = list(ConvexHull(str(root / 'hull'), **kw))
     graphs = list(Delaunay(str(root / 'delaunay'), **kw))
@@ -254,7 +253,7 @@ def _loss_cases(root):
          none),
         ('partition', HypergraphRefiner(10, 8, 3, 3), PartitionLoss(),
          partitions, slots),
-        ('same-vertex', Set2Graph(10, 8), jets.SameVertexBCELoss(),
+        ('same-vertex', Set2Graph(10, 8), SameVertexBCELoss(),
          partitions, none),
     ]
 

@@ -14,6 +14,9 @@ from typing import Dict, Iterable, List, Optional
 import torch
 from torch import Tensor
 
+# the pair target of a partition; built in nn, where SameVertexBCELoss
+# uses it
+from torch_geometric_hyper.nn.pairs import partition_edge_index  # noqa: F401
 
 __all__ = ['decode_partition', 'target_partition', 'partition_edge_index',
            'partition_from_adjacency', 'pair_counts', 'partition_scores',
@@ -58,49 +61,6 @@ def target_partition(hyperedge_index: Tensor, num_nodes: int) -> Tensor:
         label[lonely] = base + torch.arange(int(lonely.sum()),
                                             device=label.device)
     return label
-
-
-def partition_edge_index(hyperedge_index: Tensor,
-                         num_nodes: Optional[int] = None) -> Tensor:
-    r"""The "same cluster" graph of a partition: every ordered pair
-    :math:`(i, j)`, :math:`i \ne j`, of nodes that share a hyperedge (the
-    clique expansion of the incidence), coalesced, as a ``[2, E]``
-    ``edge_index``. It is the pair target of a model that scores node pairs
-    (e.g. :class:`~torch_geometric_hyper.nn.Set2Graph` with :math:`k = 2`
-    trained with :class:`~torch_geometric_hyper.nn.AdjacencyBCELoss`).
-
-    Args:
-        hyperedge_index (torch.Tensor): ``[2, nnz]`` incidence, row 0 node,
-            row 1 hyperedge (batched ids).
-        num_nodes (int, optional): :math:`N` (default: largest node id + 1).
-
-    Example:
-        >>> import torch
-        >>> partition_edge_index(torch.tensor([[0, 1, 2, 3], [0, 0, 1, 0]]))
-        tensor([[0, 0, 1, 1, 3, 3],
-                [1, 3, 0, 3, 0, 1]])
-    """
-    node, edge = hyperedge_index.long()
-    if node.numel() == 0:
-        return node.new_zeros(2, 0)
-    n = int(node.max()) + 1 if num_nodes is None else int(num_nodes)
-    order = torch.argsort(edge)
-    node, edge = node[order], edge[order]
-    _, counts = torch.unique_consecutive(edge, return_counts=True)
-    start = torch.cumsum(counts, 0) - counts  # first entry of each edge
-    group = torch.repeat_interleave(torch.arange(counts.numel(),
-                                                 device=node.device), counts)
-    # entry k pairs with every entry of its hyperedge (c_k of them)
-    c = counts[group]
-    arange = torch.arange(node.numel(), device=node.device)
-    a = torch.repeat_interleave(arange, c)
-    offset = torch.arange(a.numel(), device=node.device) \
-        - torch.repeat_interleave(torch.cumsum(c, 0) - c, c)
-    b = start[group[a]] + offset
-    i, j = node[a], node[b]
-    keep = i != j
-    key = torch.unique(i[keep] * n + j[keep])
-    return torch.stack([key // n, key % n])
 
 
 def partition_from_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:

@@ -50,6 +50,7 @@ from torch_geometric_hyper.nn.losses import (
     AdjacencyBCELoss,
     MatchedIncidenceLoss,
     PartitionLoss,
+    SameVertexBCELoss,
     SoftF1Loss,
     soft_pair_f1,
 )
@@ -69,6 +70,7 @@ __all__ = [
     'GraphRefinerState',
     'AdjacencyPrediction',
     'AdjacencyBCELoss',
+    'SameVertexBCELoss',
     'complete_pairs',
     'knn_pairs',
     'closing_pairs',

@@ -180,10 +180,9 @@ def parse_args(task: Task, argv=None) -> argparse.Namespace:
                 setattr(args, key, value)
         if args.out and args.out == parser.get_default('out'):
             args.out = args.out + '_quick'
-    for name in ('hidden',):
-        if args.hidden <= 0:
-            raise ValueError(f'--{name} must be a positive integer, got '
-                             f'{args.hidden}')
+    if args.hidden <= 0:
+        raise ValueError(f'--hidden must be a positive integer, got '
+                         f'{args.hidden}')
     for name in ('train_samples', 'val_samples', 'test_samples'):
         if getattr(args, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be "

@@ -10,7 +10,7 @@ from torch import Tensor
 from torch.nn import Module
 
 from torch_geometric_hyper.nn.checks import check_reduction, sync_checks_allowed
-from torch_geometric_hyper.nn.pairs import pair_labels
+from torch_geometric_hyper.nn.pairs import pair_labels, partition_edge_index
 
 __all__ = ['LabelBCELoss', 'AdjacencyBCELoss']
 
@@ -99,6 +99,24 @@ class AdjacencyBCELoss(LabelBCELoss):
         return self._bce(prediction.logit, pair_labels(
             prediction.pair_index, edge_index, prediction.num_nodes))
 
+
+
+class SameVertexBCELoss(AdjacencyBCELoss):
+    r"""Set2Graph's loss for partitions (particle jets): the
+    :class:`AdjacencyBCELoss` of a pair model's scores against the "same
+    part" graph of the target partition
+    (:func:`~torch_geometric_hyper.nn.pairs.partition_edge_index` of the
+    batch's ``hyperedge_index``).
+
+    Shapes:
+        - **input:** an ``AdjacencyPrediction`` and a batch with
+          ``hyperedge_index`` (a partition of its nodes)
+        - **output:** scalar, or :math:`(P)` with ``reduction='none'``
+    """
+
+    def forward(self, prediction, data) -> Tensor:
+        return super().forward(prediction, partition_edge_index(
+            data.hyperedge_index, data.num_nodes))
 
 def check_target_edges(edge_index: Tensor, batch: Tensor) -> None:
     r"""Refuses target edges that name a node outside the batch (a
