@@ -1,20 +1,34 @@
-"""Operations per training batch: what a GPU would have to launch.
+"""Kernel launches per training batch: what a GPU would have to launch.
 
 On a GPU a small batch is paced by the host, which issues every operation
 one by one (Python, dispatch, kernel launch), not by the arithmetic. This
-script counts, on the CPU (no GPU needed), the ATen operations of one
-refiner training batch with backprop with skips, from the PyTorch
-profiler: all of them, and those that would launch a kernel on a GPU (all
-but views, reshapes, empty tensors and dtype no-ops). It does so for the
-chunk sizes of the hand-written pair kernels: the CPU's default
+script counts, on the CPU (no GPU needed), the operations of one refiner
+training batch with backprop with skips, from the PyTorch profiler, in
+two ways:
+
+* ``kernel_ops``: every ATen operation that would launch a kernel (all but
+  views, reshapes, empty tensors and dtype no-ops), composite operations
+  (``linear``) counted besides the ones they call (``addmm``);
+* ``launches``: the operations that do the work, each once: the
+  innermost ATen operations (composites counted through what they call),
+  a ``_foreach_`` operation (one multi-tensor kernel on a GPU) and a fused
+  kernel of ``torch.compile`` each one launch.
+
+Rows, per set size n, by the pair kernels' chunk size: the CPU's default
 (``default_chunk_elements()``, by thread count), the accelerator's
-(``default_chunk_elements('cuda')``, what a GPU run now takes) and no
-chunking at all, per set size n.
+(``default_chunk_elements('cuda')``) and no chunking at all, each eager on
+the CPU's path; and ``gpu_default: true``, the path a GPU run of
+:func:`~torch_geometric_hyper.train.fit` takes by default: the
+accelerator's code paths (``debug.set_host_as_accelerator``) and chunks,
+the refinement steps compiled as ``Run.prepare`` compiles them on CUDA
+(Inductor's CPU kernels stand in for its GPU kernels, one launch each),
+Adam with ``foreach`` (its CUDA default), and the target counts on the
+host as ``Run.to_device`` keeps them.
 
-The count is deterministic for a given model, batch and chunk size; the
-host time per batch on a GPU grows with it.
+The count is deterministic for a given model, batch and path; the host
+time per batch on a GPU grows with it.
 
-    python benchmarks/launch_count.py --quick      # n=10, batch 8, seconds
+    python benchmarks/launch_count.py --quick      # n=10, batch 8, minutes
     python benchmarks/launch_count.py              # n=30, 50; batch 64
 """
 import os
@@ -35,7 +49,14 @@ NO_KERNEL = frozenset(f'aten::{op}' for op in (
     'contiguous', 'to', 'view_as', 'unbind', 'split', 'chunk', 'narrow',
     'flatten', 'movedim', 'numpy_T', 'is_nonzero', 'item',
     '_local_scalar_dense'))
-CHUNKS = ('cpu', 'accelerator', 'none')
+CHUNKS = ('cpu', 'accelerator', 'none', 'gpu_default')
+#: operations that do no work on the device (metadata of sparse tensors,
+#: resizes of an output about to be written)
+NO_WORK = NO_KERNEL | frozenset(f'aten::{op}' for op in (
+    'resize_', '_indices', '_values', 'indices', 'values', 'sparse_dim',
+    'dense_dim', 'promote_types', '_nnz', '_coalesced_', 'is_coalesced',
+    'new_empty', 'new_empty_strided', 'set_', 'record_stream',
+    'crow_indices', 'col_indices', 'expand_as'))
 
 
 def parse_args(argv=None):
@@ -64,7 +85,28 @@ def chunk_elements(name):
     from torch_geometric_hyper.nn.kernels import default_chunk_elements
     return {'cpu': default_chunk_elements(),
             'accelerator': default_chunk_elements('cuda'),
+            'gpu_default': default_chunk_elements('cuda'),
             'none': 2 ** 62}[name]
+
+
+def _one_launch(name: str) -> bool:
+    # a fused kernel of torch.compile, or a multi-tensor (foreach) kernel
+    return 'cpp_fused' in name or name.startswith(('aten::_foreach_',
+                                                   'aten::_fused_'))
+
+
+def launches(events) -> int:
+    """Kernel launches among the profiler's ``events``: innermost ATen
+    operations that do work, a fused or multi-tensor kernel as one."""
+    def visit(e):
+        if _one_launch(e.name):
+            return 1
+        inner = sum(visit(c) for c in e.cpu_children)
+        if inner == 0 and e.name.startswith('aten::') and \
+                e.name not in NO_WORK:
+            return 1
+        return inner
+    return sum(visit(e) for e in events if e.cpu_parent is None)
 
 
 def count(args, n, chunks):
@@ -80,19 +122,35 @@ def count(args, n, chunks):
     ds = ConvexHull(args.root, 'train', num_points=n,
                     num_samples=2 * args.batch_size, log=False)
     batches = list(DataLoader(ds, batch_size=args.batch_size))
+    from torch_geometric_hyper import debug
+    gpu = chunks == 'gpu_default'
     torch.manual_seed(args.seed)
     model = HypergraphRefiner(3, args.hidden, ds.max_hyperedges, args.T,
                               checkpoint=args.checkpointing == 'on',
                               chunk_elements=chunk_elements(chunks))
-    opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-4,
+                           foreach=True if gpu else None)
     trainer = BackpropWithSkips(args.T, args.B, args.S, seed=args.seed)
     loss = MatchedIncidenceLoss()
-    trainer(model, opt, loss, batches[0])
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        trainer(model, opt, loss, batches[1])
-    ops = [e for e in prof.key_averages() if e.key.startswith('aten::')]
+    if gpu:
+        import torch._inductor.config as inductor
+        inductor.cpp.enable_kernel_profile = True  # fused kernels profiled
+        for step in model.steps:  # as Run.prepare compiles on CUDA
+            step.compile(dynamic=True)
+        for batch in batches:  # as Run.to_device keeps them
+            batch.num_hyperedges_host = batch.num_hyperedges.tolist()
+    debug.set_host_as_accelerator(gpu)
+    try:
+        trainer(model, opt, loss, batches[0])  # warm-up (and compilation)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            trainer(model, opt, loss, batches[1])
+    finally:
+        debug.set_host_as_accelerator(False)
+    ops = [e for e in prof.key_averages()
+           if e.key.startswith('aten::') or _one_launch(e.key)]
     floats = chunk_elements(chunks)
     return {'n': n, 'max_edges': ds.max_hyperedges, 'chunks': chunks,
+            'gpu_default': gpu, 'launches': launches(prof.events()),
             'chunk_elements': 'unchunked' if chunks == 'none' else
             f'{floats:,}',
             'aten_ops': sum(e.count for e in ops),
@@ -110,6 +168,7 @@ def run_one(args, n):
     base = rows[0]['kernel_ops']
     for r in rows:
         r['kernel_ops_vs_cpu_chunks'] = r['kernel_ops'] / base
+        r['launches_vs_cpu_chunks'] = r['launches'] / rows[0]['launches']
     return {'rows': rows}
 
 
@@ -123,8 +182,9 @@ def main(argv=None):
             ('chunks', 'chunks', ''), ('chunk_elements', 'floats', ''),
             ('aten_ops', 'ATen ops', ','),
             ('kernel_ops', 'kernel ops', ','),
-            ('kernel_ops_vs_cpu_chunks', 'vs CPU chunks', '.2f')]
-    title = (f'ATen operations per refiner training batch (d={args.hidden},'
+            ('launches', 'launches', ','),
+            ('launches_vs_cpu_chunks', 'vs CPU chunks', '.2f')]
+    title = (f'Kernel launches per refiner training batch (d={args.hidden},'
              f' T={args.T}, B={args.B}, S={args.S}, batch '
              f'{args.batch_size}, checkpointing {args.checkpointing}, '
              f'{args.threads} thread(s))')
@@ -135,14 +195,15 @@ def main(argv=None):
         sizes = sorted({r['n'] for r in rows})
         width = 0.8 / len(CHUNKS)
         for i, chunks in enumerate(CHUNKS):
-            ys = [next(r['kernel_ops'] for r in rows
+            ys = [next(r['launches'] for r in rows
                        if r['n'] == n and r['chunks'] == chunks)
                   for n in sizes]
             ax.bar([j + i * width for j in range(len(sizes))], ys, width,
-                   label=f'{chunks} chunks')
+                   label='GPU default' if chunks == 'gpu_default'
+                   else f'{chunks} chunks, eager')
         ax.set_xticks([j + width for j in range(len(sizes))])
         ax.set_xticklabels([f'n={n}' for n in sizes])
-        ax.set_ylabel('kernel-launching ops per batch')
+        ax.set_ylabel('kernel launches per batch')
         C.style_axes(ax)
         return fig
 

@@ -292,3 +292,45 @@ def test_recomputed_messages_give_the_same_gradients_and_keep_less(
     for a, b in zip(lean, plain):
         assert (a is None and b is None) or torch.equal(a, b)
     assert plain_bytes - lean_bytes == (2 * m + 11) * d * 4
+
+
+@pytest.mark.parametrize('num_candidates', [None, 5])
+@pytest.mark.parametrize('checkpoint', [False, True])
+@pytest.mark.parametrize('grad', [True, False])
+def test_torch_compile_takes_a_refinement_step_whole(tmp_path,
+                                                     num_candidates,
+                                                     checkpoint, grad):
+    """The step module (what ``TrainConfig.compile`` compiles, by default
+    on CUDA) is one graph without breaks for sets of one size, on the
+    accelerator's path too; with all pairs so is the model's whole step
+    (the candidates' k-d tree and refreshes run outside the module)."""
+    import torch._dynamo as dynamo
+    from torch_geometric.data import Batch
+
+    from torch_geometric_hyper import debug
+    from torch_geometric_hyper.datasets import ConvexHull
+    data = Batch.from_data_list(list(ConvexHull(
+        str(tmp_path), num_points=12, num_samples=3, log=False)))
+    torch.manual_seed(0)
+    model = HypergraphRefiner(3, 8, int(data.num_hyperedges.max()), 4,
+                              checkpoint=checkpoint,
+                              num_candidates=num_candidates)
+    state = model.step(model.init_state(data.x, data.batch, data.num_graphs))
+    args = (model.lin_in(state.x), state.node, state.edge, state.incidence,
+            state.candidates, state.batch, state.slot_batch,
+            state.num_graphs)
+    for accelerator in (False, True):
+        debug.set_host_as_accelerator(accelerator)
+        try:
+            dynamo.reset()
+            with torch.set_grad_enabled(grad):
+                out = dynamo.explain(model.steps[0])(
+                    *args, checkpoint=checkpoint and grad)
+                assert (out.graph_count, out.graph_break_count) == (1, 0), \
+                    out.break_reasons
+                if num_candidates is None:
+                    out = dynamo.explain(model.step)(state)
+                    assert out.graph_break_count == 0, out.break_reasons
+        finally:
+            debug.set_host_as_accelerator(False)
+            dynamo.reset()

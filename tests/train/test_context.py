@@ -28,3 +28,15 @@ def test_auto_device_needs_a_gpu_per_process(monkeypatch):
         resolve_device('cuda', 1, local_world_size=2)
     monkeypatch.setenv('LOCAL_WORLD_SIZE', '2')
     assert resolve_device('auto').type == 'cpu'
+
+
+def test_steps_are_compiled_by_default_on_cuda_only(tmp_path, monkeypatch):
+    from torch_geometric_hyper.train import Run, TrainConfig
+    run = Run(TrainConfig(device='cpu', out=str(tmp_path)))
+    assert run.config.compile is None and not run.compiles
+    assert Run(TrainConfig(device='cpu', compile=True,
+                           out=str(tmp_path))).compiles
+    run.device = torch.device('cuda', 0)  # what resolve_device gives there
+    assert run.compiles
+    run.config = run.config.replace(compile=False)
+    assert not run.compiles

@@ -388,6 +388,8 @@ def test_resume_refuses_changed_training_options(tmp_path):
     ('method', 'adam', r"method \(--method\) must be one of"),
     ('max_steps', -1, r'max_steps \(--max-steps\) must be a non-negative'),
     ('progress', True, None),
+    ('compile', None, None),
+    ('compile', 1, r'compile \(--compile\) must be True, False or None'),
 ])
 def test_train_config_validates_every_field(field, value, match):
     from torch_geometric_hyper.train import TrainConfig

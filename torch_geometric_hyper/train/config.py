@@ -111,8 +111,10 @@ class TrainConfig:
         'parameter and feature dtype', group='run', choices=tuple(DTYPES)))
     bf16: bool = field(default=False, metadata=_help(
         'bfloat16 autocast in training and evaluation', group='run'))
-    compile: bool = field(default=False, metadata=_help(
-        'torch.compile the refinement steps (or the model)', group='run'))
+    compile: Optional[bool] = field(default=None, metadata=_help(
+        'torch.compile the refinement steps (or the model); default: on '
+        'CUDA only, where the host would otherwise set the pace',
+        group='run'))
     progress: bool = field(default=True, metadata=_help(
         'progress bar', group='run', flag='--no-progress'))
 
@@ -181,9 +183,9 @@ def check_config(config: TrainConfig) -> None:
         bad('method', f'one of {METHODS}', config.method)
     if config.dtype not in DTYPES:
         bad('dtype', f'one of {tuple(DTYPES)}', config.dtype)
-    if config.activation_checkpointing not in (None, True, False):
-        bad('activation_checkpointing', 'True, False or None',
-            config.activation_checkpointing)
+    for name in ('activation_checkpointing', 'compile'):
+        if not any(getattr(config, name) is v for v in (None, True, False)):
+            bad(name, 'True, False or None', getattr(config, name))
     if not isinstance(config.out, str) or not config.out:
         bad('out', 'a directory path', config.out)
     if config.method == 'skips' and config.B * config.S > config.T:

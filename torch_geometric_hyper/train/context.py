@@ -125,12 +125,22 @@ class Run:
         model = model.to(device=self.device, dtype=self.dtype)
         self.dist.broadcast_parameters(model)
         self._prepared.add(id(model))
-        if self.config.compile:
+        if self.compiles:
             steps = getattr(model, 'steps', None)
             targets = list(steps) if steps is not None else [model]
             for module in targets:  # in place: state_dict keys unchanged
                 module.compile(dynamic=True)
         return model
+
+    @property
+    def compiles(self) -> bool:
+        """Whether :meth:`prepare` compiles the model: ``config.compile``,
+        or by default on CUDA only (there a step's hundreds of small kernels
+        cost more host time than device time; on a CPU the compilation
+        takes minutes and gains little)."""
+        if self.config.compile is not None:
+            return bool(self.config.compile)
+        return self.device.type == 'cuda'
 
     def to_device(self, batch):
         """``batch`` on the device, floating tensors in ``--dtype``. A
