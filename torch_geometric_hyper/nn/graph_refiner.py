@@ -109,6 +109,9 @@ class GraphRefinerState:
         base_index (torch.Tensor, optional): :math:`(2, P_0)` the initial
             candidates, always kept when a refiner with ``refresh`` adds
             pairs (``None`` without refresh).
+        scale (torch.Tensor, optional): :math:`(N)` each node's local
+            length scale, the mean distance to its nearest neighbours (a
+            refiner with ``pair_geometry``; else ``None``).
     """
 
     x: Tensor
@@ -120,6 +123,7 @@ class GraphRefinerState:
     num_graphs: int
     iteration: int = 0
     base_index: Optional[Tensor] = None
+    scale: Optional[Tensor] = None
 
     @property
     def pair_index(self) -> Tensor:
@@ -181,7 +185,8 @@ class GraphRefinementStep(PairScorer):
 
     def forward(self, x_hat: Tensor, node: Tensor, adjacency: Tensor,
                 pairs: CandidateIncidence, batch: Tensor,
-                num_graphs: int) -> Tuple[Tensor, Tensor]:
+                num_graphs: int, pair_bias: Optional[Tensor] = None
+                ) -> Tuple[Tensor, Tensor]:
         r"""
         Args:
             x_hat (torch.Tensor): :math:`(N, d)` projected inputs.
@@ -190,6 +195,9 @@ class GraphRefinementStep(PairScorer):
             pairs (CandidateIncidence): unordered candidate pairs.
             batch (torch.Tensor): :math:`(N)` graph of each node.
             num_graphs (int): :math:`B`.
+            pair_bias (torch.Tensor, optional): :math:`(P)` added to the
+                logits before the messages (the geometric prior of
+                ``GraphRefiner(pair_geometry=...)``).
 
         Returns:
             ``(node, logit)`` of shapes :math:`(N, d)` and :math:`(P)`.
@@ -198,6 +206,8 @@ class GraphRefinementStep(PairScorer):
         logit = self._pair_logit(wv + self.lin_pair.bias, wv, adjacency,
                                  self.pair_weight, self.lin_pair_out,
                                  pairs.index)
+        if pair_bias is not None:
+            logit = logit + pair_bias
         adj = torch.sigmoid(logit)
         # A V with A symmetric: each stored pair (i, j) sends both ways.
         msg = incidence_matmul(pairs, adj, node, True, self.chunk_elements)
@@ -274,6 +284,15 @@ class GraphRefiner(RecurrentModel):
             its :math:`A`; a new one starts at :math:`A = 0`. So a true
             edge missing from the :math:`k` nearest neighbours can still be
             predicted. (default: :obj:`None`, fixed candidates)
+        pair_geometry (int, optional): add to every pair's logit, at every
+            step and before the messages, a learned function (an MLP with
+            this many hidden units) of the pair's scale-free geometry:
+            :math:`s_{ij} = \lVert x_i - x_j \rVert / \sqrt{r_i r_j}` and
+            :math:`|\log(r_i / r_j)|`, where :math:`r_i` is the mean
+            distance of node :math:`i` to its ``knn`` (default 16)
+            nearest neighbours. Both are unchanged by scaling the set, so
+            they mean the same at any point density. (default:
+            :obj:`None`, no geometric term)
 
     Shapes:
         - **input:** node features :math:`(N, F)`, batch vector :math:`(N)`
@@ -295,7 +314,8 @@ class GraphRefiner(RecurrentModel):
                  stacked: bool = False,
                  chunk_elements: Optional[int] = None,
                  checkpoint: Union[bool, str] = 'auto',
-                 refresh: Optional[int] = None):
+                 refresh: Optional[int] = None,
+                 pair_geometry: Optional[int] = None):
         super().__init__()
         check_checkpoint_mode(checkpoint)
         for name, value in (('in_channels', in_channels),
@@ -313,6 +333,13 @@ class GraphRefiner(RecurrentModel):
             raise ValueError(f"'refresh' must be a positive integer (pairs "
                              f"added per node) or None, got {refresh!r}")
         self.refresh = None if refresh is None else int(refresh)
+        if pair_geometry is not None and (
+                not isinstance(pair_geometry, (int, np.integer))
+                or int(pair_geometry) < 1):
+            raise ValueError(f"'pair_geometry' must be a positive integer "
+                             f"(hidden units) or None, got {pair_geometry!r}")
+        self.pair_geometry = None if pair_geometry is None \
+            else int(pair_geometry)
         self.in_channels = int(in_channels)
         self.hidden_channels = int(hidden_channels)
         self.num_iterations = int(num_iterations)
@@ -325,12 +352,19 @@ class GraphRefiner(RecurrentModel):
             GraphRefinementStep(self.hidden_channels, chunk_elements)
             for _ in range(num_steps)
         ])
+        self.geometry = None if self.pair_geometry is None else \
+            torch.nn.Sequential(Linear(2, self.pair_geometry),
+                                torch.nn.ReLU(),
+                                Linear(self.pair_geometry, 1))
         self.reset_parameters()
 
     def reset_parameters(self):
         self.lin_in.reset_parameters()
         for step in self.steps:
             step.reset_parameters()
+        if self.geometry is not None:
+            for layer in (self.geometry[0], self.geometry[2]):
+                layer.reset_parameters()
 
     def init_state(self, x: Tensor, batch: Optional[Tensor] = None,
                    num_graphs: Optional[int] = None, *,
@@ -356,9 +390,23 @@ class GraphRefiner(RecurrentModel):
             index = complete_pairs(batch, num_graphs)
         index = index.to(x.device)
         pairs = CandidateIncidence.build(index, n, n)
+        scale = None if self.geometry is None else \
+            local_scale(x, self.knn or 16, batch, num_graphs)
         return GraphRefinerState(x, self.lin_in(x), x.new_zeros(pairs.nnz),
                                  None, pairs, batch, num_graphs,
-                                 base_index=index if self.refresh else None)
+                                 base_index=index if self.refresh else None,
+                                 scale=scale)
+
+    def _pair_bias(self, state: GraphRefinerState) -> Optional[Tensor]:
+        # the geometric prior of the candidate pairs (pair_geometry)
+        if self.geometry is None or state.scale is None:
+            return None
+        i, j = state.pairs.index
+        r_i, r_j = state.scale[i], state.scale[j]
+        dist = (state.x[i] - state.x[j]).norm(dim=1)
+        feat = torch.stack([dist / torch.sqrt(r_i * r_j),
+                            torch.log(r_i / r_j).abs()], dim=1)
+        return self.geometry(feat).view(-1)
 
     def _refreshed(self, state: GraphRefinerState) -> GraphRefinerState:
         # the initial candidates plus the pairs closing predicted triangles,
@@ -386,7 +434,8 @@ class GraphRefiner(RecurrentModel):
             state = self._refreshed(state)
         module = self.steps[min(state.iteration, len(self.steps) - 1)]
         args = (self.lin_in(state.x), state.node, state.adjacency,
-                state.pairs, state.batch, state.num_graphs)
+                state.pairs, state.batch, state.num_graphs,
+                self._pair_bias(state))
         if torch.is_grad_enabled() and use_checkpointing(
                 self.checkpoint, state.pairs.nnz, state.node.size(0),
                 self.hidden_channels, state.node.element_size()):
@@ -395,7 +444,8 @@ class GraphRefiner(RecurrentModel):
             node, logit = module(*args)
         return GraphRefinerState(state.x, node, torch.sigmoid(logit), logit,
                                  state.pairs, state.batch, state.num_graphs,
-                                 state.iteration + 1, state.base_index)
+                                 state.iteration + 1, state.base_index,
+                                 state.scale)
 
     def forward(self, x: Tensor, batch: Optional[Tensor] = None,
                 num_graphs: Optional[int] = None, *,
@@ -422,7 +472,46 @@ class GraphRefiner(RecurrentModel):
         knn = f', knn={self.knn}' if self.knn is not None else ''
         if self.refresh is not None:
             knn += f', refresh={self.refresh}'
+        if self.pair_geometry is not None:
+            knn += f', pair_geometry={self.pair_geometry}'
         stacked = ', stacked=True' if self.stacked else ''
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.hidden_channels}, num_iterations='
                 f'{self.num_iterations}{knn}{stacked})')
+
+
+def local_scale(x: Tensor, k: int, batch: Optional[Tensor] = None,
+                num_graphs: Optional[int] = None) -> Tensor:
+    r"""Each node's mean distance to its :math:`k` nearest neighbours in
+    its graph (a k-d tree per graph, :math:`O(n k \log n)`): the local
+    length scale of :class:`GraphRefiner`'s ``pair_geometry``.
+
+    Args:
+        x (torch.Tensor): :math:`(N, D)` positions.
+        k (int): neighbours (capped at :math:`n_g - 1`).
+        batch (torch.Tensor, optional): :math:`(N)` sorted graph of each
+            node.
+        num_graphs (int, optional): :math:`B`.
+
+    Returns:
+        torch.Tensor: :math:`(N)` positive scales in ``x``'s dtype (1 for
+        a node alone in its graph; never below a tiny positive floor).
+    """
+    from scipy.spatial import cKDTree
+
+    from torch_geometric_hyper.nn.prediction import graph_ptr
+    if batch is None:
+        batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+    num_graphs = int(batch.max()) + 1 if num_graphs is None else num_graphs
+    ptr = graph_ptr(batch.long(), num_graphs).tolist()
+    pts = x.detach().cpu().double().numpy()
+    out = np.ones(x.size(0))
+    for g in range(num_graphs):
+        lo, hi = ptr[g], ptr[g + 1]
+        kk = min(int(k), hi - lo - 1)
+        if kk < 1:
+            continue
+        dist, _ = cKDTree(pts[lo:hi]).query(pts[lo:hi], kk + 1)
+        out[lo:hi] = dist[:, 1:].mean(1)
+    out = np.maximum(out, 1e-12)
+    return torch.from_numpy(out).to(device=x.device, dtype=x.dtype)
