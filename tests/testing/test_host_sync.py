@@ -116,3 +116,34 @@ def test_cpu_input_checks_run_again_after_counting():
     with HostSyncCounter():
         assert not sync_checks_allowed(x)
     assert sync_checks_allowed(x)
+
+
+@pytest.mark.parametrize('T, B, S', [(16, 4, 2), (8, 1, 3)])
+def test_the_training_step_of_fit_syncs_once_per_update(tmp_path, T, B, S):
+    """What ``fit`` runs per batch (``Run.to_device``, then
+    ``training_step``) with plain SGD, whose step keeps no counters: the
+    device waits once per update, for the transfer of the costs of the
+    update's B steps and every set, and for nothing else (the slot noise,
+    the target counts, the skip schedule and the assignments' way back are
+    host work or host-to-device copies)."""
+    from torch_geometric_hyper.train import (Run, TrainConfig, make_trainer,
+                                             training_step)
+    data = _batch(ConvexHull(str(tmp_path), num_points=(6, 12),
+                             num_samples=6, log=False))
+    config = TrainConfig(T=T, B=B, S=S, device='cpu', compile=False,
+                         out=str(tmp_path / 'run'))
+    run = Run(config)
+    model = run.prepare(HypergraphRefiner(3, 8, int(data.num_hyperedges.max()),
+                                          T))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    trainer = make_trainer(config, recurrent=True)
+    loss = MatchedIncidenceLoss()
+    for step in range(2):
+        # (to_device reads the counts from the batch while it is still on
+        # the host: no synchronisation, though the counter cannot know)
+        batch = run.to_device(data.clone())
+        with HostSyncCounter(record_stack=True) as syncs:
+            stats = training_step(model, trainer, optimizer, loss, batch,
+                                  step=step, context=run)
+        assert syncs.by_kind == {'cpu': S}, syncs.where
+        assert stats['loss'] > 0
