@@ -7,15 +7,20 @@ of near ties, and the targets of a set may be fewer than its slots
 ``--train-batches`` batches (0: untrained), then captures every cost
 matrix that :class:`~torch_geometric_hyper.nn.MatchedIncidenceLoss` hands
 to :func:`~torch_geometric_hyper.matching.linear_assignment` during one
-more batch (B steps x S updates x the batch's sets), and times each
-available backend on them, one problem after another (best of
-``--repeats`` passes; the model trains on ``--threads``). ``auto`` is the
-default backend's choice. The optimal costs of all backends are compared
-(``max_gap``).
+more batch (S updates, each one call with B steps x the batch's sets),
+and times each available backend on them, call by call as the loss makes
+them, on each of ``--solver-threads`` (best of ``--repeats`` passes,
+alternating between the solvers; the model trains on ``--threads``):
+scipy and lapx one problem after another (on a thread pool),
+``lapx_batch`` in one ``lapjvh_batch`` call per column count. ``auto``
+is the default backend's choice. The optimal costs of all backends are
+compared (``max_gap``).
 
     python benchmarks/assignment_solvers.py                 # n:m shapes
     python benchmarks/assignment_solvers.py --shapes 30:56 --train-batches 150
     python benchmarks/assignment_solvers.py --quick
+    python benchmarks/assignment_solvers.py --batch-size 64 \
+        --solver-threads 1 2 --repeats 7        # both thread counts
 """
 import os
 import os.path as osp
@@ -38,6 +43,8 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=None)
     p.add_argument('--hidden', type=int, default=None)
     p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--solver-threads', type=int, nargs='+', default=[1],
+                   help='threads of the solvers (each timed)')
     p.add_argument('--root', default=osp.join('data', 'bench_hull'))
     args = p.parse_args(argv)
     quick = args.quick
@@ -60,7 +67,8 @@ def parse_args(argv=None):
 
 
 def capture(args, n, m):
-    """The cost matrices of one training batch after ``--train-batches``."""
+    """The cost matrices of one training batch after ``--train-batches``,
+    one list per call of the solver."""
     import torch
     from torch_geometric.loader import DataLoader
 
@@ -86,7 +94,7 @@ def capture(args, n, m):
 
     def keep(problems, *a, **k):
         problems = list(problems)
-        costs.extend(problems)
+        costs.append(problems)
         return solve(problems, *a, **k)
 
     loss_module.linear_assignment = keep
@@ -97,14 +105,24 @@ def capture(args, n, m):
     return costs
 
 
-def time_backend(costs, backend, repeats):
+def time_backends(calls, configs, repeats):
+    """Per (backend, threads) of ``configs``: seconds per problem (best
+    pass over the calls) and the columns. The passes alternate between the
+    configurations, so a change of load on a shared machine reaches them
+    alike."""
     from torch_geometric_hyper.matching import linear_assignment
-    best, cols = float('inf'), None
+    best = {c: float('inf') for c in configs}
+    cols = {}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        cols = linear_assignment(costs, backend, num_threads=1)
-        best = min(best, time.perf_counter() - t0)
-    return best / len(costs), cols
+        for backend, threads in configs:
+            t0 = time.perf_counter()
+            cols[backend, threads] = [
+                c for call in calls
+                for c in linear_assignment(call, backend,
+                                           num_threads=threads)]
+            best[backend, threads] = min(best[backend, threads],
+                                         time.perf_counter() - t0)
+    return {c: (best[c] / len(cols[c]), cols[c]) for c in configs}
 
 
 def run_one(args, shape):
@@ -115,17 +133,22 @@ def run_one(args, shape):
                                                 resolve_backend)
     torch.set_num_threads(args.threads)
     n, m = shape
-    costs = capture(args, n, m)
+    calls = capture(args, n, m)
+    costs = [c for call in calls for c in call]
     rows = []
     optimum = None
-    for backend in available_backends():
-        sec, cols = time_backend(costs, backend, args.repeats)
+    configs = [(b, t) for b in available_backends()
+               for t in args.solver_threads]
+    for (backend, threads), (sec, cols) in time_backends(
+            calls, configs, args.repeats).items():
         total = np.array([c[np.arange(len(x)), x].sum()
                           for c, x in zip(costs, cols)])
         optimum = total if optimum is None else np.minimum(optimum, total)
         rows.append({'n': n, 'rows': costs[0].shape[0], 'm': m,
                      'train_batches': args.train_batches,
-                     'problems': len(costs), 'backend': backend,
+                     'problems': len(costs),
+                     'problems_per_call': len(calls[0]),
+                     'backend': backend, 'solver_threads': threads,
                      'ms_per_problem': 1e3 * sec, '_total': total})
     auto = resolve_backend('auto', m, rows=costs[0].shape[0])
     for r in rows:
@@ -141,8 +164,9 @@ def main(argv=None):
     for shape in args.shapes:
         part = run_one(args, shape)
         for r in part:
-            print(f"  n={r['n']} {r['rows']}x{r['m']} {r['backend']}: "
-                  f"{r['ms_per_problem']:.3f} ms", flush=True)
+            print(f"  n={r['n']} {r['rows']}x{r['m']} {r['backend']} "
+                  f"t{r['solver_threads']}: {r['ms_per_problem']:.3f} ms",
+                  flush=True)
         rows += part
 
     def plot(rows):
@@ -150,13 +174,16 @@ def main(argv=None):
         ax = ax[0] if hasattr(ax, '__len__') else ax
         labels = sorted({f"{r['rows']}x{r['m']}" for r in rows},
                         key=lambda s: tuple(int(v) for v in s.split('x')))
-        backends = sorted({r['backend'] for r in rows})
+        backends = sorted({(r['backend'], r['solver_threads'])
+                           for r in rows})
         width = 0.8 / len(backends)
-        for i, b in enumerate(backends):
+        for i, (b, t) in enumerate(backends):
             by = {f"{r['rows']}x{r['m']}": r['ms_per_problem']
-                  for r in rows if r['backend'] == b}
+                  for r in rows
+                  if (r['backend'], r['solver_threads']) == (b, t)}
             ax.bar([j + i * width for j in range(len(labels))],
-                   [by.get(lab, 0.0) for lab in labels], width, label=b)
+                   [by.get(lab, 0.0) for lab in labels], width,
+                   label=f'{b}, {t} thread(s)')
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(labels))])
         ax.set_xticklabels(labels, fontsize=7)
         ax.set_yscale('log')
@@ -167,15 +194,18 @@ def main(argv=None):
 
     columns = [('n', 'n', 'd'), ('rows', 'targets', 'd'), ('m', 'slots', 'd'),
                ('train_batches', 'trained', 'd'),
-               ('problems', 'problems', 'd'), ('backend', 'backend', ''),
+               ('problems', 'problems', 'd'),
+               ('problems_per_call', 'per call', 'd'),
+               ('backend', 'backend', ''),
+               ('solver_threads', 'solver threads', 'd'),
                ('ms_per_problem', 'ms/problem', '.3f'),
                ('max_gap', 'gap to best optimum', '.1e'),
                ('auto', 'auto picks', '')]
     return C.finish(args, rows, columns, plot,
                     f'Assignment per problem on the matched loss\'s costs '
                     f'(refiner d={args.hidden}, {args.train_batches} '
-                    f'batches trained, batch {args.batch_size}, solver on 1 '
-                    f'thread)')
+                    f'batches trained, batch {args.batch_size}, solver on '
+                    f'{"/".join(map(str, args.solver_threads))} thread(s))')
 
 
 if __name__ == '__main__':

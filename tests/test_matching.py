@@ -42,19 +42,22 @@ def test_threaded_solves_match_serial_in_order():
         linear_assignment(costs + [rng.random((5, 2))], num_threads=3)
 
 
-def test_auto_backend_by_shape(monkeypatch):
+def test_auto_backend_by_shape_and_device(monkeypatch):
     from torch_geometric_hyper import matching
     from torch_geometric_hyper.matching import resolve_backend
     for installed in (True, False):
         monkeypatch.setattr(matching, '_lapx_available', lambda: installed)
-        square = 'lapx' if installed else 'scipy'
-        assert resolve_backend('auto', 56) == square  # rows default: square
-        assert resolve_backend('auto', 56, rows=56) == square
-        assert resolve_backend('auto', 2000, rows=2000) == square
-        # lapjvh pads rectangular problems and is slower there
-        assert resolve_backend('auto', 64, rows=56) == 'scipy'
+        host = 'lapx_batch' if installed else 'scipy'
+        for rows, cols in ((56, 56), (56, 64), (2000, 2000), (None, 56)):
+            assert resolve_backend('auto', cols, rows=rows) == host
         assert resolve_backend('scipy', 56, rows=56) == 'scipy'
         assert resolve_backend('lapx', 64, rows=56) == 'lapx'
+        for gpu_solver in (True, False):
+            monkeypatch.setattr(matching, '_torch_la_available',
+                                lambda: gpu_solver)
+            assert resolve_backend('auto', 56, device='cpu') == host
+            assert resolve_backend('auto', 56, device='cuda:0') == (
+                'torch' if gpu_solver else host)
     monkeypatch.undo()
     # 'auto' finds the optimum like the others, on small and large problems
     rng = np.random.default_rng(0)
@@ -65,6 +68,127 @@ def test_auto_backend_by_shape(monkeypatch):
         assert np.isclose(cost[np.arange(rows), auto].sum(),
                           cost[np.arange(rows), ref].sum())
         assert len(set(auto.tolist())) == rows
+
+
+@pytest.mark.parametrize('constant', [0.0, -3.5, 1e3])
+def test_constant_rows_leave_the_optimum_of_the_others(constant):
+    # the claim the batched solvers rest on, checked with scipy: rows whose
+    # cost is the same for every column, added up to rows <= cols, change
+    # neither the optimal total of the real rows nor their optimality
+    from scipy.optimize import linear_sum_assignment
+    rng = np.random.default_rng(7)
+    for rows, cols, extra in ((3, 5, 2), (4, 9, 5), (6, 6, 0), (1, 7, 3),
+                              (10, 12, 1)):
+        cost = rng.normal(size=(rows, cols)).round(1)  # ties too
+        r, c = linear_sum_assignment(cost)
+        best = cost[r, c].sum()
+        padded = np.vstack([cost, np.full((extra, cols), constant)])
+        pr, pc = linear_sum_assignment(padded)
+        assert padded[pr, pc].sum() == pytest.approx(best + extra * constant)
+        real = pc[pr < rows]
+        assert cost[np.arange(rows), real].sum() == pytest.approx(best)
+        assert len(set(real.tolist())) == rows
+
+
+@pytest.mark.parametrize('threads', [1, 2])
+def test_batched_solve_reaches_the_scipy_optimum(threads, monkeypatch):
+    from torch_geometric_hyper import _assignment_batch
+    if 'lapx_batch' not in available_backends():
+        pytest.skip('needs the optional package lapx')
+    rng = np.random.default_rng(11)
+    costs = []
+    for _ in range(30):  # mixed column counts, rows, ties and empties
+        cols = int(rng.choice([6, 9, 16]))
+        rows = int(rng.integers(0, cols + 1))
+        cost = rng.random((rows, cols))
+        costs.append(cost.round(1) if rng.random() < 0.3 else cost)
+    costs.append(np.zeros((0, 0)))
+    ref = linear_assignment(costs, 'scipy')
+    # tiny chunks too: problems of one column count in several calls
+    for chunk in (2 ** 22, 300):
+        monkeypatch.setattr(_assignment_batch, 'BATCH_CHUNK_ENTRIES', chunk)
+        for backend in ('lapx_batch', 'auto'):
+            out = linear_assignment(costs, backend, num_threads=threads)
+            assert len(out) == len(costs)
+            for cost, a, b in zip(costs, out, ref):
+                rows = np.arange(cost.shape[0])
+                assert a.shape == b.shape and a.dtype == np.int64
+                assert len(set(a.tolist())) == cost.shape[0]
+                assert cost[rows, a].sum() == pytest.approx(
+                    cost[rows, b].sum(), abs=1e-12)
+
+
+def test_batched_linear_assignment_of_a_tensor():
+    import torch
+
+    from torch_geometric_hyper.matching import batched_linear_assignment
+    gen = torch.Generator().manual_seed(2)
+    cost = torch.rand(5, 4, 6, generator=gen)
+    for backend in available_backends():
+        cols = batched_linear_assignment(cost, backend)
+        assert cols.shape == (5, 4) and cols.dtype == torch.long
+        ref = linear_assignment(list(cost.double().numpy()), 'scipy')
+        for k in range(5):
+            assert cost[k, torch.arange(4), cols[k]].sum().item() == \
+                pytest.approx(cost[k].double().numpy()[np.arange(4),
+                                                       ref[k]].sum())
+    assert batched_linear_assignment(cost[:0]).shape == (0, 4)
+    with pytest.raises(ValueError, match='rows <= cols'):
+        batched_linear_assignment(torch.rand(2, 5, 3))
+
+
+def test_gpu_backend_needs_its_package(monkeypatch):
+    import torch
+
+    from torch_geometric_hyper import matching
+    from torch_geometric_hyper.matching import batched_linear_assignment
+    monkeypatch.setattr(matching, '_torch_la_available', lambda: False)
+    assert 'torch' not in available_backends()
+    with pytest.raises(ValueError, match='torch-linear-assignment'):
+        linear_assignment([np.zeros((2, 2))], 'torch')
+    with pytest.raises(ValueError, match='torch-linear-assignment'):
+        batched_linear_assignment(torch.zeros(1, 2, 2), 'torch')
+
+
+def _gpu_solver():
+    import importlib.util
+
+    import torch
+    return torch.cuda.is_available() and \
+        importlib.util.find_spec('torch_linear_assignment') is not None
+
+
+@pytest.mark.skipif(not _gpu_solver(), reason='needs CUDA and the optional '
+                    'package torch-linear-assignment')
+def test_gpu_solver_reaches_the_scipy_optimum():
+    import torch
+
+    from torch_geometric_hyper.matching import batched_linear_assignment
+    gen = torch.Generator().manual_seed(4)
+    for P, R, C in ((64, 56, 56), (16, 40, 64), (3, 1, 5), (8, 96, 96)):
+        cost = torch.rand(P, R, C, generator=gen, dtype=torch.float64)
+        cost[: P // 2] = (cost[: P // 2] * 4).round()  # ties
+        assert resolve_gpu(cost) == 'torch'
+        cols = batched_linear_assignment(cost.cuda()).cpu()
+        assert cols.shape == (P, R) and bool((cols >= 0).all())
+        ref = linear_assignment(list(cost.numpy()), 'scipy')
+        for k in range(P):
+            assert len(set(cols[k].tolist())) == R
+            assert cost[k, torch.arange(R), cols[k]].sum().item() == \
+                pytest.approx(cost[k].numpy()[np.arange(R), ref[k]].sum(),
+                              abs=1e-9)
+    # numpy problems of mixed shapes through linear_assignment
+    rng = np.random.default_rng(5)
+    costs = [rng.random((int(rng.integers(0, 8)), 8)) for _ in range(9)]
+    for cost, a, b in zip(costs, linear_assignment(costs, 'torch'),
+                          linear_assignment(costs, 'scipy')):
+        rows = np.arange(cost.shape[0])
+        assert cost[rows, a].sum() == pytest.approx(cost[rows, b].sum())
+
+
+def resolve_gpu(cost):
+    from torch_geometric_hyper.matching import resolve_backend
+    return resolve_backend('auto', cost.size(2), cost.size(1), 'cuda')
 
 
 def test_sparse_assignment_reaches_the_dense_optimum(monkeypatch):

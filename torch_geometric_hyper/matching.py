@@ -18,13 +18,17 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from torch_geometric_hyper import _flow
+from torch_geometric_hyper._assignment_batch import solve_batched, torch_solve
 from torch_geometric_hyper._flow import solve_flow
 
 __all__ = ['available_backends', 'linear_assignment', 'resolve_backend',
-           'sparse_linear_assignment', 'sparse_linear_assignments',
-           'close_workers']
+           'batched_linear_assignment', 'sparse_linear_assignment',
+           'sparse_linear_assignments', 'close_workers']
+
+BACKENDS = ('auto', 'scipy', 'lapx', 'lapx_batch', 'torch')
 
 
 def _scipy_lsa(cost: np.ndarray):
@@ -50,9 +54,21 @@ def _ortools_available() -> bool:
     return True
 
 
+def _torch_la_available() -> bool:
+    try:
+        import torch_linear_assignment  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def available_backends() -> List[str]:
-    """Names of the solver backends importable here (``'scipy'`` always)."""
-    return ['scipy'] + (['lapx'] if _lapx_available() else [])
+    """Names of the solver backends importable here (``'scipy'`` always;
+    ``'lapx'`` and ``'lapx_batch'`` with the optional package lapx,
+    ``'torch'`` with the optional package torch-linear-assignment)."""
+    return ['scipy'] + (['lapx', 'lapx_batch'] if _lapx_available()
+                        else []) + (['torch'] if _torch_la_available()
+                                    else [])
 
 
 def _solve_lapx(cost: np.ndarray) -> np.ndarray:
@@ -80,32 +96,45 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 
 def resolve_backend(backend: str, columns: int,
-                    rows: Optional[int] = None) -> str:
+                    rows: Optional[int] = None, device=None) -> str:
     r"""The solver ``backend`` names for a ``rows x columns`` problem
-    (``rows`` defaults to ``columns``).
+    (``rows`` defaults to ``columns``) whose costs are on ``device``.
 
-    ``'auto'`` is lapx (its ``lapjvh``) for square problems when lapx is
-    installed, scipy otherwise. On the matched loss's own costs (convex
-    hulls, refiner d=128, 1 thread; ``benchmarks/assignment_solvers.py``,
-    ``benchmarks/results/assignment_solvers_{untrained,trained150}.json``)
-    ``lapjvh`` solves square problems 1.2-3.4x faster than scipy, from
-    16 x 16 to 196 x 196 (56 x 56: 0.17 against 0.35 ms untrained, 0.047
-    against 0.082 ms after 150 batches; 196 x 196 untrained: 3.6 against
-    12.1 ms), but pads rectangular ones to a square and is then about 2x
-    slower (56 x 64: 0.76 against 0.40 ms untrained; 196 x 250: 24
-    against 13 ms). The ``lapjv`` solver is slow on the near ties of a
-    young model's costs and is not used.
+    ``'auto'`` is ``'torch'`` (the optional package
+    torch-linear-assignment, solving on the GPU) for costs on a CUDA
+    device when that package is installed; else ``'lapx_batch'`` (lapx's
+    ``lapjvh_batch``: the problems of one column count padded to squares
+    with constant rows and solved in one call) when lapx is installed;
+    else scipy. The batch solver pads every problem to a square, which
+    lapx's ``lapjvh`` solves much faster than a rectangle: on the matched
+    loss's own costs (``benchmarks/assignment_solvers.py``) it matches the
+    per-problem ``lapjvh`` on square problems and beats both it and scipy
+    on rectangular ones.
     """
     if backend == 'auto':
-        rows = columns if rows is None else rows
-        return 'lapx' if rows == columns and _lapx_available() else 'scipy'
+        if device is not None and torch.device(device).type == 'cuda' \
+                and _torch_la_available():
+            return 'torch'
+        return 'lapx_batch' if _lapx_available() else 'scipy'
     return backend
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown assignment backend '{backend}'; choose "
+                         f"'auto' or one of {available_backends()}")
+    if backend in ('lapx', 'lapx_batch') and not _lapx_available():
+        raise ValueError(f"backend '{backend}' needs the optional package "
+                         f"lapx: pip install lapx")
+    if backend == 'torch' and not _torch_la_available():
+        raise ValueError("backend 'torch' needs the optional package "
+                         "torch-linear-assignment (built for this torch "
+                         "and CUDA): pip install torch-linear-assignment")
 
 
 def _solve(cost: np.ndarray, backend: str) -> np.ndarray:
     if cost.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    backend = resolve_backend(backend, cost.shape[1], cost.shape[0])
     if backend == 'lapx':
         return _solve_lapx(np.ascontiguousarray(cost, np.float64))
     return _scipy_lsa(cost)[1].astype(np.int64)
@@ -127,11 +156,17 @@ def linear_assignment(costs: Sequence[np.ndarray],
 
     Args:
         costs (list of numpy.ndarray): cost matrices, one per problem.
-        backend (str, optional): ``'auto'`` (default: lapx for square
-            problems when it is installed, scipy otherwise; see
+        backend (str, optional): ``'auto'`` (default, see
             :func:`resolve_backend`), ``'scipy'``
-            (:func:`scipy.optimize.linear_sum_assignment`) or ``'lapx'``
-            (optional package ``lapx``).
+            (:func:`scipy.optimize.linear_sum_assignment`, one problem
+            after another), ``'lapx'`` (optional package lapx, its
+            ``lapjvh`` one problem after another), ``'lapx_batch'`` (lapx's
+            ``lapjvh_batch``: the problems of one column count padded to
+            :math:`C \times C` with constant rows, which leaves the optimum
+            of the real rows unchanged, and solved in one call) or
+            ``'torch'`` (optional package torch-linear-assignment: the
+            problems of one column count padded to the most rows and
+            solved in one call, on the GPU when there is one).
         num_threads (int, optional): solve the problems on this many
             threads (the solvers release the GIL, and while they run the
             cores torch uses are idle); default
@@ -139,6 +174,8 @@ def linear_assignment(costs: Sequence[np.ndarray],
 
     Returns:
         list of numpy.ndarray: for each problem the column of each row.
+        All backends reach the same optimal total; on ties the columns
+        may differ.
 
     .. note::
         The thread pool is made anew in a process forked after this one
@@ -149,12 +186,7 @@ def linear_assignment(costs: Sequence[np.ndarray],
         operations; call ``torch.set_num_threads(1)`` first thing in the
         child, or start it with the ``'spawn'`` method.
     """
-    if backend not in ('auto', 'scipy', 'lapx'):
-        raise ValueError(f"unknown assignment backend '{backend}'; choose "
-                         f"'auto' or one of {available_backends()}")
-    if backend == 'lapx' and not _lapx_available():
-        raise ValueError("backend 'lapx' needs the optional package lapx: "
-                         "pip install lapx")
+    _check_backend(backend)
     costs = list(costs)
     for cost in costs:
         if cost.ndim != 2 or cost.shape[0] > cost.shape[1]:
@@ -162,6 +194,9 @@ def linear_assignment(costs: Sequence[np.ndarray],
                              f"rows <= cols, got {cost.shape}")
     workers = torch.get_num_threads() if num_threads is None \
         else int(num_threads)
+    backend = resolve_backend(backend, 0)
+    if backend in ('lapx_batch', 'torch'):
+        return solve_batched(costs, backend, max(1, workers))
     workers = max(1, min(workers, len(costs) // 4))
     if workers == 1:
         return _solve_all(costs, backend)
@@ -173,6 +208,46 @@ def linear_assignment(costs: Sequence[np.ndarray],
                                    [backend] * len(groups)):
         out.extend(part)
     return out
+
+
+def batched_linear_assignment(cost: Tensor, backend: str = 'auto',
+                              num_threads: Optional[int] = None) -> Tensor:
+    r"""Solves a batch of equally shaped problems held in one tensor.
+
+    With ``backend='torch'`` (or ``'auto'`` on a CUDA device with the
+    optional package torch-linear-assignment installed) the problems are
+    solved where the tensor is, without a host transfer; the other
+    backends copy the costs to the host once and solve them there
+    (:func:`linear_assignment`). Problems with fewer real rows can be
+    padded with constant (e.g. zero) rows: the optimum of the real rows
+    stays the same.
+
+    Args:
+        cost (torch.Tensor): :math:`(P, R, C)` costs, :math:`R \le C`,
+            finite.
+        backend (str, optional): as in :func:`linear_assignment`.
+        num_threads (int, optional): host threads, as in
+            :func:`linear_assignment`.
+
+    Returns:
+        torch.Tensor: :math:`(P, R)` the column of each row (``long``, on
+        the device of ``cost``).
+    """
+    _check_backend(backend)
+    if cost.dim() != 3 or cost.size(1) > cost.size(2):
+        raise ValueError(f"'cost' must be [problems, rows, cols] with rows "
+                         f"<= cols, got {list(cost.shape)}")
+    backend = resolve_backend(backend, cost.size(2), cost.size(1),
+                              cost.device)
+    P, R, _ = cost.shape
+    if backend == 'torch':
+        if P == 0 or R == 0:
+            return torch.zeros(P, R, dtype=torch.long, device=cost.device)
+        return torch_solve(cost.detach())
+    host = cost.detach().to('cpu', torch.float64).numpy()
+    cols = linear_assignment(list(host), backend, num_threads)
+    out = np.stack(cols) if cols else np.zeros((0, R), np.int64)
+    return torch.from_numpy(out).to(cost.device)
 
 
 #: Sparse matching links every row to this many of the cheapest columns

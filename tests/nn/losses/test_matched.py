@@ -480,3 +480,134 @@ def test_counts_that_disagree_with_the_target_are_refused():
 def test_num_workers_must_be_a_non_negative_integer(value):
     with pytest.raises(ValueError, match="'num_workers' must be an integer"):
         MatchedIncidenceLoss(num_workers=value)
+
+
+def full_costs(pred, targets):
+    """Per graph the differentiable m x m cost of (padded target row q,
+    slot p): the mean BCE over the n node columns and the existence."""
+    dense, _, ex = pred.to_dense()
+    out = []
+    for g, edges in enumerate(targets):
+        n, m = int((pred.batch == g).sum()), pred.max_edges
+        T = torch.zeros(m, n + 1, dtype=torch.double)
+        for t, nodes in enumerate(edges):
+            T[t, nodes] = 1
+            T[t, n] = 1
+        P = torch.cat([dense[g, :, :n], ex[g][:, None]], 1)
+        out.append(F.binary_cross_entropy(
+            P[None].expand(m, m, n + 1), T[:, None].expand(m, m, n + 1),
+            reduction='none').mean(-1))  # [target q, slot p]
+    return out
+
+
+def test_assignment_option_is_checked():
+    with pytest.raises(ValueError, match="'per_step' or 'per_update'"):
+        MatchedIncidenceLoss(assignment='once')
+    with pytest.raises(ValueError, match='needs dense costs'):
+        MatchedIncidenceLoss(assignment='per_update', matching='sparse')
+    assert "assignment='per_update'" in repr(
+        MatchedIncidenceLoss(assignment='per_update'))
+    assert 'assignment' not in repr(MatchedIncidenceLoss())
+
+
+def test_per_update_assignment_of_one_step_is_the_per_step_loss():
+    index, counts = batched_target(TARGETS, SIZES)
+    data = SimpleNamespace(hyperedge_index=index, num_hyperedges=counts)
+    pred = prediction(SIZES, 4, seed=5)
+    leaves = (pred.incidence_logit, pred.existence_logit)
+    step, v_step = MatchedIncidenceLoss().over_steps([pred], data)
+    once, v_once = MatchedIncidenceLoss(
+        assignment='per_update').over_steps([pred], data)
+    assert torch.allclose(once, step, rtol=1e-12, atol=0)
+    assert v_once == pytest.approx(v_step, rel=1e-12)
+    for a, b in zip(torch.autograd.grad(once, leaves),
+                    torch.autograd.grad(step, leaves)):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize('backend', ['auto', 'scipy'])
+def test_per_update_assignment_minimises_the_summed_cost(backend,
+                                                         monkeypatch):
+    from scipy.optimize import linear_sum_assignment
+
+    from torch_geometric_hyper.nn.losses import matched
+    index, counts = batched_target(TARGETS, SIZES)
+    data = SimpleNamespace(hyperedge_index=index, num_hyperedges=counts)
+    preds = [prediction(SIZES, 4, seed=s) for s in range(3)]
+    leaves = [t for p in preds for t in (p.incidence_logit,
+                                         p.existence_logit)]
+    solved = []
+    real = matched.linear_assignment
+
+    def spy(problems, *a, **k):
+        problems = list(problems)
+        solved.append([p.shape for p in problems])
+        return real(problems, *a, **k)
+    monkeypatch.setattr(matched, 'linear_assignment', spy)
+    loss_fn = MatchedIncidenceLoss(assignment='per_update', backend=backend)
+    loss, value = loss_fn.over_steps(preds, data)
+    # one call, one problem per graph (not per step and graph)
+    assert solved == [[(2, 4), (3, 4)]]
+    # against scipy on the summed full (padded, m x m) costs
+    costs = [full_costs(p, TARGETS) for p in preds]
+    expected = 0.0
+    for g in range(len(SIZES)):
+        summed = sum(c[g] for c in costs)
+        rows, cols = linear_sum_assignment(summed.detach().numpy())
+        expected = expected + sum(c[g][rows, cols].sum() for c in costs) \
+            / (len(preds) * 4)
+    expected = expected / len(SIZES)
+    assert value == pytest.approx(expected.item(), rel=1e-10)
+    assert torch.allclose(loss, expected, rtol=1e-10, atol=0)
+    # never below the per-step loss, whose steps each take their own best
+    step, _ = MatchedIncidenceLoss().over_steps(preds, data)
+    assert loss.item() >= step.item() - 1e-12
+    # gradients reach every step's logits, as the matched costs give them
+    grads = torch.autograd.grad(loss, leaves)
+    for a, b in zip(grads, torch.autograd.grad(expected, leaves)):
+        assert a.abs().sum() > 0
+        assert torch.allclose(a, b, rtol=1e-8, atol=1e-12)
+
+
+def test_per_update_assignment_stays_dense_under_auto_matching():
+    loss_fn = MatchedIncidenceLoss(assignment='per_update')
+    loss_fn.FLOW_MIN_SLOTS = loss_fn.SPARSE_MIN_SLOTS = 1
+    loss_fn.SPARSE_MIN_ENTRIES = 1
+    index, counts = batched_target(TARGETS, SIZES)
+    ctx = loss_fn._prepare(prediction(SIZES, 40), index, counts)
+    assert not ctx['sparse']
+
+
+CUDA_SOLVER = torch.cuda.is_available() and \
+    importlib.util.find_spec('torch_linear_assignment') is not None
+
+
+@pytest.mark.skipif(not CUDA_SOLVER, reason='needs CUDA and the optional '
+                    'package torch-linear-assignment')
+@pytest.mark.parametrize('assignment', ['per_step', 'per_update'])
+def test_gpu_solver_gives_the_host_loss_with_one_sync(assignment):
+    from torch_geometric_hyper.testing import HostSyncCounter
+    index, counts = batched_target(TARGETS, SIZES)
+    host = SimpleNamespace(hyperedge_index=index, num_hyperedges=counts)
+    preds = [prediction(SIZES, 4, seed=s) for s in range(3)]
+    ref, ref_value = MatchedIncidenceLoss(
+        assignment=assignment, backend='scipy').over_steps(preds, host)
+    cuda = [HypergraphPrediction(
+        p.incidence_logit.detach().cuda().requires_grad_(),
+        p.existence_logit.detach().cuda().requires_grad_(),
+        p.incidence_index.cuda(), p.batch.cuda(), p.num_graphs,
+        p.max_edges) for p in preds]
+    data = SimpleNamespace(hyperedge_index=index.cuda(),
+                           num_hyperedges=counts.cuda(),
+                           num_hyperedges_host=counts.tolist())
+    loss_fn = MatchedIncidenceLoss(assignment=assignment)
+    with HostSyncCounter() as syncs:
+        loss, value = loss_fn.over_steps(cuda, data)
+    assert sum(syncs.by_kind.values()) == 1
+    assert value == pytest.approx(ref_value, rel=1e-9)
+    single = MatchedIncidenceLoss()(cuda[0], data)
+    assert single.item() == pytest.approx(
+        MatchedIncidenceLoss(backend='scipy')(preds[0], host).item(),
+        rel=1e-9)
+    loss.backward()
+    assert all(p.incidence_logit.grad.abs().sum() > 0 for p in cuda)

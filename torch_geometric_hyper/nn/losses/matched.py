@@ -16,7 +16,16 @@ from torch.nn import Module
 from torch_geometric_hyper import matching as _matching
 from torch_geometric_hyper.matching import (
     linear_assignment,
+    resolve_backend,
     sparse_linear_assignments,
+)
+from torch_geometric_hyper.nn.losses.assignment import (
+    check_assignment,
+    columns_on_device,
+    columns_on_host,
+)
+from torch_geometric_hyper.nn.losses.assignment import (
+    to_device as _to_device,
 )
 from torch_geometric_hyper.nn.checks import (
     check_reduction,
@@ -130,7 +139,10 @@ class MatchedIncidenceLoss(Module):
             :math:`(B)`).
         backend (str, optional): assignment solver, see
             :func:`torch_geometric_hyper.matching.linear_assignment`
-            (default ``'auto'``: lapx for large problems when installed).
+            (default ``'auto'``: on a CUDA device with the optional package
+            torch-linear-assignment, solved there; else lapx's batch
+            solver when lapx is installed, else scipy; see
+            :func:`~torch_geometric_hyper.matching.resolve_backend`).
         matching (str, optional): ``'dense'`` (the :math:`t \times m`
             cost), ``'sparse'`` (only the (target, slot) pairs that share a
             candidate member, solved by
@@ -154,6 +166,18 @@ class MatchedIncidenceLoss(Module):
             :func:`torch_geometric_hyper.matching.sparse_linear_assignments`).
             Worth it from a few hundred slots per graph, on the cores torch
             leaves idle while the host solves.
+        assignment (str, optional): how :meth:`over_steps` matches the
+            :math:`S` predictions of an update: ``'per_step'`` (default,
+            each on its own costs, :math:`\pi_s = \arg\min_\pi \sum_q
+            C^{(s)}_{q\pi(q)}`) or ``'per_update'`` (one assignment per
+            graph for all of them, on the summed costs, as HGPflow's
+            consistent matching: :math:`\pi = \arg\min_\pi \sum_q
+            \sum_s C^{(s)}_{q\pi(q)}`, the assignment that minimises the
+            mean loss over the steps; the loss is then
+            :math:`\frac1S \sum_s \frac1m \sum_q C^{(s)}_{q\pi(q)}`).
+            The same for one prediction; a single call (:meth:`forward`)
+            always matches on its own costs. Dense matching only
+            (``matching='auto'`` then stays dense).
 
     The per-graph target counts are needed on the host (to split the
     assignment problems): a target object that carries them as a list,
@@ -182,9 +206,14 @@ class MatchedIncidenceLoss(Module):
     FLOW_MIN_SLOTS = 300
 
     def __init__(self, reduction: str = 'mean', backend: str = 'auto',
-                 matching: str = 'auto', num_workers: Optional[int] = None):
+                 matching: str = 'auto', num_workers: Optional[int] = None,
+                 assignment: str = 'per_step'):
         super().__init__()
         check_reduction(reduction)
+        self.assignment = check_assignment(assignment)
+        if assignment == 'per_update' and matching == 'sparse':
+            raise ValueError("assignment='per_update' needs dense costs: "
+                             "use matching='dense' or 'auto'")
         if matching not in ('auto', 'dense', 'sparse'):
             raise ValueError(f"'matching' must be 'auto', 'dense' or "
                              f"'sparse', got '{matching}'")
@@ -222,8 +251,13 @@ class MatchedIncidenceLoss(Module):
             matched, cols = self._sparse_matched(*ctx['args'])
         else:
             reduced = ctx['reduced']
-            cols = _to_device(self._assign(reduced.detach(), ctx['counts']),
-                              reduced.device)
+            if resolve_backend(self.backend, ctx['m'],
+                               device=reduced.device) == 'torch':
+                cols = columns_on_device([reduced], ctx['counts'].numpy(),
+                                         ctx['t_graph'], 'torch', False)[0]
+            else:
+                cols = _to_device(self._assign(reduced.detach(),
+                                               ctx['counts']), reduced.device)
             matched = reduced[torch.arange(reduced.size(0),
                                            device=reduced.device), cols]
         loss = self._finish(ctx, matched)
@@ -271,6 +305,17 @@ class MatchedIncidenceLoss(Module):
         B, m = ctxs[0]['B'], ctxs[0]['m']
         counts = ctxs[0]['counts'].numpy()
         total = int(counts.sum())
+        device = ctxs[0]['reduced'].device
+        per_update = self.assignment == 'per_update'
+        if resolve_backend(self.backend, m, device=device) == 'torch':
+            # solved where the costs are: the value read is the one sync
+            cols_d = columns_on_device([c['reduced'] for c in ctxs], counts,
+                                       ctxs[0]['t_graph'], 'torch',
+                                       per_update)
+            loss = sum(self._finish(c, c['reduced'][
+                torch.arange(total, device=device), cols_d[k % len(cols_d)]])
+                for k, c in enumerate(ctxs)) / len(ctxs)
+            return loss, float(loss.detach())
         # the costs in their own dtype (the solvers and the float64 sums
         # below convert exactly), in one transfer: the one synchronisation
         tensors = [t.detach().reshape(-1) for c in ctxs
@@ -283,19 +328,18 @@ class MatchedIncidenceLoss(Module):
             # NaN whatever the assignment, so none is solved
             loss = sum(c['cost_pad'].sum() for c in ctxs) * float('nan')
             return loss, float('nan')
-        splits = np.cumsum(counts)[:-1]
         t_graph = np.repeat(np.arange(B), counts)
         costs = [h.reshape(total, m) for h in host[0::2]]
         pads = [h.reshape(B, m).astype(np.float64) for h in host[1::2]]
-        cols = linear_assignment(
-            [part for cost in costs for part in np.split(cost, splits)],
-            self.backend)
-        step_cols = np.concatenate(cols).reshape(len(ctxs), total) \
-            if total else np.zeros((len(ctxs), 0), np.int64)
+        # (the solver is looked up here, so a benchmark can wrap it)
+        step_cols = columns_on_host(costs, counts, self.backend, per_update,
+                                    linear_assignment)
+        cols_d = _to_device(np.ascontiguousarray(step_cols), device)
+        if per_update:  # the one assignment for every step
+            step_cols = np.broadcast_to(step_cols, (len(ctxs), total))
+            cols_d = cols_d.expand(len(ctxs), total)
         losses, values = [], []
         rows_h = np.arange(total)
-        device = ctxs[0]['reduced'].device
-        cols_d = _to_device(np.ascontiguousarray(step_cols), device)
         for ctx, cost, pad, col, col_d in zip(ctxs, costs, pads, step_cols,
                                               cols_d):
             reduced = ctx['reduced']
@@ -369,7 +413,8 @@ class MatchedIncidenceLoss(Module):
         args = (log_p - log_q, node, shared['local'], N, t_node, t_edge,
                 total, m, gate, denom, t_graph, counts)
         ctx['sparse'] = self.matching == 'sparse' or (
-            self.matching == 'auto' and join * 8 < total * m and (
+            self.matching == 'auto' and self.assignment == 'per_step'
+            and join * 8 < total * m and (
                 (m >= self.SPARSE_MIN_SLOTS
                  and total * m >= self.SPARSE_MIN_ENTRIES)
                 or (m >= self.FLOW_MIN_SLOTS
@@ -481,20 +526,11 @@ class MatchedIncidenceLoss(Module):
     def __repr__(self) -> str:
         workers = '' if self.num_workers is None else \
             f', num_workers={self.num_workers}'
+        once = '' if self.assignment == 'per_step' else \
+            f", assignment='{self.assignment}'"
         return (f"{self.__class__.__name__}(reduction='{self.reduction}', "
                 f"backend='{self.backend}', matching='{self.matching}'"
-                f"{workers})")
-
-
-def _to_device(array: np.ndarray, device) -> Tensor:
-    # host -> device without waiting for the device: a plain copy from
-    # pageable memory synchronises the stream, a pinned non-blocking one
-    # does not (the caching allocator keeps the pinned block until the
-    # copy is done)
-    out = torch.from_numpy(array)
-    if torch.device(device).type == 'cuda':
-        return out.pin_memory().to(device, non_blocking=True)
-    return out.to(device)
+                f"{workers}{once})")
 
 
 def _reset(shared: dict, index: Tensor, m: int) -> dict:
