@@ -12,12 +12,25 @@ CSV (formats in :mod:`torch_geometric_hyper.datasets.own_sets`; hyperedges
 in the input are ignored). The output, ``.npz`` or ``.csv`` by its
 extension, holds the predicted hyperedges of every set in the same format
 (plus, in ``.npz``, ``existence``: each hyperedge's existence probability).
+
+A model trained on small sets runs on larger ones: ``--max-edges 2n-4``
+gives each batch as many slots as a hull of its largest set has facets
+(the slots are i.i.d. draws, so their count is free at prediction time),
+``--iterations`` runs more refinement steps and ``--candidates`` changes
+the candidate nodes per slot of a sparse refiner:
+
+.. code-block:: bash
+
+    python -m torch_geometric_hyper.predict --checkpoint hull_n100.pt \
+        --input big_sets.npz --output hyperedges.npz --max-edges 2n-4 \
+        --iterations 16 --batch-size 1
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import os
+import re
 import sys
 from typing import List, Optional
 
@@ -50,6 +63,14 @@ def parse_args(argv=None):
     p.add_argument('--iterations', type=int, default=None,
                    help='refinement steps (recurrent models; default: the '
                    'model\'s)')
+    p.add_argument('--max-edges', default=None, metavar='M',
+                   help='slots per set of a model with slots: a number, or '
+                   'a linear rule of the largest set size n in the batch '
+                   '(e.g. "2n-4", the facets of a 3-D hull); default: the '
+                   'model\'s')
+    p.add_argument('--candidates', type=int, default=None, metavar='K',
+                   help='candidate nodes per slot of a sparse refiner '
+                   '(default: the model\'s)')
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--device', default='cpu')
     p.add_argument('--seed', type=int, default=0,
@@ -93,32 +114,98 @@ def _read_input(path: str):
         raise SystemExit(f"error: {err}")
 
 
+_RULE = re.compile(
+    r'^\s*(\d+(?:\.\d*)?)?\s*\*?\s*n\s*(?:([+-])\s*(\d+))?\s*$')
+
+
+def slot_count(rule, n: int) -> int:
+    r"""The slot count of ``rule`` for a largest set of ``n`` nodes:
+    ``rule`` is an int, a number as a string (``'196'``), or a linear rule
+    of ``n`` (``'2n-4'``, ``'2*n'``, ``'n+10'``); at least 1.
+
+    Raises:
+        ValueError: on anything else.
+    """
+    if isinstance(rule, int) and not isinstance(rule, bool):
+        value = rule
+    elif isinstance(rule, str) and rule.strip().isdigit():
+        value = int(rule)
+    else:
+        match = _RULE.match(rule) if isinstance(rule, str) else None
+        if match is None:
+            raise ValueError(f"slot count must be a number or a rule like "
+                             f"'2n-4', got {rule!r}")
+        scale = float(match.group(1)) if match.group(1) else 1.0
+        offset = int(match.group(3) or 0) * (-1 if match.group(2) == '-'
+                                             else 1)
+        value = int(round(scale * n)) + offset
+    if value < 1:
+        raise ValueError(f"slot count {rule!r} gives {value} slots for sets "
+                         f"of {n} nodes; it must give at least 1")
+    return value
+
+
 @torch.no_grad()
 def predict(model, dataset, edge_size: Optional[int] = None,
             threshold: float = 0.5, existence_threshold: float = 0.5,
             unique: bool = True, iterations: Optional[int] = None,
-            batch_size: int = 64, device='cpu', seed: int = 0):
+            batch_size: int = 64, device='cpu', seed: int = 0,
+            max_edges=None, num_candidates: Optional[int] = None):
     r"""Predicted hyperedges of every set of ``dataset``.
+
+    ``max_edges`` (a model with slots: an int or a rule such as ``'2n-4'``,
+    see :func:`slot_count`, of the batch's largest set) and
+    ``num_candidates`` (a sparse refiner) override the model's for this
+    call; the model is left as it was.
 
     Returns:
         ``(sets, existence)``: per set, a list of node-index lists (local to
         the set), and per set the existence probability of each (zeros for
         models without an existence gate).
     """
-    from torch_geometric_hyper.data import unique_hyperedges
-    from torch_geometric_hyper.metrics import hyperedge_sets
-    from torch_geometric_hyper.nn import HypergraphRefiner, Set2Graph
-    from torch_geometric_hyper.nn.base import RecurrentModel
     model.eval()
     in_channels = getattr(model, 'in_channels', None)
     if in_channels is not None and dataset.num_features != in_channels:
         raise ValueError(f"the model takes {in_channels} features per node, "
                          f"the input sets have {dataset.num_features}")
+    if max_edges is not None:
+        slot_count(max_edges, 10**6)  # refuses a malformed rule early
+        if getattr(model, 'slot_prior', None) is None:
+            raise ValueError("max_edges: the model has no slots")
+    if num_candidates is not None and \
+            getattr(model, 'num_candidates', None) is None:
+        raise ValueError("num_candidates: the model has no sparse "
+                         "candidates (HypergraphRefiner(num_candidates=K))")
+    old = (getattr(model, 'max_edges', None),
+           getattr(model, 'num_candidates', None))
+    try:
+        if num_candidates is not None:
+            model.num_candidates = int(num_candidates)
+        return _predict(model, dataset, edge_size, threshold,
+                        existence_threshold, unique, iterations, batch_size,
+                        device, seed, max_edges)
+    finally:
+        if max_edges is not None:
+            model.max_edges = old[0]
+        if num_candidates is not None:
+            model.num_candidates = old[1]
+
+
+def _predict(model, dataset, edge_size, threshold, existence_threshold,
+             unique, iterations, batch_size, device, seed, max_edges):
+    # predict() for a model already checked
+    from torch_geometric_hyper.data import unique_hyperedges
+    from torch_geometric_hyper.metrics import hyperedge_sets
+    from torch_geometric_hyper.nn import HypergraphRefiner, Set2Graph
+    from torch_geometric_hyper.nn.base import RecurrentModel
     gen = torch.Generator(device=device).manual_seed(seed)
     out_sets: List[list] = []
     out_exist: List[np.ndarray] = []
     for batch in DataLoader(dataset, batch_size=batch_size):
         batch = batch.to(device)
+        if max_edges is not None:
+            model.max_edges = slot_count(
+                max_edges, int((batch.ptr[1:] - batch.ptr[:-1]).max()))
         kwargs = {}
         if isinstance(model, RecurrentModel) and iterations is not None:
             kwargs['num_iterations'] = iterations
@@ -203,7 +290,8 @@ def main(argv=None):
         sets, exist = predict(model, dataset, edge_size, args.threshold,
                               args.existence_threshold,
                               not args.keep_duplicates, args.iterations,
-                              args.batch_size, device, args.seed)
+                              args.batch_size, device, args.seed,
+                              args.max_edges, args.candidates)
     except ValueError as err:
         raise SystemExit(f"error: {args.input}: {err}")
     num_nodes = [int(d.num_nodes) for d in dataset]
