@@ -89,6 +89,12 @@ def parse_args(argv=None):
     p.add_argument('--S', type=int, default=2)
     p.add_argument('--batch-size', type=int, default=None)
     p.add_argument('--lr', type=float, default=3e-4)
+    p.add_argument('--assignment', default='per_step',
+                   choices=('per_step', 'per_update'),
+                   help="the matched loss's matching of an update's B "
+                        "steps: each on its own costs, or one assignment "
+                        "on their summed costs (MatchedIncidenceLoss "
+                        "assignment=)")
     p.add_argument('--batches', type=int, default=None,
                    help='training batches per run')
     p.add_argument('--eval-every', type=int, default=None,
@@ -139,7 +145,9 @@ def parse_args(argv=None):
 # settings that change what a run learns: runs collected together must
 # share them
 SETTINGS = ('num_points', 'hidden', 'T', 'B', 'S', 'batch_size', 'lr',
-            'train_samples', 'val_samples', 'quick')
+            'train_samples', 'val_samples', 'quick', 'assignment')
+#: the value of a setting that outputs older than it ran with
+SETTING_DEFAULTS = {'assignment': 'per_step'}
 
 
 def settings(args) -> dict:
@@ -164,6 +172,7 @@ def collect(args, files):
         got = meta.get('settings')
         if got is None:  # older outputs: re-read their command line
             got = settings(parse_args(list(meta.get('argv', []))))
+        got = {**SETTING_DEFAULTS, **got}
         diff = {k: (got.get(k), v) for k, v in want.items()
                 if got.get(k) != v}
         if diff:
@@ -301,7 +310,8 @@ def run_one(args, cfg):
                          else args.train_seconds / 60),
             epochs=10**9, patience=0, seed=seed, threads=args.threads,
             device=args.device, out=out, progress=False)
-        res = fit(model, MatchedIncidenceLoss(), train_ds, val_ds,
+        loss_fn = MatchedIncidenceLoss(assignment=args.assignment)
+        res = fit(model, loss_fn, train_ds, val_ds,
                   config=config, evaluate=evaluate, trainer=trainer,
                   format_val=lambda step, r, _: (
                       f"  {cfg['model']} seed {seed}, batch {step}: F1 "

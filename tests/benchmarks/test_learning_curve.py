@@ -199,3 +199,29 @@ def test_candidate_models_report_coverage(tmp_path):
     by_model = {r['model']: r for r in rows}
     assert 'coverage' not in by_model['refiner']
     assert 0.0 <= by_model['refiner_k4']['coverage'] < 1.0
+
+
+def test_assignment_option_is_a_setting(tmp_path):
+    import json
+
+    import pytest
+    from tests.conftest import load_script
+    mod = load_script('benchmarks/learning_curve.py')
+    once = mod.parse_args(['--assignment', 'per_update'])
+    assert mod.settings(once)['assignment'] == 'per_update'
+    assert mod.parse_args([]).assignment == 'per_step'
+    a = _results_file(tmp_path / 'a.json', mod, _run('refiner', 1, [0.1]),
+                      argv=('--assignment', 'per_update'))
+    with pytest.raises(ValueError, match='assignment per_update'):
+        mod.collect(mod.parse_args(['--models', 'refiner']), [a])
+    assert len(mod.collect(once, [a])) == 1
+    # outputs from before the option matched step by step
+    with open(tmp_path / 'old.json', 'w') as f:
+        settings = mod.settings(mod.parse_args([]))
+        del settings['assignment']
+        json.dump({'meta': {'settings': settings},
+                   'rows': _run('refiner', 2, [0.2])}, f)
+    assert len(mod.collect(mod.parse_args([]),
+                           [str(tmp_path / 'old.json')])) == 1
+    with pytest.raises(SystemExit):
+        mod.parse_args(['--assignment', 'once'])
