@@ -85,6 +85,11 @@ def parse_args(argv=None):
                    'largest training size)')
     p.add_argument('--margin', type=float, default=0.15,
                    help='delaunay: window margin, share of the box side')
+    p.add_argument('--ablate-geometry', type=float, default=0.0,
+                   metavar='MINUTES',
+                   help='delaunay with --pair-geometry: also train a model '
+                   'without it for this many CPU-minutes and evaluate it '
+                   '(T\' = T, sizes up to 10,000)')
     p.add_argument('--ablate-windows', nargs='*', type=int, default=None,
                    help='delaunay: other window sizes (second test size)')
     p.add_argument('--direct-max', type=int, default=100000,
@@ -395,6 +400,33 @@ def delaunay_rows(args, model, base):
     return rows
 
 
+def geometry_ablation_rows(args, base):
+    """The same training without the pair geometry, for
+    ``--ablate-geometry`` CPU-minutes, evaluated at T' = T up to 10,000
+    points, directly and by windows."""
+    import torch
+    torch.manual_seed(args.seed)
+    args.pair_geometry, keep = None, args.pair_geometry
+    model = make_model(args)
+    args.pair_geometry = keep
+    print(f'training delaunay without pair geometry for '
+          f'{args.ablate_geometry} CPU-min', flush=True)
+    info = train(args, model, args.train_sizes, args.ablate_geometry)
+    base = {**base, 'cpu_minutes': info['cpu_minutes'],
+            'steps': info['steps'], 'pair_geometry': None, 'ablation': True}
+    rows = []
+    for n in [n for n in sorted(args.test_sizes) if n <= 10000]:
+        ds = dataset(args, 'test', n, test_count(args, n))
+        for per_window in [None] + ([args.window] if n > args.window
+                                    else []):
+            row = eval_delaunay(args, model, ds, args.T, per_window)
+            rows.append({**base, 'test_n': n, 'T_test': args.T,
+                         'mode': 'windows' if per_window else 'direct',
+                         'window': per_window, **row})
+            _log(rows[-1])
+    return rows
+
+
 # --------------------------------------------------------------------------
 # output
 def _log(row):
@@ -487,8 +519,13 @@ def main(argv=None):
             'train_sizes': info['train_sizes'],
             'cpu_minutes': info['cpu_minutes'], 'steps': info['steps'],
             'hidden': model.hidden_channels, 'T_train': model.num_iterations}
+    if args.task == 'delaunay':
+        base['pair_geometry'] = model.pair_geometry
     rows = (hull_rows if args.task == 'hull' else delaunay_rows)(
         args, model, base)
+    if args.task == 'delaunay' and args.ablate_geometry > 0 and \
+            model.pair_geometry is not None:
+        rows += geometry_ablation_rows(args, base)
     if args.finetune_minutes > 0:
         rows += finetune_rows(args, model, base, info)
     return write(args, rows, info)
