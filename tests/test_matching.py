@@ -403,7 +403,7 @@ import os, sys, time
 import numpy as np
 from torch_geometric_hyper.matching import linear_assignment
 rng = np.random.default_rng(0)
-costs = [rng.random((6, 6)) for _ in range(16)]
+costs = [rng.random((SIZE, SIZE)) for _ in range(16)]
 want = linear_assignment(costs, num_threads=1)
 linear_assignment(costs, num_threads=2)  # the parent's pool of 2 threads
 pid = os.fork()
@@ -423,13 +423,14 @@ sys.exit(3)
 
 
 @pytest.mark.skipif(not hasattr(os, 'fork'), reason='needs os.fork')
-def test_threaded_assignments_work_in_a_forked_child(tmp_path):
+@pytest.mark.parametrize('size', [6, 48])  # lapx threads from 40 columns
+def test_threaded_assignments_work_in_a_forked_child(tmp_path, size):
     """A process forked after its parent solved assignments on threads
-    (e.g. a DataLoader worker) solves on threads of its own instead of
-    waiting forever on the parent's pool, whose threads it did not
-    inherit."""
+    (e.g. a DataLoader worker) does not wait forever on the parent's
+    pools, whose threads it did not inherit: it makes its own, or (lapx's
+    native pools) solves on one thread."""
     script = tmp_path / 'fork.py'
-    script.write_text(FORK_SCRIPT)
+    script.write_text(FORK_SCRIPT.replace('SIZE', str(size)))
     env = dict(os.environ, PYTHONPATH=ROOT)
     res = subprocess.run([sys.executable, str(script)], env=env,
                          capture_output=True, text=True, timeout=120)

@@ -15,6 +15,11 @@ from torch import Tensor
 #: most this many float64 costs (32 MiB).
 BATCH_CHUNK_ENTRIES = 2 ** 22
 
+#: Problems with fewer columns are solved on one thread: on the matched
+#: loss's 16 x 16 and 36 x 36 costs, two of lapx's threads took two to
+#: three times as long as one (benchmarks/assignment_solvers.py).
+MIN_THREADED_COLUMNS = 40
+
 # the process that may hold lapx's native worker pools: a child forked
 # after its parent used them inherits their bookkeeping but not their
 # threads (they would wait forever), so it solves on one thread
@@ -79,8 +84,10 @@ def solve_batched(costs: Sequence[np.ndarray], backend: str,
     for chunk, stack in padded_groups(costs, backend == 'lapx_batch'):
         if backend == 'lapx_batch':
             import lap
+            threads = lapx_threads(
+                workers if stack.shape[2] >= MIN_THREADED_COLUMNS else 1)
             _, cols = lap.lapjvh_batch(stack, return_cost=False,
-                                       n_threads=lapx_threads(workers))
+                                       n_threads=threads)
         else:  # 'torch'
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
             cols = torch_solve(torch.from_numpy(stack).to(device)).cpu()

@@ -167,17 +167,18 @@ class MatchedIncidenceLoss(Module):
             Worth it from a few hundred slots per graph, on the cores torch
             leaves idle while the host solves.
         assignment (str, optional): how :meth:`over_steps` matches the
-            :math:`S` predictions of an update: ``'per_step'`` (default,
-            each on its own costs, :math:`\pi_s = \arg\min_\pi \sum_q
-            C^{(s)}_{q\pi(q)}`) or ``'per_update'`` (one assignment per
-            graph for all of them, on the summed costs, as HGPflow's
-            consistent matching: :math:`\pi = \arg\min_\pi \sum_q
-            \sum_s C^{(s)}_{q\pi(q)}`, the assignment that minimises the
-            mean loss over the steps; the loss is then
-            :math:`\frac1S \sum_s \frac1m \sum_q C^{(s)}_{q\pi(q)}`).
-            The same for one prediction; a single call (:meth:`forward`)
-            always matches on its own costs. Dense matching only
-            (``matching='auto'`` then stays dense).
+            predictions :math:`s = 1, \dots, B` of an update (its
+            back-propagated steps), with :math:`C^{(s)}` the cost of
+            prediction :math:`s`: ``'per_step'`` (default, each on its
+            own, :math:`\pi_s = \arg\min_\pi \sum_p C^{(s)}_{p\pi(p)}`) or
+            ``'per_update'`` (one assignment per graph for all of them, on
+            the summed costs, as HGPflow's consistent matching:
+            :math:`\pi = \arg\min_\pi \sum_s \sum_p C^{(s)}_{p\pi(p)}`,
+            the assignment that minimises the mean loss over the steps,
+            :math:`\frac1B \sum_s \frac1m \sum_p C^{(s)}_{p\pi(p)}`).
+            The two agree for one prediction, and a single call
+            (:meth:`forward`) always matches on its own costs. Dense
+            matching only (``matching='auto'`` then stays dense).
 
     The per-graph target counts are needed on the host (to split the
     assignment problems): a target object that carries them as a list,
