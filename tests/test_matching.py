@@ -150,6 +150,50 @@ def test_gpu_backend_needs_its_package(monkeypatch):
         batched_linear_assignment(torch.zeros(1, 2, 2), 'torch')
 
 
+def stub_gpu_solver(monkeypatch):
+    """Installs a stand-in for the optional package torch-linear-assignment
+    that keeps its documented contract (``[B, W, T]`` costs where they are
+    -> ``[B, W]`` column per row, -1 unassigned) with SciPy on the CPU, so
+    the code around the GPU solver runs without CUDA."""
+    import types
+
+    import torch
+    from scipy.optimize import linear_sum_assignment
+    module = types.ModuleType('torch_linear_assignment')
+
+    def batch_linear_assignment(cost):
+        b, w, _ = cost.shape
+        out = torch.full((b, w), -1, dtype=torch.long)
+        for k in range(b):
+            rows, cols = linear_sum_assignment(cost[k].cpu().numpy())
+            out[k, torch.from_numpy(rows)] = torch.from_numpy(cols)
+        return out.to(cost.device)
+    module.batch_linear_assignment = batch_linear_assignment
+    monkeypatch.setitem(sys.modules, 'torch_linear_assignment', module)
+
+
+def test_gpu_backend_code_path_with_a_stand_in_solver(monkeypatch):
+    import torch
+
+    from torch_geometric_hyper.matching import batched_linear_assignment
+    stub_gpu_solver(monkeypatch)
+    assert 'torch' in available_backends()
+    rng = np.random.default_rng(8)
+    costs = [rng.random((int(rng.integers(0, 7)), int(rng.choice([6, 9]))))
+             for _ in range(12)]
+    for cost, a, b in zip(costs, linear_assignment(costs, 'torch'),
+                          linear_assignment(costs, 'scipy')):
+        rows = np.arange(cost.shape[0])
+        assert a.shape == b.shape and len(set(a.tolist())) == len(rows)
+        assert cost[rows, a].sum() == pytest.approx(cost[rows, b].sum())
+    cost = torch.rand(4, 3, 5, dtype=torch.float64)
+    cols = batched_linear_assignment(cost, 'torch')
+    ref = batched_linear_assignment(cost, 'scipy')
+    got = cost.gather(2, cols[..., None]).sum((1, 2))
+    assert torch.allclose(got, cost.gather(2, ref[..., None]).sum((1, 2)))
+    assert batched_linear_assignment(cost[:, :0], 'torch').shape == (4, 0)
+
+
 def _gpu_solver():
     import importlib.util
 

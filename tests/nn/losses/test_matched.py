@@ -578,6 +578,34 @@ def test_per_update_assignment_stays_dense_under_auto_matching():
     assert not ctx['sparse']
 
 
+@pytest.mark.parametrize('assignment', ['per_step', 'per_update'])
+def test_device_solver_path_gives_the_host_loss(assignment, monkeypatch):
+    # backend='torch' solves where the costs are (here the CPU, with a
+    # stand-in for the optional GPU solver): same value and gradients
+    from tests.test_matching import stub_gpu_solver
+    stub_gpu_solver(monkeypatch)
+    index, counts = batched_target(TARGETS, SIZES)
+    data = SimpleNamespace(hyperedge_index=index, num_hyperedges=counts)
+    preds = [prediction(SIZES, 4, seed=s) for s in range(3)]
+    leaves = [t for p in preds for t in (p.incidence_logit,
+                                         p.existence_logit)]
+    ref, ref_value = MatchedIncidenceLoss(
+        assignment=assignment, backend='scipy').over_steps(preds, data)
+    loss, value = MatchedIncidenceLoss(
+        assignment=assignment, backend='torch').over_steps(preds, data)
+    assert value == pytest.approx(ref_value, rel=1e-12)
+    assert torch.allclose(loss, ref, rtol=1e-12, atol=0)
+    for a, b in zip(torch.autograd.grad(loss, leaves),
+                    torch.autograd.grad(ref, leaves)):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-14)
+    one, cols = MatchedIncidenceLoss(backend='torch')(
+        preds[0], index, counts, return_assignment=True)
+    ref_one, ref_cols = MatchedIncidenceLoss(backend='scipy')(
+        preds[0], index, counts, return_assignment=True)
+    assert one.item() == pytest.approx(ref_one.item(), rel=1e-12)
+    assert cols.tolist() == ref_cols.tolist()  # no ties in random logits
+
+
 CUDA_SOLVER = torch.cuda.is_available() and \
     importlib.util.find_spec('torch_linear_assignment') is not None
 
