@@ -303,7 +303,8 @@ def test_torch_compile_takes_a_refinement_step_whole(tmp_path,
     """The step module (what ``TrainConfig.compile`` compiles, by default
     on CUDA) is one graph without breaks for sets of one size, on the
     accelerator's path too; with all pairs so is the model's whole step
-    (the candidates' k-d tree and refreshes run outside the module)."""
+    (the candidates' k-d tree and refreshes run outside the module), and
+    its ``run`` of several steps."""
     import torch._dynamo as dynamo
     from torch_geometric.data import Batch
 
@@ -330,6 +331,9 @@ def test_torch_compile_takes_a_refinement_step_whole(tmp_path,
                     out.break_reasons
                 if num_candidates is None:
                     out = dynamo.explain(model.step)(state)
+                    assert out.graph_break_count == 0, out.break_reasons
+                    # the B steps with gradient of an update, one call
+                    out = dynamo.explain(model.run)(state, 2, True)
                     assert out.graph_break_count == 0, out.break_reasons
         finally:
             debug.set_host_as_accelerator(False)

@@ -40,3 +40,39 @@ def test_steps_are_compiled_by_default_on_cuda_only(tmp_path, monkeypatch):
     assert run.compiles
     run.config = run.config.replace(compile=False)
     assert not run.compiles
+
+
+def test_compiled_training_equals_eager(tmp_path):
+    """compile_model (what fit does on CUDA by default) compiles a
+    refiner's step and its B-step run in place and trains as eager does:
+    the same losses and weights after two updates, the same state_dict
+    keys."""
+    import torch._dynamo as dynamo
+    from torch_geometric.data import Batch
+
+    from torch_geometric_hyper.datasets import ConvexHull
+    from torch_geometric_hyper.nn import (HypergraphRefiner,
+                                          MatchedIncidenceLoss)
+    from torch_geometric_hyper.train import BackpropWithSkips, compile_model
+    data = Batch.from_data_list(list(ConvexHull(
+        str(tmp_path), num_points=8, num_samples=4, log=False)))
+    out = {}
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = HypergraphRefiner(3, 8, int(data.num_hyperedges.max()), 4,
+                                  checkpoint=False)
+        keys = list(model.state_dict())
+        if compiled:
+            dynamo.reset()
+            assert compile_model(model) is model
+            assert list(model.state_dict()) == keys
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        trainer = BackpropWithSkips(4, 2, 2, seed=0)
+        losses = [trainer(model, optimizer, MatchedIncidenceLoss(),
+                          data)['loss'] for _ in range(2)]
+        out[compiled] = losses, [p.detach().clone()
+                                 for p in model.parameters()]
+    dynamo.reset()
+    assert out[True][0] == pytest.approx(out[False][0], rel=1e-4)
+    for a, b in zip(out[True][1], out[False][1]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

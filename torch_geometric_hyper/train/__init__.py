@@ -24,7 +24,8 @@ from torch_geometric_hyper.train.distributed import (
     shard_batch,
 )
 from torch_geometric_hyper.train.config import TrainConfig
-from torch_geometric_hyper.train.context import Ratio, Run, resolve_device
+from torch_geometric_hyper.train.context import (Ratio, Run, compile_model,
+                                                 resolve_device)
 from torch_geometric_hyper.train.scaling import (
     GlobalStep,
     MultiStepLoss,
@@ -75,6 +76,7 @@ __all__ = [
     'bptt_schedule',
     'truncated_bptt_schedule',
     'Run',
+    'compile_model',
     'resolve_device',
     'Ratio',
     'eval_slots',

@@ -12,8 +12,34 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch
 
+from torch_geometric_hyper.nn.base import RecurrentModel
 from torch_geometric_hyper.train.config import TrainConfig
 from torch_geometric_hyper.train.distributed import DistributedContext
+
+
+def compile_model(model: torch.nn.Module) -> torch.nn.Module:
+    r""":func:`torch.compile` for training, in place (the parameters and
+    ``state_dict`` keys stay as they are).
+
+    A recurrent refiner gets its ``step`` (a step without gradient) and its
+    ``run`` (the :math:`B` steps with gradient of an update, which the
+    trainers run in one call) compiled, with dynamic shapes: the
+    :math:`B` steps become one graph, forward and backward, so the
+    gradients of the shared weights are summed inside it rather than by
+    one addition per weight and step. Any other model is compiled whole.
+
+    Args:
+        model (torch.nn.Module): the model.
+
+    Returns:
+        torch.nn.Module: ``model``.
+    """
+    if isinstance(model, RecurrentModel):
+        model.step = torch.compile(model.step, dynamic=True)
+        model.run = torch.compile(model.run, dynamic=True)
+    else:
+        model.compile(dynamic=True)
+    return model
 
 
 def resolve_device(name: str, local_rank: int = 0,
@@ -118,18 +144,16 @@ class Run:
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         """Moves ``model`` to the device and dtype, gives every rank rank
-        0's weights and compiles it with ``config.compile`` (once per
-        model: preparing it again returns it unchanged)."""
+        0's weights and compiles it where :attr:`compiles`
+        (:func:`compile_model`; once per model: preparing it again returns
+        it unchanged)."""
         if id(model) in self._prepared:
             return model
         model = model.to(device=self.device, dtype=self.dtype)
         self.dist.broadcast_parameters(model)
         self._prepared.add(id(model))
         if self.compiles:
-            steps = getattr(model, 'steps', None)
-            targets = list(steps) if steps is not None else [model]
-            for module in targets:  # in place: state_dict keys unchanged
-                module.compile(dynamic=True)
+            compile_model(model)
         return model
 
     @property

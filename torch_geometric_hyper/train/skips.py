@@ -238,10 +238,9 @@ def train_on_batch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             for _ in range(skip):
                 state = model.step(state)
         state = state.detach()
-        predictions = []
-        for _ in range(backprop):
-            state = model.step(state)
-            predictions.append(state.prediction())
+        # the B steps with gradient in one call: compiled (Run.prepare on
+        # CUDA), they are one graph, forward and backward
+        state, predictions = model.run(state, backprop, return_all=True)
         # the update's one host synchronisation: its assignments and value
         loss, value = mean_over_steps(loss_fn, predictions, data)
         if not check_finite_loss(_agreed(optimizer, value), len(losses),
