@@ -76,3 +76,18 @@ def test_compiled_training_equals_eager(tmp_path):
     assert out[True][0] == pytest.approx(out[False][0], rel=1e-4)
     for a, b in zip(out[True][1], out[False][1]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_compile_loss_compiles_losses_that_know_how_once():
+    from torch_geometric_hyper.nn import AdjacencyBCELoss, MatchedIncidenceLoss
+    from torch_geometric_hyper.train import compile_loss
+    loss = MatchedIncidenceLoss()
+    compile_loss(loss)
+    first = loss._compiled
+    assert first is not None
+    compile_loss(loss)
+    assert loss._compiled is first
+    plain = AdjacencyBCELoss()
+    compile_loss(plain)  # no compile of its own: stays eager
+    assert plain._compiled_call_impl is None
+    compile_loss(lambda pred, data: 0.0)  # not a module

@@ -24,7 +24,8 @@ from torch_geometric_hyper.train.distributed import (
     shard_batch,
 )
 from torch_geometric_hyper.train.config import TrainConfig
-from torch_geometric_hyper.train.context import (Ratio, Run, compile_model,
+from torch_geometric_hyper.train.context import (Ratio, Run, compile_loss,
+                                                 compile_model,
                                                  resolve_device)
 from torch_geometric_hyper.train.scaling import (
     GlobalStep,
@@ -77,6 +78,7 @@ __all__ = [
     'truncated_bptt_schedule',
     'Run',
     'compile_model',
+    'compile_loss',
     'resolve_device',
     'Ratio',
     'eval_slots',

@@ -42,6 +42,22 @@ def compile_model(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def compile_loss(loss_fn) -> None:
+    """Compiles a loss module that defines its own ``compile`` (e.g.
+    :meth:`MatchedIncidenceLoss.compile
+    <torch_geometric_hyper.nn.MatchedIncidenceLoss.compile>`: its device
+    half), once; any other loss stays eager.
+
+    Args:
+        loss_fn (callable): the loss.
+    """
+    own = getattr(type(loss_fn), 'compile', None)
+    if isinstance(loss_fn, torch.nn.Module) and \
+            own is not torch.nn.Module.compile and \
+            getattr(loss_fn, '_compiled', None) is None:
+        loss_fn.compile()
+
+
 def resolve_device(name: str, local_rank: int = 0,
                    local_world_size: Optional[int] = None) -> torch.device:
     """``config.device`` (``--device``) as a :class:`torch.device`.

@@ -45,7 +45,7 @@ import torch
 from torch_geometric.data import Batch
 
 from torch_geometric_hyper.train.config import TrainConfig
-from torch_geometric_hyper.train.context import Run
+from torch_geometric_hyper.train.context import Run, compile_loss
 from torch_geometric_hyper.train.distributed import shard_batch
 from torch_geometric_hyper.train.scaling import GlobalStep
 from torch_geometric_hyper.train.skips import NonFiniteLossError
@@ -198,6 +198,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, train_dataset,
     run = context if context is not None else Run(config)
     run.dist.check_same_options(config.to_dict(), 'training options')
     model = run.prepare(model)
+    if run.compiles:
+        compile_loss(loss_fn)
     if trainer is None:
         trainer = make_trainer(config, is_recurrent(model))
     if evaluate is None:

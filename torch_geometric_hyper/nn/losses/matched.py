@@ -8,9 +8,7 @@ from typing import Optional, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 from torch.nn import Module
 
 from torch_geometric_hyper import matching as _matching
@@ -27,15 +25,20 @@ from torch_geometric_hyper.nn.losses.assignment import (
 from torch_geometric_hyper.nn.losses.assignment import (
     to_device as _to_device,
 )
-from torch_geometric_hyper.nn.checks import (
-    check_reduction,
-    sync_checks_allowed,
-)
+from torch_geometric_hyper.nn.checks import check_reduction
 from torch_geometric_hyper.nn.kernels.incidence import count_values
+from torch_geometric_hyper.nn.losses.costs import (  # noqa: F401
+    _at_least_float32,
+    _ClampedLogSigmoids,
+    _clamped_log_sigmoids,
+    dense_cost_terms,
+    matched_loss,
+)
 from torch_geometric_hyper.nn.losses.membership import (
     members,
     membership_join,
 )
+from torch_geometric_hyper.nn.losses.targets import _check_target
 from torch_geometric_hyper.nn.prediction import HypergraphPrediction
 from torch_geometric_hyper.utils.validation import check_int
 
@@ -62,39 +65,6 @@ def _in_full_precision(method):
         with no_autocast:
             return method(self, pred, *args, **kwargs)
     return wrapper
-
-
-def _at_least_float32(t: Tensor) -> Tensor:
-    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
-
-
-class _ClampedLogSigmoids(torch.autograd.Function):
-    # (log sigmoid(z), log sigmoid(-z)), each clamped below at -100 as
-    # binary cross-entropy is; keeps only z (which the prediction holds
-    # anyway) for backward, where autograd's composition would keep four
-    # more tensors of z's size
-    @staticmethod
-    def forward(ctx, z):
-        ctx.save_for_backward(z)
-        return (F.logsigmoid(z).clamp_min_(-100.0),
-                F.logsigmoid(-z).clamp_min_(-100.0))
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g_p, g_q):
-        z, = ctx.saved_tensors
-        # d/dz log sigmoid(z) = sigmoid(-z); no gradient where clamped
-        g = torch.sigmoid(-z).mul_(g_p).masked_fill_(
-            F.logsigmoid(z) < -100.0, 0)
-        return g.sub_(torch.sigmoid(z).mul_(g_q).masked_fill_(
-            F.logsigmoid(-z) < -100.0, 0))
-
-
-def _clamped_log_sigmoids(z: Tensor):
-    if torch.is_grad_enabled() and z.requires_grad:
-        return _ClampedLogSigmoids.apply(z)
-    return (F.logsigmoid(z).clamp_min(-100.0),
-            F.logsigmoid(-z).clamp_min(-100.0))
 
 
 class MatchedIncidenceLoss(Module):
@@ -229,6 +199,21 @@ class MatchedIncidenceLoss(Module):
         self.backend = backend
         self.matching = matching
         self.num_workers = None if num_workers is None else int(num_workers)
+        self._compiled = None
+
+    def compile(self, *args, **kwargs) -> None:
+        r"""Compiles the loss's device half with :func:`torch.compile`
+        (``dynamic=True`` unless given): the costs before the assignment
+        (:func:`~torch_geometric_hyper.nn.losses.costs.dense_cost_terms`)
+        and the loss after it
+        (:func:`~torch_geometric_hyper.nn.losses.costs.matched_loss`), each
+        one graph, forward and backward. The assignment stays where the
+        backend solves it, and the sparse matching stays eager. Same values
+        as eager up to rounding. :func:`~torch_geometric_hyper.train.fit`
+        calls it where it compiles the model (on CUDA by default)."""
+        kwargs.setdefault('dynamic', True)
+        self._compiled = (torch.compile(dense_cost_terms, *args, **kwargs),
+                          torch.compile(matched_loss, *args, **kwargs))
 
     @_in_full_precision
     def forward(self, pred: HypergraphPrediction, hyperedge_index,
@@ -343,9 +328,14 @@ class MatchedIncidenceLoss(Module):
         rows_h = np.arange(total)
         for ctx, cost, pad, col, col_d in zip(ctxs, costs, pads, step_cols,
                                               cols_d):
-            reduced = ctx['reduced']
-            matched = reduced[torch.arange(total, device=device), col_d]
-            losses.append(self._finish(ctx, matched))
+            if self._compiled is not None:
+                losses.append(self._compiled[1](
+                    ctx['cost_pad'], ctx['reduced'], col_d, ctx['t_graph'],
+                    B, m, self.reduction))
+            else:
+                matched = ctx['reduced'][torch.arange(total, device=device),
+                                         col_d]
+                losses.append(self._finish(ctx, matched))
             per_graph = pad.sum(1) + np.bincount(
                 t_graph, cost[rows_h, col], minlength=B)
             values.append(float(per_graph.sum()) if self.reduction == 'sum'
@@ -378,6 +368,10 @@ class MatchedIncidenceLoss(Module):
                              f"{m} slots; build the model with max_edges >= "
                              f"{int(counts.max())}")
         _check_target(hyperedge_index, N, total, pred.batch, counts)
+        if self._compiled is not None and not self._goes_sparse(
+                pred, hyperedge_index, total):
+            return self._compiled_prepare(pred, hyperedge_index,
+                                          num_hyperedges, counts, total)
 
         z = _at_least_float32(pred.incidence_logit)
         log_p, log_q = _clamped_log_sigmoids(z)
@@ -408,23 +402,44 @@ class MatchedIncidenceLoss(Module):
         # log p_si - log q_si, where a pruned pair (not a candidate) has
         # p = 0: log 0 - log 1 = -100 after clamping.
         gate = (log_pe - log_qe).view(B, m)
-        join = t_node.numel() * node.numel() / max(N, 1)
         ctx = {'B': B, 'm': m, 'counts': counts, 't_graph': t_graph,
                'cost_pad': cost_pad}
         args = (log_p - log_q, node, shared['local'], N, t_node, t_edge,
                 total, m, gate, denom, t_graph, counts)
-        ctx['sparse'] = self.matching == 'sparse' or (
+        ctx['sparse'] = self._goes_sparse(pred, hyperedge_index, total)
+        if ctx['sparse']:
+            ctx['args'] = args
+        else:
+            ctx['reduced'] = self._dense_reduced(*args, shared=shared)
+        return ctx
+
+    def _goes_sparse(self, pred, hyperedge_index: Tensor, total: int) -> bool:
+        # the sparse matching: asked for, or (auto) large pruned sets
+        m, N = pred.max_edges, pred.num_nodes
+        join = hyperedge_index.size(1) * pred.incidence_logit.numel() / \
+            max(N, 1)
+        return self.matching == 'sparse' or (
             self.matching == 'auto' and self.assignment == 'per_step'
             and join * 8 < total * m and (
                 (m >= self.SPARSE_MIN_SLOTS
                  and total * m >= self.SPARSE_MIN_ENTRIES)
                 or (m >= self.FLOW_MIN_SLOTS
                     and _matching._ortools_available())))
-        if ctx['sparse']:
-            ctx['args'] = args
-        else:
-            ctx['reduced'] = self._dense_reduced(*args, shared=shared)
-        return ctx
+
+    def _compiled_prepare(self, pred, hyperedge_index, num_hyperedges,
+                          counts, total) -> dict:
+        # _prepare's dense costs through the compiled dense_cost_terms
+        B, m, device = pred.num_graphs, pred.max_edges, pred.batch.device
+        z = _at_least_float32(pred.incidence_logit)
+        denom = count_values(pred.batch, B).to(z.dtype) + 1
+        t_graph = torch.arange(B, device=device).repeat_interleave(
+            num_hyperedges, output_size=total)
+        cost_pad, reduced = self._compiled[0](
+            z, _at_least_float32(pred.existence_logit),
+            *pred.incidence_index, denom, hyperedge_index[0].long(),
+            hyperedge_index[1].long(), t_graph, B, m, pred.num_nodes, total)
+        return {'B': B, 'm': m, 'counts': counts, 't_graph': t_graph,
+                'cost_pad': cost_pad, 'reduced': reduced, 'sparse': False}
 
     def _finish(self, ctx: dict, matched: Tensor) -> Tensor:
         B, m = ctx['B'], ctx['m']
@@ -556,44 +571,3 @@ def _per_graph_counts(num_hyperedges, hyperedge_index: Tensor, B: int,
         raise ValueError(f"'num_hyperedges' must hold one count per graph "
                          f"({B}), got {num_hyperedges.numel()}")
     return num_hyperedges
-
-
-def _check_target(index: Tensor, num_nodes: int, total: int,
-                  batch: Optional[Tensor] = None,
-                  counts: Optional[Tensor] = None):
-    if index.dim() != 2 or index.size(0) != 2:
-        raise ValueError(f"target 'hyperedge_index' must have shape [2, "
-                         f"nnz], got {list(index.shape)}")
-    if index.is_floating_point():
-        raise ValueError("target 'hyperedge_index' must hold integers")
-    if index.numel() == 0 or not sync_checks_allowed(index):
-        return  # value checks need a host sync: CPU only by default
-    if int(index[0].min()) < 0 or int(index[0].max()) >= num_nodes:
-        raise ValueError(f"target 'hyperedge_index' refers to nodes outside "
-                         f"[0, {num_nodes})")
-    if int(index[1].min()) < 0 or int(index[1].max()) >= total:
-        raise ValueError(f"target 'hyperedge_index' refers to hyperedges "
-                         f"outside [0, {total}) (the sum of "
-                         f"num_hyperedges)")
-    if batch is not None and counts is not None:
-        _check_counts_agree(index, batch, counts)
-
-
-def _check_counts_agree(index: Tensor, batch: Tensor, counts: Tensor):
-    """Each graph's hyperedges, as ``counts`` number them, hold nodes of
-    that graph only (a hyperedge without nodes is allowed)."""
-    ends = torch.cumsum(counts.to(index.device), 0)
-    edge_graph = torch.searchsorted(ends, index[1], right=True)
-    node_graph = batch.to(index.device)[index[0]]
-    wrong = (edge_graph != node_graph).nonzero().view(-1)
-    if wrong.numel() > 0:
-        k = int(wrong[0])
-        raise ValueError(
-            f"'num_hyperedges' disagrees with the target: by the counts "
-            f"{counts.tolist()[:8]}{'...' if counts.numel() > 8 else ''}, "
-            f"hyperedge {int(index[1, k])} belongs to graph "
-            f"{int(edge_graph[k])}, but its node {int(index[0, k])} is in "
-            f"graph {int(node_graph[k])} ({wrong.numel()} such "
-            f"incidence(s)); give each graph's number of hyperedges, in "
-            f"order")
-
