@@ -440,6 +440,10 @@ def add_throughput_options(p: argparse.ArgumentParser, sizes: Sequence[str],
     p.add_argument('--root', default=root)
     p.add_argument('--json', default=None,
                    help='also write the rows to this JSON file')
+    p.add_argument('--compile', choices=['auto', 'on', 'off'],
+                   default='auto',
+                   help="torch.compile the refinement steps; 'auto' "
+                        "(default): on CUDA only, as fit does")
     p.set_defaults(threads=2)
 
 
@@ -461,14 +465,23 @@ def training_throughput_row(args, key: Dict, make_dataset, make_model,
     ds = make_dataset(args.batch_size * (args.batches + 1))
     loader = DataLoader(ds, batch_size=args.batch_size, shuffle=False)
     model = make_model().to(device)
+    compiled = getattr(args, 'compile', 'off') == 'on' or (
+        getattr(args, 'compile', 'off') == 'auto' and device.type == 'cuda')
+    if compiled:  # as Run.prepare does (the first batch compiles)
+        for module in getattr(model, 'steps', [model]):
+            module.compile(dynamic=True)
     opt = torch.optim.Adam(model.parameters(), lr=3e-4)
     trainer = BackpropWithSkips(args.T, args.B, args.S, seed=0)
-    batches = [b.to(device) for b in loader][:args.batches + 1]
+    batches = []
+    for b in list(loader)[:args.batches + 1]:
+        if 'num_hyperedges' in b:  # as Run.to_device keeps them
+            b.num_hyperedges_host = b.num_hyperedges.tolist()
+        batches.append(b.to(device))
     res = time_training(lambda b: trainer(model, opt, loss_fn, b), batches,
                         device)
     return {**key, 'batch_size': args.batch_size, 'hidden': args.hidden,
             'T': args.T, 'B': args.B, 'S': args.S, 'device': str(device),
-            'threads': args.threads, **res,
+            'threads': args.threads, 'compiled': compiled, **res,
             'samples_per_s': args.batch_size / res['seconds_per_batch'],
             **probe.report()}
 

@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# The GPU checks of issues 11, 12 and 13 in one pass, sized for a short
-# lease of one GPU (about 9 minutes): the CUDA tests, training throughput
-# on CUDA against the CPU of the same machine, the learning curves of the
-# refiner and the Set Transformer on CUDA, Delaunay graphs of 100,000
-# points and hulls of 10,000 points, then the whole test suite.
+# The GPU checks in one pass, sized for a short lease of one GPU (about 9
+# minutes): the CUDA tests, host synchronisations counted by CUDA, training
+# throughput of the package on CUDA (compiled steps, its default there, and
+# eager) against the CPU of the same machine and against the reference code
+# on the same GPU and CPU, then the whole test suite with the time left.
+# With GPU_CHECKS_ALL=1 also the learning curves and the larger sets of the
+# earlier checks.
 #
 #     bash benchmarks/gpu_checks.sh OUT_DIR
+#
+# The reference code runs when its harness is in RPH_HARNESS (default
+# data/rph-harness, ignored by git): make it here with
+#     ../shared/research/setup.sh GIT_DIR data/rph-harness
+# and carry only its sources to the GPU machine (its venvs are not needed:
+# the reference needs torch, numpy and scipy, which the package's
+# environment has), e.g. rm -rf data/rph-harness/*venv first.
 #
 # Every step has its own time limit; the results (logs, CSV/JSON/PNG) go to
 # OUT_DIR/gpu_checks/ and are packed into OUT_DIR/gpu_checks.tgz after each
@@ -42,10 +51,11 @@ print(sys.version.split()[0], torch.__version__, torch.version.cuda,
 cat "$R/env.txt"
 
 # 1. the CUDA cases of the tests (CPU-GPU parity, device-parametrised)
-step tests_cuda 120 $PY -m pytest -q -p no:cacheprovider -rs \
-    tests/test_devices.py tests/nn/test_candidates.py \
-    tests/nn/test_functional.py tests/train/test_loop.py \
-    tests/testing/test_host_sync.py -k 'cuda or devices or host_sync'
+step tests_cuda 150 $PY -m pytest -q -p no:cacheprovider -rs \
+    tests/test_devices.py tests/nn/test_candidates.py tests/nn/kernels \
+    tests/train/test_fit.py tests/test_matching.py tests/nn/losses \
+    tests/testing/test_host_sync.py \
+    -k 'cuda or devices or host_sync or gpu or torch_backend'
 
 # 2. host synchronisations of one training batch, counted by CUDA itself
 step syncs 60 $PY - <<'EOF'
@@ -80,14 +90,34 @@ for k in (None, 16):
         print(f'  {count:3d}  {place}')
 EOF
 
-# 3. training throughput on CUDA (issue 13 item 5: goal >= 10x the CPU)
-step throughput_cuda 150 $PY benchmarks/train_throughput.py --device $DEV \
-    --sizes 30 50 20-100 --batches 10 --checkpointing on off \
+# 3. training throughput at the paper's settings (n=30, batch 64, d=128,
+#    T=16, B=4, S=2): the package on CUDA with its default (compiled steps)
+#    and eager, the same machine's CPU on 2 threads, and the reference code
+#    on the same GPU and CPU. Targets: CUDA >= 10x the 2-thread CPU, >= 3x
+#    the reference on the same GPU.
+step throughput_cuda 200 $PY benchmarks/train_throughput.py --device $DEV \
+    --sizes 30 50 --batches 10 --checkpointing off \
     --root $D/bench_hull --out $R --name train_throughput_cuda --in-process
+step throughput_cuda_eager 120 $PY benchmarks/train_throughput.py \
+    --device $DEV --compile off --sizes 30 --batches 10 --checkpointing off \
+    --root $D/bench_hull --out $R --name train_throughput_cuda_eager \
+    --in-process
 step throughput_cpu_same_machine 60 $PY benchmarks/train_throughput.py \
-    --device cpu --threads 2 --sizes 30 --batches 3 --checkpointing on \
+    --device cpu --threads 2 --sizes 30 --batches 3 --checkpointing off \
     --root $D/bench_hull --out $R --name train_throughput_cpu_t2_gpuhost \
     --in-process
+RPH=${RPH_HARNESS:-data/rph-harness}
+if [ -f "$RPH/bench.py" ]; then
+    step reference_cuda 150 $PY benchmarks/reference_cuda.py "$RPH" 30 2 10 \
+        --device $DEV
+    step reference_cpu_same_machine 120 $PY benchmarks/reference_cuda.py \
+        "$RPH" 30 1 2 --device cpu
+else
+    echo "no reference harness in $RPH: reference steps skipped" \
+        | tee -a "$R/steps.txt"
+fi
+
+if [ "${GPU_CHECKS_ALL:-0}" = 1 ]; then
 step throughput_cuda_batch512 60 $PY benchmarks/train_throughput.py \
     --device $DEV --sizes 30 --batch-size 512 --batches 4 \
     --checkpointing off on --root $D/bench_hull512 --out $R \
@@ -113,6 +143,7 @@ step hull_10k 90 $PY benchmarks/larger_sets.py --device $DEV --task hull \
     --train-samples 4 \
     --val-samples 1 --batch-size 1 --hidden 128 --T 16 --B 4 --S 2 \
     --root $D/larger --out $R --name larger_sets_hull_10k_cuda --in-process
+fi
 
 # 6. the whole suite, the CUDA cases included, with what time is left
 LEFT=$(( ${GPU_CHECKS_SECONDS:-540} - ($(date +%s) - START) ))
