@@ -96,6 +96,10 @@ def parse_args(argv=None):
                    help='delaunay: largest n evaluated directly')
     p.add_argument('--root', default=osp.join('data', 'bench_sg'))
     p.add_argument('--merge', action='store_true')
+    p.add_argument('--finetune-only', action='store_true',
+                   help='with --load-model, --finetune-minutes and --merge: '
+                   'only the fine-tune rows, added to the task\'s rows '
+                   'already in the result file')
     p.add_argument('--figure', default=None, help='PNG path')
     p.add_argument('--save-model', default=None)
     p.add_argument('--load-model', default=None,
@@ -478,12 +482,14 @@ def write(args, rows, info):
     meta.update({'title': 'Train small, predict large',
                  'note': 'measured under load (shared CPU); CPU-minutes are '
                          'process time', 'quick': bool(args.quick)})
-    commands = {args.task: sys.argv[1:]}
-    training = {args.task: info}
+    key = args.task + ('_finetune' if args.finetune_only else '')
+    commands = {key: sys.argv[1:]}
+    training = {key: info}
     if args.merge and osp.isfile(path):
         with open(path) as f:
             old = json.load(f)
-        rows = [r for r in old['rows'] if r['task'] != args.task] + rows
+        rows = [r for r in old['rows'] if r['task'] != args.task or (
+            args.finetune_only and not r.get('finetuned'))] + rows
         commands = {**old['meta'].get('commands', {}), **commands}
         training = {**old['meta'].get('training', {}), **training}
     meta.update({'commands': commands, 'training': training})
@@ -512,6 +518,7 @@ def main(argv=None):
         info = train(args, model, args.train_sizes, args.cpu_minutes)
         info['train_sizes'] = list(args.train_sizes)
         if args.save_model:
+            os.makedirs(osp.dirname(args.save_model) or '.', exist_ok=True)
             save_model(model, args.save_model,
                        **({'edge_size': 3} if args.task == 'hull' else {}),
                        **info)
@@ -521,6 +528,12 @@ def main(argv=None):
             'hidden': model.hidden_channels, 'T_train': model.num_iterations}
     if args.task == 'delaunay':
         base['pair_geometry'] = model.pair_geometry
+    if args.finetune_only:
+        if not (args.load_model and args.merge and args.finetune_minutes):
+            raise SystemExit('--finetune-only needs --load-model, --merge '
+                             'and --finetune-minutes')
+        return write(args, finetune_rows(args, model, base, info),
+                     {**info, 'finetune_minutes': args.finetune_minutes})
     rows = (hull_rows if args.task == 'hull' else delaunay_rows)(
         args, model, base)
     if args.task == 'delaunay' and args.ablate_geometry > 0 and \

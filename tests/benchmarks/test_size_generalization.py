@@ -163,3 +163,22 @@ def test_predict_with_more_slots_than_trained(tmp_path):
         main(['--checkpoint', str(tmp_path / 'm.pt'), '--input',
               str(tmp_path / 'in.npz'), '--output', str(out),
               '--max-edges', 'lots'])
+
+
+def test_finetune_only_adds_rows_to_a_saved_run(tmp_path):
+    model = tmp_path / 'm.pt'
+    run_script('size_generalization', ['--task', 'hull', '--test-T', 4,
+                                       '--save-model', model], tmp_path)
+    before = _rows(tmp_path)['rows']
+    run_script('size_generalization', [
+        '--task', 'hull', '--test-T', 4, '--load-model', model,
+        '--finetune-only', '--finetune-minutes', 0.01, '--merge'],
+        tmp_path)
+    data = _rows(tmp_path)
+    tuned = [r for r in data['rows'] if r.get('finetuned')]
+    assert data['rows'][:len(before)] == before
+    assert [(r['test_n'], r['T_test']) for r in tuned] == [(40, 4)]
+    # the budget of the saved training, and the fine-tune's own
+    assert tuned[0]['cpu_minutes'] == before[0]['cpu_minutes']
+    assert tuned[0]['finetune_cpu_minutes'] > 0
+    assert set(data['meta']['commands']) == {'hull', 'hull_finetune'}
