@@ -20,8 +20,10 @@ Rows, per set size n, by the pair kernels' chunk size: the CPU's default
 the CPU's path; and ``gpu_default: true``, the path a GPU run of
 :func:`~torch_geometric_hyper.train.fit` takes by default: the
 accelerator's code paths (``debug.set_host_as_accelerator``) and chunks,
-the refinement steps compiled as ``Run.prepare`` compiles them on CUDA
-(Inductor's CPU kernels stand in for its GPU kernels, one launch each),
+the model and the loss compiled as :func:`~torch_geometric_hyper.train.fit`
+compiles them on CUDA (``compile_model``: a step, and the :math:`B` steps
+with gradient as one graph; ``compile_loss``: the matched loss's costs;
+Inductor's CPU kernels stand in for its GPU kernels, one launch each),
 Adam with ``foreach`` (its CUDA default), and the target counts on the
 host as ``Run.to_device`` keeps them.
 
@@ -134,9 +136,11 @@ def count(args, n, chunks):
     loss = MatchedIncidenceLoss()
     if gpu:
         import torch._inductor.config as inductor
+
+        from torch_geometric_hyper.train import compile_loss, compile_model
         inductor.cpp.enable_kernel_profile = True  # fused kernels profiled
-        for step in model.steps:  # as Run.prepare compiles on CUDA
-            step.compile(dynamic=True)
+        compile_model(model)  # as fit does on CUDA
+        compile_loss(loss)
         for batch in batches:  # as Run.to_device keeps them
             batch.num_hyperedges_host = batch.num_hyperedges.tolist()
     debug.set_host_as_accelerator(gpu)
