@@ -46,7 +46,7 @@ def test_compiled_training_equals_eager(tmp_path):
     """compile_model (what fit does on CUDA by default) compiles a
     refiner's step and its B-step run in place and trains as eager does:
     the same losses and weights after two updates, the same state_dict
-    keys."""
+    keys, the same prediction afterwards."""
     import torch._dynamo as dynamo
     from torch_geometric.data import Batch
 
@@ -70,8 +70,12 @@ def test_compiled_training_equals_eager(tmp_path):
         trainer = BackpropWithSkips(4, 2, 2, seed=0)
         losses = [trainer(model, optimizer, MatchedIncidenceLoss(),
                           data)['loss'] for _ in range(2)]
+        with torch.no_grad():  # evaluation runs the T steps one by one
+            logit = model(data.x, data.batch, data.num_graphs,
+                          slots=torch.zeros(data.num_graphs * model.max_edges,
+                                            8)).incidence_logit
         out[compiled] = losses, [p.detach().clone()
-                                 for p in model.parameters()]
+                                 for p in model.parameters()] + [logit]
     dynamo.reset()
     assert out[True][0] == pytest.approx(out[False][0], rel=1e-4)
     for a, b in zip(out[True][1], out[False][1]):

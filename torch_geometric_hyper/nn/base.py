@@ -36,7 +36,9 @@ class RecurrentModel(Configurable, Module):
     def _run_and_predict(self, state, num_steps: int, return_state: bool):
         """The end of ``forward``: ``num_steps`` steps, then the last
         prediction (and the final state with ``return_state``)."""
-        state = self.run(state, num_steps)
+        # step by step: a compiled ``run`` (train.compile_model) is for the
+        # B steps of an update; T steps in one call would compile anew
+        state = RecurrentModel.run(self, state, num_steps)
         pred = state.prediction()
         return (pred, state) if return_state else pred
 
