@@ -443,34 +443,51 @@ def _log(row):
 
 
 def plot(rows, path, meta):
-    """F1 against the test size, one line per (task, T', mode); the
-    training sizes shaded."""
+    """F1 against the test size, one line per (task, T', mode), the
+    training sizes shaded; fine-tuned and ablated models as markers."""
     fig, axes = C.new_figure(2)
     for ax, task in zip(axes, ('hull', 'delaunay')):
-        main = [r for r in rows if r['task'] == task and
-                not r.get('ablation') and not r.get('finetuned')]
+        mine = [r for r in rows if r['task'] == task]
+        main = [r for r in mine if not r.get('ablation')
+                and not r.get('finetuned')]
         key = 'f1_reference' if task == 'hull' else 'f1'
         groups = {}
         for r in main:
-            label = f"T'={r['T_test']}" + (f", {r['mode']}"
-                                           if task == 'delaunay' else '')
-            groups.setdefault(label, []).append(r)
-        for label, rs in sorted(groups.items()):
+            groups.setdefault((r['T_test'], r.get('mode', '')), []).append(r)
+        for (T, mode), rs in sorted(groups.items()):
             rs.sort(key=lambda r: r['test_n'])
             ax.plot([r['test_n'] for r in rs], [r[key] for r in rs],
-                    marker='o', label=label,
-                    linestyle='--' if 'direct' in label else '-')
+                    marker='o', color=f'C{int(math.log2(max(T, 1))) % 10}',
+                    linestyle='--' if mode == 'direct' else '-',
+                    label=f"T'={T}" + (f', {mode}' if mode else ''))
+        extra = [r for r in mine if r.get('finetuned') or (
+            r.get('ablation') and task == 'delaunay'
+            and r.get('pair_geometry') is None)]
+        seen = set()
+        for r in extra:
+            label = (f"fine-tuned {r['finetune_cpu_minutes']:.0f} CPU-min, "
+                     f"T'={r['T_test']}" if r.get('finetuned') else
+                     f"no pair geometry ({r['cpu_minutes']:.0f} CPU-min), "
+                     f"{r['mode']}")
+            ax.plot([r['test_n']], [r[key]], linestyle='none',
+                    marker='*' if r.get('finetuned') else
+                    'x' if r['mode'] == 'direct' else '+', markersize=9,
+                    color='k' if r.get('finetuned') else '0.4',
+                    label=None if label in seen else label)
+            seen.add(label)
         if main:
-            ax.axvspan(min(main[0]['train_sizes']),
-                       max(main[0]['train_sizes']), color='0.9',
+            lo, hi = min(main[0]['train_sizes']), max(main[0]['train_sizes'])
+            ax.axvspan(lo * 0.97, hi * 1.03, color='0.9',
                        label='training sizes')
-            ax.set_title(f"{task}: trained at n <= {main[0]['train_n']}, "
+            ax.set_title(f"{task}: trained at n <= {hi}, "
                          f"{main[0]['cpu_minutes']:.0f} CPU-min", fontsize=9)
         ax.set_xscale('log')
         ax.set_xlabel('test set size n')
         ax.set_ylabel('F1 (reference metric)' if task == 'hull' else 'F1')
         ax.set_ylim(0, 1)
-        C.style_axes(ax)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, ncol=2, loc='upper right' if task == 'hull'
+                  else 'lower right')
     return C.save_figure(fig, osp.splitext(path)[0], meta)
 
 
