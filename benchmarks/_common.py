@@ -462,6 +462,8 @@ def training_throughput_row(args, key: Dict, make_dataset, make_model,
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
+    if device.type == 'cpu':
+        torch.set_flush_denormal(True)  # as fit's Run does
     ds = make_dataset(args.batch_size * (args.batches + 1))
     loader = DataLoader(ds, batch_size=args.batch_size, shuffle=False)
     model = make_model().to(device)

@@ -95,3 +95,15 @@ def test_compile_loss_compiles_losses_that_know_how_once():
     compile_loss(plain)  # no compile of its own: stays eager
     assert plain._compiled_call_impl is None
     compile_loss(lambda pred, data: 0.0)  # not a module
+
+
+def test_a_cpu_run_flushes_subnormal_floats(tmp_path):
+    from torch_geometric_hyper.train import Run, TrainConfig
+    tiny = torch.tensor([1e-39])  # subnormal in float32
+    try:
+        torch.set_flush_denormal(False)
+        assert (tiny * 1.0).item() != 0.0
+        Run(TrainConfig(device='cpu', out=str(tmp_path)))
+        assert (tiny * 1.0).item() == 0.0
+    finally:
+        torch.set_flush_denormal(False)
