@@ -124,9 +124,13 @@ class SetToHypergraphModule(L.LightningModule):
         return torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
     def setup(self, stage: str) -> None:
-        """Reads the process group Lightning made (or none)."""
+        """Reads the process group Lightning made (or none); on a CPU
+        flushes subnormal floats to zero, as
+        :class:`~torch_geometric_hyper.train.Run` does."""
         # the group is Lightning's (or none): the context reads its size
         self._dist = DistributedContext(self.device)
+        if self.device.type == 'cpu':
+            torch.set_flush_denormal(True)
 
     # -- training ----------------------------------------------------------
     def _as_model_dtype(self, batch):
