@@ -211,3 +211,32 @@ def test_refresh_trains_with_backprop_with_skips():
                for p in model.parameters())
     assert repr(model) == ('GraphRefiner(2, 16, num_iterations=8, knn=2, '
                            'refresh=4)')
+
+
+def test_pair_geometry_is_scale_free_equivariant_and_checked():
+    from torch_geometric_hyper.nn.graph_refiner import local_scale
+    # local_scale: mean distance to the k nearest neighbours, per graph
+    grid = torch.tensor([[0., 0.], [1., 0.], [0., 1.], [1., 1.],
+                         [10., 10.], [12., 10.]], dtype=torch.double)
+    batch = torch.tensor([0, 0, 0, 0, 1, 1])
+    scale = local_scale(grid, 2, batch, 2)
+    assert torch.allclose(scale, torch.tensor([1., 1., 1., 1., 2., 2.],
+                                              dtype=torch.double))
+    model = make_model(knn=4, pair_geometry=8)
+    x = torch.rand(12, 2, dtype=torch.double)
+    # the geometric term reads distances relative to the local spacing:
+    # the same for the set scaled by 7 and shifted
+    bias = model._pair_bias(model.init_state(x))
+    moved = model._pair_bias(model.init_state(7 * x + 3))
+    assert bias.std() > 1e-3
+    assert torch.allclose(bias, moved, atol=1e-10)
+    assert model.geometry is not None and 'pair_geometry=8' in repr(model)
+    perm = torch.randperm(12)
+    a, _ = dense_prob(model, x)
+    b, _ = dense_prob(model, x[perm])
+    assert torch.allclose(b, a[perm][:, perm], atol=1e-9)
+    plain, _ = dense_prob(make_model(knn=4), x)
+    assert not torch.allclose(a, plain)  # the term changes the prediction
+    for bad in (0, 1.5, '8'):
+        with pytest.raises(ValueError, match="'pair_geometry'"):
+            GraphRefiner(2, 8, pair_geometry=bad)
