@@ -305,18 +305,22 @@ def test_bad_matching():
         MatchedIncidenceLoss(matching='fast')
 
 
-@pytest.mark.parametrize('reduction, matching', [
-    ('mean', 'dense'), ('sum', 'dense'), ('mean', 'sparse')])
-def test_over_steps_is_the_mean_of_the_calls_from_one_transfer(reduction,
-                                                               matching):
-    from types import SimpleNamespace
-
-    from torch_geometric_hyper.testing import HostSyncCounter
+def _three_predictions():
+    """A batched target and three predictions of it, with their leaves."""
     index, counts = batched_target(TARGETS, SIZES)
     data = SimpleNamespace(hyperedge_index=index, num_hyperedges=counts)
     preds = [prediction(SIZES, 4, seed=s) for s in range(3)]
     leaves = [t for p in preds for t in (p.incidence_logit,
                                          p.existence_logit)]
+    return data, preds, leaves
+
+
+@pytest.mark.parametrize('reduction, matching', [
+    ('mean', 'dense'), ('sum', 'dense'), ('mean', 'sparse')])
+def test_over_steps_is_the_mean_of_the_calls_from_one_transfer(reduction,
+                                                               matching):
+    from torch_geometric_hyper.testing import HostSyncCounter
+    data, preds, leaves = _three_predictions()
     loss_fn = MatchedIncidenceLoss(reduction, matching=matching)
     expected = sum(loss_fn(p, data) for p in preds) / 3
     grads = torch.autograd.grad(expected, leaves)
@@ -531,11 +535,7 @@ def test_per_update_assignment_minimises_the_summed_cost(backend,
     from scipy.optimize import linear_sum_assignment
 
     from torch_geometric_hyper.nn.losses import matched
-    index, counts = batched_target(TARGETS, SIZES)
-    data = SimpleNamespace(hyperedge_index=index, num_hyperedges=counts)
-    preds = [prediction(SIZES, 4, seed=s) for s in range(3)]
-    leaves = [t for p in preds for t in (p.incidence_logit,
-                                         p.existence_logit)]
+    data, preds, leaves = _three_predictions()
     solved = []
     real = matched.linear_assignment
 
@@ -584,11 +584,7 @@ def test_device_solver_path_gives_the_host_loss(assignment, monkeypatch):
     # stand-in for the optional GPU solver): same value and gradients
     from tests.test_matching import stub_gpu_solver
     stub_gpu_solver(monkeypatch)
-    index, counts = batched_target(TARGETS, SIZES)
-    data = SimpleNamespace(hyperedge_index=index, num_hyperedges=counts)
-    preds = [prediction(SIZES, 4, seed=s) for s in range(3)]
-    leaves = [t for p in preds for t in (p.incidence_logit,
-                                         p.existence_logit)]
+    data, preds, leaves = _three_predictions()
     ref, ref_value = MatchedIncidenceLoss(
         assignment=assignment, backend='scipy').over_steps(preds, data)
     loss, value = MatchedIncidenceLoss(
@@ -599,9 +595,11 @@ def test_device_solver_path_gives_the_host_loss(assignment, monkeypatch):
                     torch.autograd.grad(ref, leaves)):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-14)
     one, cols = MatchedIncidenceLoss(backend='torch')(
-        preds[0], index, counts, return_assignment=True)
+        preds[0], data.hyperedge_index, data.num_hyperedges,
+        return_assignment=True)
     ref_one, ref_cols = MatchedIncidenceLoss(backend='scipy')(
-        preds[0], index, counts, return_assignment=True)
+        preds[0], data.hyperedge_index, data.num_hyperedges,
+        return_assignment=True)
     assert one.item() == pytest.approx(ref_one.item(), rel=1e-12)
     assert cols.tolist() == ref_cols.tolist()  # no ties in random logits
 
