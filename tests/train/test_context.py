@@ -99,9 +99,9 @@ def test_compile_loss_compiles_losses_that_know_how_once():
 
 def test_a_cpu_run_flushes_subnormal_floats(tmp_path):
     from torch_geometric_hyper.train import Run, TrainConfig
-    tiny = torch.tensor([1e-39])  # subnormal in float32
     try:
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(False)  # (an earlier Run may have set it)
+        tiny = torch.tensor([1e-39])  # subnormal in float32
         assert (tiny * 1.0).item() != 0.0
         Run(TrainConfig(device='cpu', out=str(tmp_path)))
         assert (tiny * 1.0).item() == 0.0
