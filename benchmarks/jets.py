@@ -22,6 +22,17 @@ one-vertex floor of the validation split dashed).
     python benchmarks/jets.py --root /tmp/jets --raw-dir /work/shared/data/jets \\
         --cpu-minutes 60 --seeds 0 1 --threads 2 --out benchmarks/results
     python benchmarks/jets.py --root /tmp/jets --quick   # 1 CPU-minute, 1 seed
+
+``--throughput N`` trains nothing to a budget: it times each model's
+per-batch training step (``train.training_step``, what ``fit`` runs) on
+one warm-up and ``N`` timed mini-batches of ``--batch-size`` and writes
+samples/s and peak RSS per model (rows: model, batch_size,
+seconds_per_batch, samples_per_s, peak_rss_mib), to compare with the
+reference harness's ``bench_jets.py`` at the same settings (batch 2048,
+T=16, B=4, S=2, 2 threads):
+
+    python benchmarks/jets.py --root /tmp/jets --throughput 4 \\
+        --batch-size 2048 --models refiner --threads 2 --name jets_throughput
 """
 from __future__ import annotations
 
@@ -60,6 +71,9 @@ def parse_args(argv=None):
                         'the budget)')
     p.add_argument('--val-every', type=int, default=None,
                    help='validate every N batches instead (no calibration)')
+    p.add_argument('--throughput', type=int, default=None, metavar='N',
+                   help='only time N training batches per model (after '
+                        'one warm-up): samples/s and peak RSS')
     p.add_argument('--batch-size', type=int, default=128)
     p.add_argument('--eval-batch-size', type=int, default=1024)
     p.add_argument('--lr', type=float, default=3e-4)
@@ -257,12 +271,70 @@ def plot(rows, curves, val_floor):
     return fig
 
 
+def throughput(args, train) -> dict:
+    """Samples/s of each model's training step (see the module
+    docstring)."""
+    import resource
+
+    import torch
+    from torch_geometric_hyper.train import (Run, make_trainer,
+                                             training_step)
+    rows, tmp = [], tempfile.mkdtemp(prefix='jets_throughput_')
+    for model_name in args.models:
+        run = Run(config(args, 0, osp.join(tmp, model_name)))
+        torch.manual_seed(0)
+        model, loss_fn = build(args, model_name)
+        model = run.prepare(model)
+        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+        trainer = make_trainer(run.config, model_name == 'refiner')
+        batches = list(run.batches(train, args.batch_size))
+        batches = batches[:args.throughput + 1]
+        if len(batches) < 2:
+            raise ValueError(f'--throughput needs at least 2 mini-batches '
+                             f'of --batch-size {args.batch_size}; the '
+                             f'training split has {len(train)} jets')
+        times = []
+        for step, batch in enumerate(batches):
+            t0 = time.perf_counter()
+            training_step(model, trainer, opt, loss_fn, batch, step=step,
+                          context=run)
+            times.append(time.perf_counter() - t0)
+        sets = sum(b.num_graphs for b in batches[1:])
+        rows.append({'model': model_name, 'batch_size': args.batch_size,
+                     'batches': len(times) - 1,
+                     'seconds_per_batch': sum(times[1:]) / len(times[1:]),
+                     'samples_per_s': sets / sum(times[1:]),
+                     'peak_rss_mib': resource.getrusage(
+                         resource.RUSAGE_SELF).ru_maxrss / 1024,
+                     'threads': args.threads})
+    shutil.rmtree(tmp, ignore_errors=True)
+    columns = [('model', 'model', ''), ('batch_size', 'batch', 'd'),
+               ('batches', 'timed', 'd'),
+               ('seconds_per_batch', 's/batch', '.3f'),
+               ('samples_per_s', 'samples/s', '.1f'),
+               ('peak_rss_mib', 'peak RSS MiB', '.0f')]
+    def bars(rows):
+        fig, axes = C.new_figure(1)
+        axes[0].bar([r['model'] for r in rows],
+                    [r['samples_per_s'] for r in rows])
+        axes[0].set_ylabel(f'training samples/s, batch {args.batch_size}')
+        C.style_axes(axes[0])
+        return fig
+
+    return C.finish(args, rows, columns, bars,
+                    title=f'Jets training throughput (T={args.T}, '
+                          f'B={args.B}, S={args.S}, {args.threads} '
+                          f'thread(s), peak RSS of the process so far)')
+
+
 def main(argv=None):
     args = parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     data = load_data(args)
+    if args.throughput:
+        return throughput(args, data[0])
     rows = baseline_rows(data[2])
     val_floor = {f: r['ari'] for f, r in (
         (r['flavour'], r) for r in baseline_rows(data[1])

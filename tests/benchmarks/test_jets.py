@@ -62,3 +62,25 @@ def test_jets_quick_outputs(tmp_path):
         ['bottom', 'charm', 'light', 'all']
     assert 'refiner_minus_set2graph' in meta['summary'][0]
     assert 'Mean test ARI over the seeds' in out
+
+
+def test_jets_throughput_outputs(tmp_path):
+    pytest.importorskip('uproot')
+    raw = write_fake_jets(tmp_path / 'raw_files')
+    out = run_script('jets', ['--raw-dir', raw, '--throughput', 2,
+                              '--batch-size', 4, '--hidden', 8, '--T', 2,
+                              '--B', 1, '--S', 1, '--s2g-hidden', 8,
+                              '--s2g-layers', 1, '--s2g-tuple-channels', 8,
+                              '--name', 'tp'],
+                     tmp_path, timeout=300)
+    assert 'samples/s' in out
+    rows = check_outputs(tmp_path / 'out' / 'tp', [
+        'model', 'batch_size', 'batches', 'seconds_per_batch',
+        'samples_per_s', 'peak_rss_mib'], 2,
+        ['seconds_per_batch', 'samples_per_s', 'peak_rss_mib'])
+    assert [r['model'] for r in rows] == ['refiner', 'set2graph']
+    for r in rows:
+        assert r['batches'] == 2 and r['batch_size'] == 4
+        # 2 timed batches of 4 jets
+        assert r['samples_per_s'] == pytest.approx(
+            8 / (2 * r['seconds_per_batch']))
