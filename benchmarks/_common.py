@@ -469,9 +469,10 @@ def training_throughput_row(args, key: Dict, make_dataset, make_model,
     model = make_model().to(device)
     compiled = getattr(args, 'compile', 'off') == 'on' or (
         getattr(args, 'compile', 'off') == 'auto' and device.type == 'cuda')
-    if compiled:  # as Run.prepare does (the first batch compiles)
-        for module in getattr(model, 'steps', [model]):
-            module.compile(dynamic=True)
+    if compiled:  # as fit does (the warm-up batch compiles)
+        from torch_geometric_hyper.train import compile_loss, compile_model
+        compile_model(model)
+        compile_loss(loss_fn)
     opt = torch.optim.Adam(model.parameters(), lr=3e-4)
     trainer = BackpropWithSkips(args.T, args.B, args.S, seed=0)
     batches = []

@@ -105,7 +105,7 @@ def dense_cost_terms(incidence_logit: Tensor, existence_logit: Tensor,
     base = log_q.new_zeros(B * m).index_add(0, slot, log_q)
     cost_pad = -(base + log_qe) / slot_denom
     # the (node, local slot) table of log-odds, -100 where pruned
-    local = slot - torch.div(slot, m, rounding_mode='floor') * m
+    local = slot % m
     table = incidence_logit.new_full((num_nodes * m, ), -100.0).index_put(
         (node * m + local, ), log_p - log_q).view(num_nodes, m)
     members = table.new_zeros(total, m).index_add(0, t_edge, table[t_node])
