@@ -7,7 +7,8 @@ process CPU time per seed, through the package's own ``fit`` (mini-batches
 of 128 jets, Adam 3e-4, no early stopping). Both are validated about every
 ``--val-every-cpu-minutes`` (converted to a number of batches from the CPU
 time of a few calibration batches of each model, or ``--val-every``
-batches), keep the checkpoint of the best validation F1 (the package's selection),
+batches), keep the checkpoint of the best validation ARI over all jets
+(``--select f1``: F1, the package's default selection),
 and are scored on the test split per flavour (F1, RI, ARI of
 ``torch_geometric_hyper.train.partition_metrics``) beside the two trivial
 partitions ("one vertex": all tracks together; "each alone").
@@ -71,6 +72,14 @@ def parse_args(argv=None):
                         'the budget)')
     p.add_argument('--val-every', type=int, default=None,
                    help='validate every N batches instead (no calibration)')
+    p.add_argument('--select', choices=['ari', 'f1'], default='ari',
+                   help='validation metric over all jets that picks the '
+                        'checkpoint scored on the test split')
+    p.add_argument('--jobs', type=int, default=1,
+                   help='train this many (model, seed) runs at once, each '
+                        'in its own process with --threads threads (the '
+                        'CPU budget is per process, so this only saves '
+                        'wall time)')
     p.add_argument('--throughput', type=int, default=None, metavar='N',
                    help='only time N training batches per model (after '
                         'one warm-up): samples/s and peak RSS')
@@ -93,13 +102,15 @@ def parse_args(argv=None):
                             cpu_minutes=1.0 if args.quick else 60.0)
 
 
-def load_data(args):
+def load_data(args, quiet=False):
     from torch_geometric_hyper.datasets import ParticlePartitioning, \
         link_raw_files
     if args.raw_dir is not None:
         link_raw_files(args.raw_dir, args.root)
     data = [ParticlePartitioning(args.root, s, log=False)
             for s in ('train', 'val', 'test')]
+    if quiet:
+        return data
     print('jets: ' + ', '.join(f'{s} {len(d)}' for s, d in
                                zip(('train', 'val', 'test'), data)) +
           f'; most vertices in train: {data[0].max_hyperedges}', flush=True)
@@ -123,10 +134,10 @@ def num_iterations(args, model_name):
     return args.T if model_name == 'refiner' else None
 
 
-def evaluator(T):
-    """What ``partition_evaluator(T)`` returns (F1, RI, ARI over all jets,
-    the first used for selection) plus each flavour's ARI for the
-    curves."""
+def evaluator(T, select='f1'):
+    """What ``partition_evaluator(T)`` returns (F1, RI, ARI over all jets)
+    plus each flavour's ARI for the curves, and the metric over all jets
+    that picks the checkpoint (``select``) as ``'score'``."""
     from torch_geometric_hyper.train import partition_metrics
 
     def evaluate(model, batches):
@@ -134,6 +145,7 @@ def evaluator(T):
         out = {k: res['all'][k] for k in ('f1', 'ri', 'ari')}
         out.update({f'ari_{f}': res[f]['ari'] for f in FLAVOURS[:3]
                     if f in res})
+        out['score'] = out[select]
         return out
     return evaluate
 
@@ -172,11 +184,12 @@ def train_one(args, model_name, seed, data, val_every, tmp):
                  epochs=10 ** 6)
     t0 = time.perf_counter()
     result = fit(model, loss_fn, train, val, config=cfg,
-                 evaluate=evaluator(num_iterations(args, model_name)))
+                 evaluate=evaluator(num_iterations(args, model_name),
+                                    args.select))
     wall = time.perf_counter() - t0
     run = Run(cfg)
     res = {}
-    # the best validation F1 checkpoint (the table), and the final weights
+    # the best validation checkpoint (the table), and the final weights
     # (F1 can favour the one-vertex answer that ARI does not)
     for which, path in (('best', result.best_path),
                         ('last', result.last_path)):
@@ -192,8 +205,8 @@ def train_one(args, model_name, seed, data, val_every, tmp):
     params = sum(p.numel() for p in model.parameters())
     print(f'{model_name} seed {seed} ({params:,} parameters): '
           f'{result.steps} batches, {result.cpu_seconds / 60:.2f} CPU-min, '
-          f'{wall / 60:.2f} wall-min (with validations); best val F1 '
-          f'{result.best_metric:.4f} at batch {result.best_step}', flush=True)
+          f'{wall / 60:.2f} wall-min (with validations); best val '
+          f'{args.select} {result.best_metric:.4f} at batch {result.best_step}', flush=True)
     rows = [{'model': model_name, 'seed': seed, 'flavour': f,
              'n': res[f]['n'], 'f1': res[f]['f1'], 'ri': res[f]['ri'],
              'ari': res[f]['ari'],
@@ -207,9 +220,55 @@ def train_one(args, model_name, seed, data, val_every, tmp):
     curve = [{'model': model_name, 'seed': seed, 'step': h['step'],
               'cpu_minutes': h['cpu_seconds'] / 60,
               **{k: h[k] for k in h if k == 'f1' or k == 'ri'
-                 or k.startswith('ari')}}
+                 or k.startswith('ari') or k == 'score'}}
              for h in result.history]
     return rows, curve
+
+
+def _train_worker(args, model_name, seed, val_every, tmp):
+    """One (model, seed) run in a fresh process (``--jobs``)."""
+    import torch
+    torch.set_num_threads(args.threads)
+    return train_one(args, model_name, seed, load_data(args, quiet=True),
+                     val_every, tmp)
+
+
+def train_all(args, data, tmp, val_cpu_min):
+    """Every (model, seed) run, ``--jobs`` at a time, seed-major so that
+    the first runs to end compare the models on one seed."""
+    calibration, plan = {}, []
+    for model_name in args.models:
+        if args.val_every:
+            val_every = args.val_every
+        else:
+            per_batch = calibrate(args, model_name, data[0], tmp)
+            val_every = max(1, round(val_cpu_min * 60 / per_batch))
+            calibration[model_name] = {'cpu_seconds_per_batch': per_batch,
+                                       'val_every': val_every}
+            print(f'{model_name}: {per_batch:.3f} CPU-s per batch of '
+                  f'{args.batch_size}; validating every {val_every} '
+                  f'batches (~{val_cpu_min:.2f} CPU-min)', flush=True)
+        plan += [(seed, model_name, val_every) for seed in args.seeds]
+    plan.sort(key=lambda p: (args.seeds.index(p[0]),
+                             args.models.index(p[1])))
+    rows, curves = [], []
+    if args.jobs <= 1:
+        for seed, model_name, val_every in plan:
+            r, c = train_one(args, model_name, seed, data, val_every, tmp)
+            rows += r
+            curves += c
+        return rows, curves, calibration
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(args.jobs,
+                             mp_context=mp.get_context('spawn')) as pool:
+        futures = [pool.submit(_train_worker, args, m, s, v, tmp)
+                   for s, m, v in plan]
+        for f in futures:
+            r, c = f.result()
+            rows += r
+            curves += c
+    return rows, curves, calibration
 
 
 def baseline_rows(dataset):
@@ -339,27 +398,11 @@ def main(argv=None):
     val_floor = {f: r['ari'] for f, r in (
         (r['flavour'], r) for r in baseline_rows(data[1])
         if r['model'] == 'one vertex')}
-    curves, calibration = [], {}
     val_cpu_min = args.val_every_cpu_minutes or args.cpu_minutes / 10
     tmp = tempfile.mkdtemp(prefix='jets_bench_')
     try:
-        for model_name in args.models:
-            if args.val_every:
-                val_every = args.val_every
-            else:
-                per_batch = calibrate(args, model_name, data[0], tmp)
-                val_every = max(1, round(val_cpu_min * 60 / per_batch))
-                calibration[model_name] = {'cpu_seconds_per_batch':
-                                           per_batch,
-                                           'val_every': val_every}
-                print(f'{model_name}: {per_batch:.3f} CPU-s per batch of '
-                      f'{args.batch_size}; validating every {val_every} '
-                      f'batches (~{val_cpu_min:.2f} CPU-min)', flush=True)
-            for seed in args.seeds:
-                r, c = train_one(args, model_name, seed, data, val_every,
-                                 tmp)
-                rows += r
-                curves += c
+        r, curves, calibration = train_all(args, data, tmp, val_cpu_min)
+        rows += r
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     order = {m: i for i, m in enumerate(MODELS + BASELINES)}
@@ -376,7 +419,7 @@ def main(argv=None):
                ('ari_last', 'ARI last', '.4f')]
     out = C.finish(
         args, rows, columns, lambda _: plot(rows, curves, val_floor),
-        title=f'Jets, test split, best validation F1 checkpoint '
+        title=f'Jets, test split, best validation {args.select} checkpoint '
               f'({args.cpu_minutes:g} CPU-min per model and seed, '
               f'{args.threads} thread(s), batch {args.batch_size})',
         extra_meta={'settings': {k: v for k, v in vars(args).items()

@@ -129,13 +129,17 @@ def loss_evaluator(loss_fn: Callable, seed: int = 0) -> Callable:
 
 
 def score(metrics: dict) -> float:
-    """The model-selection score of a validation: its ``'f1'``, else minus
-    its ``'loss'``."""
+    """The model-selection score of a validation (higher is better): its
+    ``'score'`` where the evaluation gives one, else its ``'f1'``, else
+    minus its ``'loss'``."""
+    if 'score' in metrics:
+        return float(metrics['score'])
     if 'f1' in metrics:
         return float(metrics['f1'])
     if 'loss' in metrics:
         return -float(metrics['loss'])
-    raise ValueError(f"an evaluation must return 'f1' (higher is better) or "
+    raise ValueError(f"an evaluation must return 'score' or 'f1' (higher "
+                     f"is better) or "
                      f"'loss' (lower is better) for model selection, got "
                      f"keys {sorted(metrics)}")
 
