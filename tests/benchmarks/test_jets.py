@@ -17,7 +17,8 @@ def test_jets_quick_outputs(tmp_path):
                               '--val-every-cpu-minutes', 0.002,
                               '--batch-size', 8, '--hidden', 8, '--T', 2,
                               '--B', 1, '--S', 1, '--s2g-hidden', 8,
-                              '--s2g-layers', 1, '--s2g-tuple-channels', 8],
+                              '--s2g-layers', 1, '--s2g-tuple-channels', 8,
+                              '--jobs', 2],
                      tmp_path, timeout=300)
     stem = tmp_path / 'out' / 'jets_quick'
     # 2 models x 2 seeds + 2 baselines, 4 flavours each (the fake jets
@@ -57,7 +58,14 @@ def test_jets_quick_outputs(tmp_path):
             cpu = [c['cpu_minutes'] for c in pts]
             assert cpu == sorted(cpu) and cpu[-1] >= 0.01
             assert {'f1', 'ri', 'ari', 'ari_bottom', 'ari_charm',
-                    'ari_light'} <= set(pts[0])
+                    'ari_light', 'score'} <= set(pts[0])
+            # the checkpoint of the best validation ARI (--select ari, the
+            # default) is the one scored; the first of equals wins
+            assert all(c['score'] == c['ari'] for c in pts)
+            best = max(pts, key=lambda c: c['ari'])
+            row = next(r for r in rows
+                       if r['model'] == model and r['seed'] == seed)
+            assert row['best_batch'] == best['step']
     assert [s['flavour'] for s in meta['summary']] == \
         ['bottom', 'charm', 'light', 'all']
     assert 'refiner_minus_set2graph' in meta['summary'][0]

@@ -363,6 +363,28 @@ def test_fit_without_validation_or_evaluator(tmp_path):
     assert res.best_metric == -res.best_val['loss']
 
 
+def test_an_evaluations_score_picks_the_checkpoint_over_its_f1(tmp_path):
+    from torch_geometric_hyper.train import fit
+    from torch_geometric_hyper.utils import load_checkpoint
+    model, loss_fn, train, val, config = _api_setup(tmp_path, max_steps=6)
+    # F1 falls and the score rises over the three validations: the score
+    # decides, and the best checkpoint is the last validation's weights
+    calls = []
+
+    def evaluate(model, batches):
+        calls.append(len(calls))
+        return {'f1': 1.0 - 0.1 * len(calls), 'score': 0.1 * len(calls)}
+    res = fit(model, loss_fn, train, val, config=config, evaluate=evaluate)
+    assert len(res.history) == 3
+    assert res.best_step == 6 and res.best_metric == pytest.approx(0.3)
+    best = load_checkpoint(res.best_path)['model']
+    last = load_checkpoint(res.last_path)['model']
+    assert all(torch.equal(best[k], last[k]) for k in best)
+    with pytest.raises(ValueError, match="must return 'score' or 'f1'"):
+        fit(model, loss_fn, train, val, config=config.replace(
+            out=str(tmp_path / 'bad')), evaluate=lambda m, b: {'x': 1.0})
+
+
 def test_resume_refuses_changed_training_options(tmp_path):
     from torch_geometric_hyper.train import fit
     model, loss_fn, train, val, config = _api_setup(tmp_path, max_steps=2)
