@@ -225,7 +225,7 @@ def scores(pred, target, flavour):
 def score(args):
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
     import _common as C
-    rows, curves = [], []
+    rows, curves, argvs = [], [], []
     for path in args.dumps:
         with open(path) as f:
             d = json.load(f)
@@ -245,6 +245,7 @@ def score(args):
                          **{f'{k}_last': last[flav][k]
                             for k in ('f1', 'ri', 'ari')}})
         curves += [{'seed': d['seed'], **c} for c in d['curve']]
+        argvs.append(d['argv'])
     columns = [('model', 'model', ''), ('seed', 'seed', ''),
                ('flavour', 'flavour', ''), ('n', 'n', 'd'),
                ('f1', 'F1', '.4f'), ('ri', 'RI', '.4f'),
@@ -256,9 +257,7 @@ def score(args):
     return C.finish(args, rows, columns, lambda _: None,
                     title='Reference code on the jets, test split, best '
                           'validation-loss checkpoint (its own selection)',
-                    extra_meta={'curves': curves,
-                                'train_argv': [json.load(open(p))['argv']
-                                               for p in args.dumps]})
+                    extra_meta={'curves': curves, 'train_argv': argvs})
 
 
 def main(argv=None):
